@@ -1,0 +1,5 @@
+"""The one exception type that means "the user's input is wrong": the CLI prints it as one line and exits 2."""
+
+
+class UserError(Exception):
+    """A problem with the command, its files or its settings that the user can fix; never a bug in yolo-prune."""
