@@ -3,3 +3,7 @@
 
 class UserError(Exception):
     """A problem with the command, its files or its settings that the user can fix; never a bug in yolo-prune."""
+
+
+class RunError(Exception):
+    """A run that cannot go on (e.g. training diverged): reported as one line with exit code 1, resumable."""

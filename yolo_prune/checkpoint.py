@@ -1,0 +1,97 @@
+"""Read the user's detector and write ours, in the checkpoint format that ``ultralytics.YOLO(path)`` loads.
+
+Usage:
+    from yolo_prune.checkpoint import load_detector, save_checkpoint
+
+    model = load_detector("best.pt")  # fp32 DetectionModel on the CPU; the file is only read
+    model = load_detector("yolov8n.yaml", nc=3)  # built from scratch for a 3-class data set
+    save_checkpoint("runs/prune/exp/weights/final.pt", model, train_args={"data": "data.yaml", "imgsz": 640})
+
+Checkpoints hold the whole pickled module (Ultralytics' format), saved in fp32: what we evaluate is what we save.
+Loading one needs ``yolo_prune`` importable, because pruned C2f blocks are ``yolo_prune.surgery.C2f_v2``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+import yolo_prune
+from yolo_prune.errors import UserError
+from yolo_prune.rundir import save_torch
+
+
+def _task_of(model: nn.Module) -> str:
+    from ultralytics.nn.tasks import guess_model_task
+
+    return getattr(model, "task", None) or guess_model_task(model)
+
+
+def load_detector(source: str | Path, nc: int | None = None) -> nn.Module:
+    """An fp32 detection model from a ``.pt`` checkpoint or an Ultralytics model yaml (``nc`` sets its class count)."""
+    from ultralytics.nn.tasks import DetectionModel, guess_model_task, load_checkpoint, yaml_model_load
+
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        try:  # also resolves Ultralytics' bundled names, e.g. yolov8n.yaml -> yolov8.yaml at scale n
+            cfg = yaml_model_load(str(source))
+        except Exception:
+            raise UserError(f"model yaml not found or unreadable: {source}") from None
+        task = guess_model_task(cfg)
+        if task != "detect":
+            raise UserError(f"{source} describes a {task} model; yolo-prune supports detection models only")
+        try:
+            model = DetectionModel(cfg, nc=nc, verbose=False)
+        except Exception as e:
+            raise UserError(f"cannot build a model from {source}: {e}") from None
+        model.task = "detect"
+        return model
+    if not path.exists():
+        raise UserError(f"model not found: {path}")
+    if not path.is_file():
+        raise UserError(f"model is not a file: {path}")
+    if suffix != ".pt":
+        raise UserError(f"model must be a .pt checkpoint or a model .yaml, got {path.name}")
+    try:
+        model, _ = load_checkpoint(str(path))
+    except ModuleNotFoundError as e:
+        raise UserError(f"{path} needs the Python module {e.name!r}, which is not installed") from None
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path} is not a loadable Ultralytics checkpoint (corrupt or truncated?): {first}") from None
+    task = _task_of(model)
+    if task != "detect":
+        raise UserError(f"{path} is a {task} model; yolo-prune supports detection models only")
+    return model.float().cpu().eval()
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, train_args: dict[str, Any], **meta: Any) -> Path:
+    """Atomically save ``model`` (fp32, eval mode) so that ``YOLO(path)`` predicts, validates and exports it."""
+    model = copy.deepcopy(model).float().cpu().eval()
+    ckpt = {
+        "date": datetime.datetime.now().isoformat(),
+        "version": _ultralytics_version(),
+        "model": model,
+        "ema": None,
+        "train_args": dict(train_args),
+        "yolo_prune": {"version": yolo_prune.__version__, **meta},
+    }
+    save_torch(Path(path), ckpt)
+    return Path(path)
+
+
+def _ultralytics_version() -> str:
+    import ultralytics
+
+    return ultralytics.__version__
+
+
+def model_nc(model: nn.Module) -> int:
+    """The class count of a detector, read from its head (the attribute that decides its output shape)."""
+    return int(model.model[-1].nc)

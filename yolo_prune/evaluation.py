@@ -1,0 +1,47 @@
+"""What a model costs and how well it detects: MACs, params, per-layer widths and mAP, measured the same way each step.
+
+Usage:
+    from yolo_prune.evaluation import count_macs_params, evaluate_map, layer_widths
+
+    macs, params = count_macs_params(model, imgsz=640)  # Torch-Pruning's counter, batch 1
+    metrics = evaluate_map(model, data="data.yaml", imgsz=640, batch=16, device="cpu", save_dir=run / "val")
+    print(metrics["map50_95"], metrics["map50"])
+
+All functions work on a copy: Ultralytics' validator fuses Conv+BN in place and freezes parameters, which would
+break the next pruning step if it touched the model being pruned.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch_pruning as tp
+
+
+def count_macs_params(model: nn.Module, imgsz: int) -> tuple[int, int]:
+    """MACs and parameters at ``imgsz`` (batch 1), counted by Torch-Pruning on an eval-mode copy."""
+    m = copy.deepcopy(model).float().cpu().eval()
+    with torch.no_grad():
+        macs, params = tp.utils.count_ops_and_params(m, torch.zeros(1, 3, imgsz, imgsz))
+    return int(macs), int(params)
+
+
+def layer_widths(model: nn.Module) -> dict[str, int]:
+    """Output channels of every conv, by module name: where the model was cut shows up here."""
+    return {name: m.out_channels for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+
+
+def evaluate_map(
+    model: nn.Module, data: str, imgsz: int, batch: int, device: str | None, save_dir: Path, verbose: bool = False
+) -> dict[str, float]:
+    """mAP50-95 and mAP50 on the data set's val split with Ultralytics' own detection validator."""
+    from ultralytics.models.yolo.detect import DetectionValidator
+
+    args = dict(data=data, imgsz=imgsz, batch=batch, device=device or "", plots=False, rect=False, verbose=verbose)
+    validator = DetectionValidator(args=args, save_dir=Path(save_dir))
+    m = copy.deepcopy(model).float().eval()
+    metrics = validator(model=m)
+    return {"map50_95": float(metrics["metrics/mAP50-95(B)"]), "map50": float(metrics["metrics/mAP50(B)"])}

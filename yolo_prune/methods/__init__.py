@@ -1,0 +1,24 @@
+"""Pruning methods: thin strategies that plug into the one pruning loop in ``yolo_prune.pipeline``.
+
+Usage:
+    from yolo_prune.methods import make_method
+
+    method = make_method(settings)  # DepGraph (default) or network slimming, by settings["method"]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yolo_prune.methods.base import PruningMethod
+from yolo_prune.methods.depgraph import DepGraphMethod
+from yolo_prune.methods.slimming import SlimmingMethod
+
+METHODS: dict[str, type[PruningMethod]] = {"depgraph": DepGraphMethod, "slim": SlimmingMethod}
+
+
+def make_method(settings: dict[str, Any]) -> PruningMethod:
+    return METHODS[settings["method"]](settings)
+
+
+__all__ = ["METHODS", "DepGraphMethod", "PruningMethod", "SlimmingMethod", "make_method"]

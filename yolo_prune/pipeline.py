@@ -1,0 +1,286 @@
+"""The pruning loop that every method shares: base measurement, optional preparation (sparse training), then
+prune -> measure -> fine-tune -> measure steps, an early stop that rolls back, and the final exports and report.
+
+Usage:
+    from yolo_prune import prune
+
+    result = prune(model="best.pt", data="data.yaml", target_prune_rate=0.5, iterative_steps=16, epochs=30)
+    print(result.final_pt, result.onnx, result.report)
+    prune(resume="runs/prune/exp")  # continue an interrupted run after its last finished step
+
+CLI:
+    yolo-prune --model best.pt --data data.yaml --target-prune-rate 0.5
+    yolo-prune --resume runs/prune/exp
+
+A run writes only inside its own fresh directory (``runs/prune/exp``, ``exp2``...): ``settings.yaml``, the step log
+``steps.json``/``steps.csv``, ``weights/`` (base, each kept step, final, ONNX), ``layers.json``, ``summary.json``
+and the report. The step log is written as each step ends, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch.nn as nn
+
+from yolo_prune.checkpoint import load_detector, model_nc, save_checkpoint
+from yolo_prune.checks import check_data, check_device
+from yolo_prune.errors import UserError
+from yolo_prune.evaluation import count_macs_params, evaluate_map, layer_widths
+from yolo_prune.methods import make_method
+from yolo_prune.rundir import StepLog, new_run_dir, write_json, write_yaml
+from yolo_prune.settings import load_yaml, resolve_settings, training_overrides
+from yolo_prune.surgery import replace_c2f
+
+
+@dataclass
+class PruneResult:
+    """Where a finished run put its outputs, with its step log and base-vs-final summary."""
+
+    run_dir: Path
+    final_pt: Path
+    onnx: Path
+    report: Path
+    steps: list[dict[str, Any]]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """What the loop and the methods share about one run."""
+
+    dir: Path
+    settings: dict[str, Any]
+    data: str
+
+    @property
+    def imgsz(self) -> int:
+        return self.settings["imgsz"]
+
+    @property
+    def train_args(self) -> dict[str, Any]:
+        return training_overrides(self.settings)
+
+    @property
+    def weights(self) -> Path:
+        return self.dir / "weights"
+
+
+def versions() -> dict[str, str]:
+    """Package versions for the report: results depend on them."""
+    import platform
+
+    import torch
+    import torch_pruning
+    import ultralytics
+
+    import yolo_prune
+
+    out = {"python": platform.python_version(), "torch": str(torch.__version__), "ultralytics": ultralytics.__version__,
+           "torch_pruning": torch_pruning.__version__, "yolo_prune": yolo_prune.__version__}  # fmt: skip
+    with contextlib.suppress(ImportError):
+        import onnxruntime
+
+        out["onnxruntime"] = str(onnxruntime.__version__)
+    return out
+
+
+@contextlib.contextmanager
+def _ultralytics_verbosity(verbose: bool) -> Iterator[None]:
+    """Quiet mode silences Ultralytics' own logging for the run; the step lines are printed regardless."""
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    if not verbose:
+        LOGGER.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(level)
+
+
+def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command: str | None,
+           overrides: dict[str, Any]) -> tuple[Run, nn.Module]:  # fmt: skip
+    """Validate everything, load the model and create the run directory, in that order: bad input writes nothing."""
+    if model is None or data is None:
+        raise UserError("both a model and a data yaml are needed (or --resume RUN_DIR)")
+    settings = resolve_settings(cfg, overrides)
+    data_info = check_data(str(data))
+    check_device(settings.get("device"))
+    detector = load_detector(model, nc=data_info["nc"])
+    if model_nc(detector) != data_info["nc"]:
+        raise UserError(
+            f"the model predicts {model_nc(detector)} classes but {data} has {data_info['nc']}; "
+            "prune a model trained on this data set"
+        )
+    if replace_c2f(detector) == 0 and not any(type(m).__name__ == "C2f_v2" for m in detector.modules()):
+        raise UserError(f"{model} has no C2f blocks: yolo-prune prunes YOLOv8-style detectors")
+    run_dir = new_run_dir(settings["project"], settings["name"])
+    settings.update(model=str(model), data=str(data))
+    write_yaml(run_dir / "settings.yaml", {**settings, "command": command or "", "versions": versions()})
+    return Run(run_dir, settings, str(data)), detector
+
+
+def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> Run:
+    run_dir = Path(run_dir)
+    if not (run_dir / "settings.yaml").is_file() or not (run_dir / "steps.json").is_file():
+        raise UserError(f"{run_dir} is not a yolo-prune run directory with finished steps (no settings.yaml/steps.json)")
+    saved = load_yaml(run_dir / "settings.yaml")
+    saved.pop("versions", None)
+    saved.pop("command", None)
+    conflicts = [f"{k} (run has {saved.get(k)!r}, given {v!r})" for k, v in overrides.items()
+                 if v is not None and k not in ("project", "name") and saved.get(k) != v]  # fmt: skip
+    if conflicts:
+        raise UserError(f"--resume continues with the run's own settings; these differ: {', '.join(conflicts)}")
+    return Run(run_dir, saved, saved["data"])
+
+
+def prune(
+    model: str | Path | None = None,
+    data: str | Path | None = None,
+    cfg: str | Path | None = None,
+    resume: str | Path | None = None,
+    command: str | None = None,
+    **overrides: Any,
+) -> PruneResult:
+    """Prune ``model`` on ``data`` with the resolved settings (see ``cfg/default.yaml``), or resume a run."""
+    if resume is not None:
+        run, detector = _resume(resume, {"model": model, "data": data, **overrides}), None
+    else:
+        run, detector = _start(model, data, cfg, command, overrides)
+    with _ultralytics_verbosity(bool(run.settings["verbose"])):
+        return _loop(run, detector)
+
+
+def _measure(model: nn.Module, run: Run, name: str) -> dict[str, float]:
+    s = run.settings
+    return evaluate_map(model, run.data, run.imgsz, s["batch"], s.get("device"), run.dir / "val" / name)
+
+
+def _row(step: int, phase: str, target_rate: float, model: nn.Module, run: Run, base: dict | None,
+         pruned: dict[str, float], tuned: dict[str, float], started: float, ckpt: str, status: str) -> dict:  # fmt: skip
+    macs, params = count_macs_params(model, run.imgsz)
+    base = base or {"macs": macs, "params": params, "map50_95": tuned["map50_95"]}
+    return {
+        "step": step, "phase": phase, "target_rate": round(target_rate, 6), "macs": macs, "params": params,
+        "macs_ratio": macs / base["macs"], "params_ratio": params / base["params"],
+        "map50_95_pruned": pruned["map50_95"], "map50_pruned": pruned["map50"],
+        "map50_95": tuned["map50_95"], "map50": tuned["map50"], "map_drop": base["map50_95"] - tuned["map50_95"],
+        "seconds": round(time.time() - started, 2), "status": status, "checkpoint": ckpt,
+    }  # fmt: skip
+
+
+def _print_step(row: dict, steps: int, base: dict) -> None:
+    label = f"step {row['step']}/{steps}" if row["phase"] == "prune" else row["phase"]
+    print(
+        f"{label:<11} MACs {row['macs'] / 1e9:.3f}G ({row['macs_ratio']:.0%})  params {row['params'] / 1e6:.2f}M "
+        f"({row['params_ratio']:.0%})  mAP50-95 {row['map50_95_pruned']:.3f} -> {row['map50_95']:.3f} "
+        f"(base {base['map50_95']:.3f})  {row['seconds']:.0f}s  {row['status']}",
+        flush=True,
+    )
+
+
+def _accept(row: dict, run: Run, model: nn.Module, name: str) -> dict:
+    """Keep the step if its mAP50-95 stayed within ``max_map_drop`` of the base (saving its checkpoint)."""
+    if row["map_drop"] > run.settings["max_map_drop"]:
+        return {**row, "status": "rejected", "checkpoint": ""}
+    rel = f"weights/{name}.pt"
+    save_checkpoint(run.dir / rel, model, {**run.train_args, "data": run.data}, step=row["step"], phase=row["phase"])
+    return {**row, "status": "kept", "checkpoint": rel}
+
+
+def _loop(run: Run, model: nn.Module | None) -> PruneResult:
+    from yolo_prune.training import finetune
+
+    s, log, method = run.settings, StepLog(run.dir), make_method(run.settings)
+    steps, tuned_args = s["iterative_steps"], {**run.train_args}
+    if not log.rows:
+        started = time.time()
+        metrics = _measure(model, run, "base")
+        row = _row(0, "base", 0.0, model, run, None, metrics, metrics, started, "", "kept")
+        row = _accept(row, run, model, "base")
+        write_json(run.dir / "layers.json", {"base": layer_widths(model), "final": layer_widths(model)})
+        log.append(row)
+        _print_step(row, steps, row)
+    base, base_widths = log.rows[0], _read_json(run.dir / "layers.json")["base"]
+    model = model if model is not None else load_detector(run.dir / log.rows[-1]["checkpoint"])
+    if len(log.rows) == 1:
+        started = time.time()
+        model = method.prepare(model, run)
+        if method.prepare_phase:
+            metrics = _measure(model, run, method.prepare_phase)
+            row = _row(0, method.prepare_phase, 0.0, model, run, base, metrics, metrics, started, "", "kept")
+            log.append(_accept(row, run, model, method.prepare_phase))
+            _print_step(log.rows[-1], steps, base)
+    _refresh_plots(run)
+    done = [r["step"] for r in log.rows if r["phase"] == "prune"]
+    for k in range(max(done, default=0) + 1, steps + 1):
+        if log.rows[-1]["status"] == "rejected":
+            break
+        started = time.time()
+        method.prune(model, k, steps, base_widths, run.imgsz)
+        pruned = _measure(model, run, f"step_{k:02d}_pruned")
+        model = finetune(model, run.data, tuned_args, run.dir / "finetune" / f"step_{k:02d}")
+        tuned = pruned if s["epochs"] == 0 else _measure(model, run, f"step_{k:02d}")
+        rate = 1 - method.remaining_fraction(k, steps)
+        row = _accept(_row(k, "prune", rate, model, run, base, pruned, tuned, started, "", ""), run, model, f"step_{k:02d}")
+        log.append(row)
+        if row["status"] == "kept":
+            write_json(run.dir / "layers.json", {"base": base_widths, "final": layer_widths(model)})
+        _print_step(row, steps, base)
+        _refresh_plots(run)
+    return _finish(run, log)
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def _refresh_plots(run: Run) -> None:
+    from yolo_prune.report import plot_steps
+
+    plot_steps(run.dir)
+
+
+def _finish(run: Run, log: StepLog) -> PruneResult:
+    """Final model = last kept step; export it and the base to ONNX, check them, time them, write the report."""
+    from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_onnx, validate_onnx
+    from yolo_prune.latency import compare_latency
+    from yolo_prune.report import format_summary_table, write_report
+
+    s = run.settings
+    last = [r for r in log.rows if r["status"] == "kept"][-1]
+    final = load_detector(run.dir / last["checkpoint"])
+    final_pt = save_checkpoint(run.weights / "final.pt", final, {**run.train_args, "data": run.data},
+                               step=last["step"], phase=last["phase"])  # fmt: skip
+    write_json(run.dir / "layers.json", {"base": _read_json(run.dir / "layers.json")["base"], "final": layer_widths(final)})
+    base_pt = run.weights / "base.pt"
+    onnx = {name: export_onnx(pt, run.imgsz) for name, pt in (("base", base_pt), ("final", final_pt))}
+    gap = compare_with_torch(final_pt, onnx["final"], run.imgsz)
+    lat = compare_latency(onnx["base"], onnx["final"], runs=s["latency_runs"], warmup=s["latency_warmup"],
+                          provider=s["latency_provider"])  # fmt: skip
+    base_row = log.rows[0]
+    summary: dict[str, Any] = {}
+    for name, row, pt in (("base", base_row, base_pt), ("final", last, final_pt)):
+        ort = validate_onnx(onnx[name], run.data, run.imgsz, batch=1, save_dir=run.dir / "val" / f"onnx_{name}")
+        summary[name] = {
+            "macs": row["macs"], "params": row["params"], "pt_bytes": pt.stat().st_size,
+            "onnx_bytes": onnx[name].stat().st_size, "map50_95": row["map50_95"], "map50": row["map50"],
+            "onnx_map50_95": ort["map50_95"], "onnx_map50": ort["map50"], "latency": lat[name].as_dict(),
+            "latency_batch": None,
+        }  # fmt: skip
+    summary.update(speedup=lat["speedup"], macs_ratio=base_row["macs"] / last["macs"], onnx_gap=gap,
+                   onnx_tolerance=ONNX_TOLERANCE, final_step=last["step"])  # fmt: skip
+    write_json(run.dir / "summary.json", summary)
+    md, _ = write_report(run.dir)
+    print(format_summary_table(summary))
+    print(f"pruned model: {final_pt}\nONNX: {onnx['final']}\nreport: {md}")
+    return PruneResult(run.dir, final_pt, onnx["final"], md, log.rows, summary)
+
+

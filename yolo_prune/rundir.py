@@ -1,0 +1,107 @@
+"""The run directory: a fresh folder per run, files written atomically, and the step log that resume reads back.
+
+Usage:
+    from yolo_prune.rundir import new_run_dir, StepLog
+
+    run = new_run_dir("runs/prune", "exp")  # runs/prune/exp, exp2, ... never an existing one
+    log = StepLog(run)
+    log.append({"step": 0, "phase": "base", ...})  # rewrites steps.json and steps.csv atomically
+
+Every file goes through a temporary file and ``os.replace``, so a kill at any moment leaves either the old or the
+new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import yaml
+
+from yolo_prune.errors import UserError
+
+STEP_COLUMNS = (
+    "step", "phase", "target_rate", "macs", "params", "macs_ratio", "params_ratio",
+    "map50_95_pruned", "map50_pruned", "map50_95", "map50", "map_drop", "seconds", "status", "checkpoint",
+)  # fmt: skip
+
+
+def new_run_dir(project: str | Path, name: str) -> Path:
+    """Create ``project/name``, or ``name2``, ``name3``... like Ultralytics, so no earlier run is ever overwritten."""
+    parent = Path(project)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for i in range(1, 10_000):
+            path = parent / (name if i == 1 else f"{name}{i}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as e:
+        raise UserError(f"cannot write the run directory under {parent}: {e.strerror or e}") from None
+    raise UserError(f"too many runs named {name!r} in {parent}; choose another --name")
+
+
+def _atomic(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomically replace ``path`` with ``text``."""
+    _atomic(Path(path), lambda f: f.write(text))
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_yaml(path: Path, data: dict) -> None:
+    write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def save_torch(path: Path, obj: Any) -> None:
+    """Atomically ``torch.save`` a checkpoint (a killed save must not leave a truncated .pt behind)."""
+    _atomic(Path(path), lambda f: torch.save(obj, f), mode="wb")
+
+
+class StepLog:
+    """One row per finished step, mirrored to ``steps.json`` (read back on resume) and ``steps.csv``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.json_path = Path(run_dir) / "steps.json"
+        self.csv_path = Path(run_dir) / "steps.csv"
+        self.rows: list[dict[str, Any]] = json.loads(self.json_path.read_text()) if self.json_path.exists() else []
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append({k: row.get(k) for k in STEP_COLUMNS})
+        self._flush()
+
+    def truncate(self, n: int) -> None:
+        """Keep the first ``n`` rows (resume drops nothing finished, but a rerun step replaces its own row)."""
+        self.rows = self.rows[:n]
+        self._flush()
+
+    def _flush(self) -> None:
+        write_json(self.json_path, self.rows)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=STEP_COLUMNS)
+        w.writeheader()
+        w.writerows(self.rows)
+        write_text(self.csv_path, buf.getvalue())

@@ -1,0 +1,108 @@
+"""Resolved settings for a run: package defaults < ``--cfg`` file < explicit arguments, validated before any work.
+
+Usage:
+    from yolo_prune.settings import resolve_settings, training_overrides
+
+    s = resolve_settings(cfg="my.yaml", overrides={"target_prune_rate": 0.3})
+    train_args = training_overrides(s)  # the Ultralytics keys, for fine-tuning
+
+CLI:
+    yolo-prune --cfg cfg/default.yaml --target-prune-rate 0.3 ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from yolo_prune.errors import UserError
+
+DEFAULT_CFG = Path(__file__).parent / "cfg" / "default.yaml"
+
+# Our own keys; everything else in a settings dict must be an Ultralytics train setting.
+PRUNE_KEYS = (
+    "method", "target_prune_rate", "iterative_steps", "max_map_drop", "round_to", "prune_head",
+    "sr", "sr_anneal", "sparse_epochs", "min_channels", "gamma_threshold",
+    "latency_runs", "latency_warmup", "latency_provider",
+)  # fmt: skip
+# Ultralytics keys that name our run directory or that we set ourselves for fine-tuning.
+RUN_KEYS = ("project", "name", "verbose", "model", "data", "resume")
+METHODS = ("depgraph", "slim")
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a settings yaml; a missing or malformed file is the user's to fix, so say which and why."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"settings file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UserError(f"settings file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"settings file {p} must hold `key: value` lines, got {type(data).__name__}")
+    return data
+
+
+def _ultralytics_keys() -> set[str]:
+    from ultralytics.utils import DEFAULT_CFG_DICT
+
+    return set(DEFAULT_CFG_DICT)
+
+
+def resolve_settings(cfg: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge defaults, the user's cfg file and explicit overrides (``None`` values mean "not given"), then validate."""
+    settings = load_yaml(DEFAULT_CFG)
+    if cfg is not None:
+        settings.update(load_yaml(cfg))
+    settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = sorted(k for k in settings if k not in PRUNE_KEYS and k not in RUN_KEYS and k not in _ultralytics_keys())
+    if unknown:
+        raise UserError(f"unknown setting(s): {', '.join(unknown)} (see cfg/default.yaml for the keys)")
+    validate(settings)
+    return settings
+
+
+def _number(settings: dict, key: str, kind: type, low: float | None = None, high: float | None = None,
+            low_open: bool = False, high_open: bool = False) -> None:  # fmt: skip
+    v = settings[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and int(v) != v):
+        raise UserError(f"{key} must be {'an integer' if kind is int else 'a number'}, got {v!r}")
+    if (low is not None and (v <= low if low_open else v < low)) or (
+        high is not None and (v >= high if high_open else v > high)
+    ):
+        lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
+        hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
+        raise UserError(f"{key} must be {' and '.join(x for x in (lo, hi) if x)}, got {v}")
+    settings[key] = kind(v)
+
+
+def validate(settings: dict[str, Any]) -> None:
+    """Check every value we rely on, so that a typo fails in a second instead of hours into a run."""
+    if settings["method"] not in METHODS:
+        raise UserError(f"method must be one of {', '.join(METHODS)}, got {settings['method']!r}")
+    _number(settings, "target_prune_rate", float, 0, 1, low_open=True, high_open=True)
+    _number(settings, "iterative_steps", int, 1)
+    _number(settings, "max_map_drop", float, 0)
+    _number(settings, "round_to", int, 1)
+    _number(settings, "epochs", int, 0)
+    _number(settings, "sparse_epochs", int, 0)
+    _number(settings, "sr", float, 0)
+    _number(settings, "min_channels", float, 0)
+    _number(settings, "gamma_threshold", float, 0)
+    _number(settings, "imgsz", int, 32)
+    _number(settings, "batch", int, 1)
+    _number(settings, "latency_runs", int, 1)
+    _number(settings, "latency_warmup", int, 0)
+    _number(settings, "seed", int, 0)
+    if settings["latency_provider"] not in ("cpu", "cuda"):
+        raise UserError(f"latency_provider must be cpu or cuda, got {settings['latency_provider']!r}")
+    if settings["imgsz"] % 32:
+        raise UserError(f"imgsz must be a multiple of 32 (the model's largest stride), got {settings['imgsz']}")
+
+
+def training_overrides(settings: dict[str, Any]) -> dict[str, Any]:
+    """The Ultralytics train settings among ours: every key that is neither a pruning nor a run key."""
+    return {k: v for k, v in settings.items() if k not in PRUNE_KEYS and k not in RUN_KEYS}
