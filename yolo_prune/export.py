@@ -1,0 +1,228 @@
+"""Export a checkpoint to ONNX with Ultralytics' own exporter, check it against PyTorch and measure its mAP.
+
+The ONNX file carries Ultralytics' metadata (names, stride, imgsz, batch), so Ultralytics' validator and predictor
+run it as they run any exported YOLO model. Nothing is pip-installed at run time: the requirements are checked here
+first and Ultralytics' own checks (which may call pip) are switched off while it exports or loads ONNX.
+
+Usage:
+    from pathlib import Path
+    from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_onnx, validate_onnx
+
+    onnx_path = export_onnx(Path("runs/prune/final.pt"), imgsz=640)  # -> runs/prune/final.onnx
+    if compare_with_torch(Path("runs/prune/final.pt"), onnx_path, imgsz=640) > ONNX_TOLERANCE:
+        print("ONNX output differs from PyTorch")
+    metrics = validate_onnx(onnx_path, data="data.yaml", imgsz=640, save_dir=Path("runs/prune/onnx_val"))
+    print(metrics["map50_95"], metrics["map50"])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from yolo_prune.errors import UserError
+
+# compare_with_torch() measures boxes as fractions of the image side and class scores as probabilities, so one
+# tolerance covers both. 1e-3 is a box error of 0.1 % of the image (0.64 px at 640) or a score error of 0.001: far
+# below anything that moves mAP (IoU thresholds step by 0.05). A correct fp32 export of YOLOv8n/s differs by about
+# 2e-7 on this scale (1.2e-4 px at 640: two float32 ulps, from Conv+BN fusion and ONNX Runtime's graph rewrites),
+# so real exports never trip it, while a wrong graph (a broken split, a lost BN, a head bug) is off by far more.
+ONNX_TOLERANCE = 1e-3
+
+ORT_CPU, ORT_GPU = "onnxruntime", "onnxruntime-gpu"
+_EXPORT_REQUIREMENTS = {"onnx": ">=1.12.0,<2.0.0", "onnxslim": ">=0.1.82"}  # what Ultralytics' export_onnx asks for
+
+
+class ExportError(RuntimeError):
+    """Ultralytics' exporter failed on a checkpoint that loaded: a bug or an unsupported model, not a user error."""
+
+
+def _installed(dist: str) -> str | None:
+    """Version of installed distribution ``dist``, or None."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def require_onnxruntime() -> ModuleType:
+    """Import ONNX Runtime after checking that exactly one of its CPU and GPU builds is installed.
+
+    ``onnxruntime`` and ``onnxruntime-gpu`` install the same ``onnxruntime`` module over each other; with both
+    present, whichever was installed last wins and the other's files are half there, so we refuse to guess.
+    """
+    both = [d for d in (ORT_CPU, ORT_GPU) if _installed(d)]
+    if len(both) == 2:
+        raise UserError(
+            f"both {ORT_CPU} and {ORT_GPU} are installed, and they must not be (they provide the same module): "
+            f"uninstall one ('pip uninstall {ORT_GPU}' to keep CPU, 'pip uninstall {ORT_CPU}' to keep GPU), then "
+            "'pip install --force-reinstall' the one you keep"
+        )
+    if not both:
+        raise UserError(
+            "ONNX Runtime is not installed: run \"pip install 'yolo-prune[cpu]'\" "
+            "(or \"pip install 'yolo-prune[gpu]'\" for CUDA)"
+        )
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise UserError(f"{both[0]} is installed but cannot be imported ({e}): reinstall it") from e
+    return onnxruntime
+
+
+def _require_export_packages() -> None:
+    """Fail with a pip command if the exporter's packages are missing, instead of letting Ultralytics pip-install."""
+    from ultralytics.utils.checks import check_version
+
+    for dist, spec in _EXPORT_REQUIREMENTS.items():
+        version = _installed(dist)
+        if version is None or not check_version(version, spec):
+            found = f"found {version}" if version else "not installed"
+            raise UserError(f"ONNX export needs {dist}{spec} ({found}): run \"pip install '{dist}{spec}'\"")
+    require_onnxruntime()
+
+
+@contextlib.contextmanager
+def _no_requirement_checks() -> Iterator[None]:
+    """Switch Ultralytics' ``check_requirements`` (which may run pip) off: the packages were checked already."""
+    key = "ULTRALYTICS_SKIP_REQUIREMENTS_CHECKS"
+    old = os.environ.get(key)
+    os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
+def onnx_input_shape(onnx_path: Path) -> tuple[int, int, int, int]:
+    """The static (batch, channels, height, width) input shape of an ONNX model; UserError if it is dynamic."""
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+    if len(shape) != 4 or None in shape:
+        raise UserError(f"{onnx_path} has input shape {shape}; export it with a static shape (dynamic=False)")
+    return shape
+
+
+def _require_file(path: Path, what: str) -> Path:
+    """``path`` as a Path, or a UserError naming ``what`` is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} not found: {path}")
+    return path
+
+
+def export_onnx(pt_path: Path, imgsz: int, batch: int = 1) -> Path:
+    """Export ``pt_path`` to ``pt_path.with_suffix('.onnx')`` (fp32, static shape, simplified), overwriting it.
+
+    Goes through ``YOLO.export`` so that the file carries Ultralytics' metadata. The exporter fuses a deep copy of the
+    model, so the checkpoint itself is left untouched, and the .onnx is the only file it writes.
+    """
+    pt_path = _require_file(pt_path, "checkpoint")
+    if batch < 1:
+        raise UserError(f"batch must be at least 1, got {batch}")
+    _require_export_packages()
+    from ultralytics import YOLO
+
+    try:
+        model = YOLO(str(pt_path))
+    except Exception as e:
+        raise UserError(f"cannot load {pt_path} as an Ultralytics checkpoint: {type(e).__name__}: {e}") from e
+    stride = int(max(model.model.stride))
+    if imgsz <= 0 or imgsz % stride:
+        raise UserError(f"imgsz must be a positive multiple of the model's stride {stride}, got {imgsz}")
+    target = pt_path.with_suffix(".onnx")
+    target.unlink(missing_ok=True)  # a failed export must not leave an older .onnx that looks like its result
+    try:
+        with _no_requirement_checks():
+            written = model.export(
+                format="onnx", imgsz=imgsz, batch=batch, simplify=True, dynamic=False, device="cpu", verbose=False
+            )
+    except Exception as e:
+        raise ExportError(f"ONNX export of {pt_path} failed: {type(e).__name__}: {e}") from e
+    if not written or Path(written).resolve() != target.resolve():
+        raise ExportError(f"Ultralytics exported {pt_path} to {written!r}, expected {target}")
+    return target
+
+
+def compare_with_torch(pt_path: Path, onnx_path: Path, imgsz: int, seed: int = 0) -> float:
+    """Largest difference between the PyTorch and ONNX Runtime outputs on one random input; compare to ONNX_TOLERANCE.
+
+    Both sides give ``output0`` = (batch, 4 + nc, anchors): xywh boxes in input pixels, then class probabilities.
+    Box rows are divided by ``imgsz`` so that boxes and scores share one scale (see ``ONNX_TOLERANCE``). The PyTorch
+    side is the unfused checkpoint in eval mode, fp32 on CPU, i.e. the model as saved, not the exporter's fused copy.
+    """
+    import torch
+    from ultralytics import YOLO
+
+    pt_path = _require_file(pt_path, "checkpoint")
+    onnx_path = _require_file(onnx_path, "ONNX model")
+    batch, channels, h, w = onnx_input_shape(onnx_path)
+    if (h, w) != (imgsz, imgsz):
+        raise ValueError(f"{onnx_path} takes {h}x{w} images, not imgsz={imgsz}")
+    x = np.random.default_rng(seed).random((batch, channels, h, w), dtype=np.float32)  # images are scaled to [0, 1]
+
+    model = YOLO(str(pt_path)).model.float().eval().cpu()
+    with torch.inference_mode():
+        out = model(torch.from_numpy(x))
+    expected = (out[0] if isinstance(out, (tuple, list)) else out).numpy()
+
+    ort = require_onnxruntime()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    got = session.run(["output0" if "output0" in names else names[0]], {session.get_inputs()[0].name: x})[0]
+    if got.shape != expected.shape:
+        raise ValueError(f"ONNX output shape {got.shape} differs from PyTorch's {expected.shape}")
+    diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    diff[:, :4] /= imgsz
+    return float(diff.max())
+
+
+def validate_onnx(onnx_path: Path, data: str, imgsz: int, batch: int = 1, save_dir: Path | None = None) -> dict:
+    """mAP50-95 and mAP50 of the ONNX model (ONNX Runtime, CPU) from Ultralytics' own detection validator.
+
+    What the user deploys is the ONNX file, so its accuracy is measured on it rather than assumed from the .pt.
+    Outputs go to ``save_dir`` (a temporary directory, removed afterwards, when None). Ultralytics also writes
+    its label cache (``labels/<split>.cache``) beside the data set, as training does.
+    """
+    onnx_path = _require_file(onnx_path, "ONNX model")
+    _require_file(Path(data), "data set YAML")
+    shape = onnx_input_shape(onnx_path)
+    if (shape[0], shape[2], shape[3]) != (batch, imgsz, imgsz):
+        raise ValueError(f"{onnx_path} takes input {shape}, not batch={batch} at imgsz={imgsz}")
+    require_onnxruntime()
+    from ultralytics.models.yolo.detect import DetectionValidator
+
+    args = dict(
+        model=str(onnx_path),
+        data=str(data),
+        imgsz=imgsz,
+        batch=batch,
+        device="cpu",
+        task="detect",
+        split="val",
+        plots=False,
+        rect=False,
+        save_json=False,
+        save_txt=False,
+        verbose=False,
+        workers=0,
+    )
+    with contextlib.ExitStack() as stack:
+        if save_dir is None:
+            save_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="yolo_prune_val_")))
+        stack.enter_context(_no_requirement_checks())
+        stats = DetectionValidator(args=args, save_dir=Path(save_dir))()
+    return {"map50_95": float(stats["metrics/mAP50-95(B)"]), "map50": float(stats["metrics/mAP50(B)"])}

@@ -1,0 +1,201 @@
+"""Measure ONNX Runtime latency, because fewer MACs do not always mean faster inference.
+
+Odd channel counts and memory-bound layers can leave a pruned model no faster (or slower) than its base, so the
+report states measured times. ``compare_latency`` interleaves the two models run by run so that machine noise
+(other processes, clock changes, thermal throttling) falls on both alike.
+
+Usage:
+    from pathlib import Path
+    from yolo_prune.latency import compare_latency, measure_latency
+
+    stats = measure_latency(Path("final.onnx"), runs=100)
+    print(stats.median_ms, stats.as_dict())
+    result = compare_latency(Path("base.onnx"), Path("final.onnx"), runs=100)
+    print(f"{result['speedup']:.2f}x")
+
+CLI:
+    python -m yolo_prune.latency base.onnx final.onnx --runs 100 --warmup 10 --provider cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolo_prune.errors import UserError
+from yolo_prune.export import onnx_input_shape, require_onnxruntime
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+@dataclass
+class LatencyStats:
+    """Wall-clock times of single ``session.run`` calls (input copy included) on one fixed input, in milliseconds."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    mean_ms: float
+    std_ms: float
+    runs: int
+    batch: int
+    imgsz: int | tuple[int, int]
+    provider: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for JSON reports."""
+        return asdict(self)
+
+
+class _Runner:
+    """One ONNX Runtime session and its fixed random input; ``__call__`` times a single run."""
+
+    def __init__(self, onnx_path: Path, provider: str, threads: int | None, seed: int = 0) -> None:
+        onnx_path = Path(onnx_path)
+        if not onnx_path.is_file():
+            raise UserError(f"ONNX model not found: {onnx_path}")
+        if provider not in PROVIDERS:
+            raise UserError(f"provider must be one of {sorted(PROVIDERS)}, got {provider!r}")
+        if threads is not None and threads < 1:
+            raise UserError(f"threads must be at least 1, got {threads}")
+        ort = require_onnxruntime()
+        available = ort.get_available_providers()
+        if PROVIDERS[provider] not in available:
+            raise UserError(f"ONNX Runtime has no {PROVIDERS[provider]} here; available: {', '.join(available)}")
+        self.batch, channels, h, w = onnx_input_shape(onnx_path)
+        self.imgsz = h if h == w else (h, w)
+        self.provider = provider
+        options = ort.SessionOptions()
+        # Idle ORT worker threads spin for a while after each run; interleaved, one session's spinning pool would
+        # steal the cores the other is timed on. Off for every session so single and paired timings agree.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        # Only the requested provider: a silent CPU fallback would time the wrong device.
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=[PROVIDERS[provider]])
+        self.feed = {
+            self.session.get_inputs()[0].name: np.random.default_rng(seed).random(
+                (self.batch, channels, h, w), dtype=np.float32
+            )
+        }
+        self.times_ms: list[float] = []
+
+    def __call__(self, record: bool = True) -> None:
+        """Run once; keep the time unless this is a warm-up run."""
+        t = time.perf_counter()
+        self.session.run(None, self.feed)
+        if record:
+            self.times_ms.append((time.perf_counter() - t) * 1e3)
+
+    def stats(self) -> LatencyStats:
+        """Summary of the recorded runs."""
+        t = np.asarray(self.times_ms)
+        p10, median, p90 = np.percentile(t, [10, 50, 90])
+        return LatencyStats(
+            median_ms=float(median),
+            p10_ms=float(p10),
+            p90_ms=float(p90),
+            mean_ms=float(t.mean()),
+            std_ms=float(t.std()),
+            runs=len(t),
+            batch=self.batch,
+            imgsz=self.imgsz,
+            provider=self.provider,
+        )
+
+
+def _run_rounds(runners: list[_Runner], runs: int, warmup: int, progress: bool, desc: str) -> None:
+    """Warm up, then time ``runs`` rounds; each round runs every model once, alternating their order."""
+    if runs < 1 or warmup < 0:
+        raise UserError(f"runs must be at least 1 and warmup at least 0, got runs={runs}, warmup={warmup}")
+    total = warmup + runs
+    for i in range(total):
+        order = runners if i % 2 == 0 else runners[::-1]  # no model always runs right after the other
+        for runner in order:
+            runner(record=i >= warmup)
+        if progress and (i + 1 == total or i % 5 == 0):
+            stage = "warm-up" if i < warmup else "timing"
+            print(f"\r{desc}: {stage} {i + 1}/{total}", end="" if i + 1 < total else "\n", file=sys.stderr, flush=True)
+
+
+def measure_latency(
+    onnx_path: Path,
+    runs: int = 50,
+    warmup: int = 10,
+    provider: str = "cpu",
+    threads: int | None = None,
+    progress: bool = True,
+) -> LatencyStats:
+    """Time ``runs`` inferences of ``onnx_path`` after ``warmup`` untimed ones (batch and size from its input)."""
+    runner = _Runner(onnx_path, provider, threads)
+    _run_rounds([runner], runs, warmup, progress, f"latency {Path(onnx_path).name}")
+    return runner.stats()
+
+
+def compare_latency(
+    base_onnx: Path,
+    final_onnx: Path,
+    runs: int = 50,
+    warmup: int = 10,
+    provider: str = "cpu",
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Latency of both models measured interleaved, and ``speedup`` = base median / final median."""
+    base, final = _Runner(base_onnx, provider, threads), _Runner(final_onnx, provider, threads)
+    if (base.batch, base.imgsz) != (final.batch, final.imgsz):
+        raise UserError(
+            f"cannot compare latency of batch {base.batch} at {base.imgsz} with batch {final.batch} at {final.imgsz}"
+        )
+    _run_rounds([base, final], runs, warmup, progress, "latency base/final")
+    base_stats, final_stats = base.stats(), final.stats()
+    return {"base": base_stats, "final": final_stats, "speedup": base_stats.median_ms / final_stats.median_ms}
+
+
+def _table(rows: list[tuple[str, LatencyStats]]) -> str:
+    """A small fixed-width table of latency stats."""
+    head = f"{'model':<28}{'median ms':>11}{'p10 ms':>10}{'p90 ms':>10}{'mean ms':>10}{'std ms':>9}{'runs':>6}"
+    lines = [head]
+    for name, s in rows:
+        lines.append(
+            f"{name[:27]:<28}{s.median_ms:>11.2f}{s.p10_ms:>10.2f}{s.p90_ms:>10.2f}{s.mean_ms:>10.2f}"
+            f"{s.std_ms:>9.2f}{s.runs:>6}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m yolo_prune.latency``: time one model, or two interleaved with their speed-up."""
+    parser = argparse.ArgumentParser(prog="python -m yolo_prune.latency", description=__doc__.splitlines()[0])
+    parser.add_argument("base", type=Path, help="ONNX model to time")
+    parser.add_argument("final", type=Path, nargs="?", help="second ONNX model, timed interleaved with the first")
+    parser.add_argument("--runs", type=int, default=100, help="timed runs per model")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs per model first")
+    parser.add_argument("--provider", choices=sorted(PROVIDERS), default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: its own)")
+    args = parser.parse_args(argv)
+    kw = dict(runs=args.runs, warmup=args.warmup, provider=args.provider, threads=args.threads)
+    try:
+        if args.final is None:
+            stats = measure_latency(args.base, **kw)
+            print(_table([(args.base.name, stats)]))
+            print(f"batch {stats.batch}, imgsz {stats.imgsz}, provider {stats.provider}")
+        else:
+            result = compare_latency(args.base, args.final, **kw)
+            print(_table([(args.base.name, result["base"]), (args.final.name, result["final"])]))
+            s, speedup = result["base"], result["speedup"]
+            print(f"batch {s.batch}, imgsz {s.imgsz}, provider {s.provider}; speed-up {speedup:.2f}x (median)")
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
