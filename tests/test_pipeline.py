@@ -2,10 +2,6 @@
 checkpoints that reload in a fresh process, ONNX that matches PyTorch, and the multi-GPU hand-off."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +16,6 @@ from yolo_prune.settings import resolve_settings
 from yolo_prune.surgery import replace_c2f
 from yolo_prune.training import PrunedModelTrainer, finetune
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=3, latency_warmup=1, verbose=False)
 
 
@@ -36,13 +31,6 @@ def pruned_model(rate: float = 0.5) -> torch.nn.Module:
     replace_c2f(model)
     make_method(resolve_settings(overrides={"target_prune_rate": rate})).prune(model, 1, 1, layer_widths(model), 64)
     return model
-
-
-def run_python(code: str) -> str:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout
 
 
 def test_step_log_has_every_step_and_macs_fall(run):
@@ -71,7 +59,7 @@ def test_outputs_exist_and_onnx_matches_pytorch(run):
     assert layers["final"] == layer_widths(load_detector(run.final_pt))
 
 
-def test_final_pt_reloads_in_a_fresh_process(run, tiny_data_yaml):
+def test_final_pt_reloads_in_a_fresh_process(run, tiny_data_yaml, run_python):
     out = run_python(
         "import json, torch\n"
         "from ultralytics import YOLO\n"
@@ -84,7 +72,7 @@ def test_final_pt_reloads_in_a_fresh_process(run, tiny_data_yaml):
     assert result["n"] == count_macs_params(load_detector(run.final_pt), 64)[1]
 
 
-def test_finetuning_keeps_the_pruned_structure_and_saves_what_it_returns(tiny_data_yaml, tmp_path):
+def test_finetuning_keeps_the_pruned_structure_and_saves_what_it_returns(tiny_data_yaml, tmp_path, run_python):
     model = pruned_model()
     widths, params = layer_widths(model), sum(p.numel() for p in model.parameters())
     tuned = finetune(model, str(tiny_data_yaml), {**{k: TINY[k] for k in ("imgsz", "batch", "workers", "device")},

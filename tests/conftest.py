@@ -1,0 +1,48 @@
+"""Shared fixtures: Ultralytics kept out of the user's settings, and a tiny generated data set in YOLO layout.
+
+Usage (in a test):
+    def test_something(tiny_data_yaml):
+        YOLO("yolov8n.yaml").train(data=str(tiny_data_yaml), epochs=1, imgsz=64, workers=0, device="cpu")
+"""
+
+import atexit
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+if "YOLO_CONFIG_DIR" not in os.environ:  # before anything imports Ultralytics, which writes its settings there
+    os.environ["YOLO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="yolo-prune-tests-")
+    atexit.register(shutil.rmtree, os.environ["YOLO_CONFIG_DIR"], ignore_errors=True)
+
+import yolo_prune  # noqa: E402,F401  (sets Ultralytics' offline defaults before its first import)
+from yolo_prune.data.synthetic import generate_voc_dataset  # noqa: E402
+from yolo_prune.data.voc import voc_to_yolo  # noqa: E402
+from yolo_prune.offline import provide_local_fonts  # noqa: E402
+
+provide_local_fonts()  # Ultralytics' data checks would otherwise ask the web for Arial.ttf
+
+
+@pytest.fixture(scope="session")
+def tiny_data_yaml(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """data.yaml of 12 generated 64-pixel images of 3 shapes, split 10 train / 2 val; treat it as read-only."""
+    root = tmp_path_factory.mktemp("tiny-data")
+    voc = generate_voc_dataset(root / "voc", n_images=12, imgsz=64, n_classes=3, seed=0)
+    return voc_to_yolo(voc, root / "yolo", train_ratio=0.8, seed=0).data_yaml
+
+
+@pytest.fixture(scope="session")
+def run_python():
+    """Run Python code in a fresh interpreter (as a user would load a saved model) and return its stdout."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+    def run(code: str) -> str:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout
+
+    return run
