@@ -119,8 +119,8 @@ def _run_rounds(runners: list[_Runner], runs: int, warmup: int, progress: bool, 
         order = runners if i % 2 == 0 else runners[::-1]  # no model always runs right after the other
         for runner in order:
             runner(record=i >= warmup)
-        if progress and (i + 1 == total or i % 5 == 0):
-            stage = "warm-up" if i < warmup else "timing"
+        if progress and (i + 1 == total or i % 5 == 0) and (sys.stderr.isatty() or i + 1 == total):
+            stage = "warm-up" if i < warmup else "timing"  # a log file gets the final line only, not the \r redraws
             print(f"\r{desc}: {stage} {i + 1}/{total}", end="" if i + 1 < total else "\n", file=sys.stderr, flush=True)
 
 
