@@ -110,3 +110,12 @@ def test_multi_gpu_workers_rebuild_the_pruned_model_from_the_checkpoint(tiny_dat
     assert isinstance(worker.model, torch.nn.Module)
     assert layer_widths(worker.model) == layer_widths(model)
     assert sum(p.numel() for p in worker.model.parameters()) == sum(p.numel() for p in model.parameters())
+
+
+def test_a_pruned_model_fine_tunes_further_without_growing_back(run, tiny_data_yaml, tmp_path):
+    further = prune(model=str(run.final_pt), data=str(tiny_data_yaml), method="finetune", iterative_steps=1, epochs=1,
+                    project=str(tmp_path), **TINY)  # fmt: skip
+    rows = json.loads((further.run_dir / "steps.json").read_text())
+    assert [r["phase"] for r in rows] == ["base", "finetune"]
+    assert rows[0]["params"] == rows[1]["params"] == count_macs_params(load_detector(run.final_pt), 64)[1]
+    assert layer_widths(load_detector(further.final_pt)) == layer_widths(load_detector(run.final_pt))

@@ -185,7 +185,7 @@ def _row(step: int, phase: str, target_rate: float, model: nn.Module, run: Run, 
 
 
 def _print_step(row: dict, steps: int, base: dict) -> None:
-    label = f"step {row['step']}/{steps}" if row["phase"] == "prune" else row["phase"]
+    label = f"step {row['step']}/{steps}" if row["step"] > 0 else row["phase"]
     print(
         f"{label:<11} MACs {row['macs'] / 1e9:.3f}G ({row['macs_ratio']:.0%})  params {row['params'] / 1e6:.2f}M "
         f"({row['params_ratio']:.0%})  mAP50-95 {row['map50_95_pruned']:.3f} -> {row['map50_95']:.3f} "
@@ -227,7 +227,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
             log.append(_accept(row, run, model, method.prepare_phase))
             _print_step(log.rows[-1], steps, base)
     _refresh_plots(run)
-    done = [r["step"] for r in log.rows if r["phase"] == "prune"]
+    done = [r["step"] for r in log.rows if r["phase"] == method.step_phase]
     for k in range(max(done, default=0) + 1, steps + 1):
         if log.rows[-1]["status"] == "rejected":
             break
@@ -237,7 +237,8 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         model = finetune(model, run.data, tuned_args, run.dir / "finetune" / f"step_{k:02d}")
         tuned = pruned if s["epochs"] == 0 else _measure(model, run, f"step_{k:02d}")
         rate = 1 - method.remaining_fraction(k, steps)
-        row = _accept(_row(k, "prune", rate, model, run, base, pruned, tuned, started, "", ""), run, model, f"step_{k:02d}")
+        row = _row(k, method.step_phase, rate, model, run, base, pruned, tuned, started, "", "")
+        row = _accept(row, run, model, f"step_{k:02d}")
         log.append(row)
         if row["status"] == "kept":
             write_json(run.dir / "layers.json", {"base": base_widths, "final": layer_widths(model)})

@@ -29,7 +29,7 @@ PRUNE_KEYS = (
 )  # fmt: skip
 # Ultralytics keys that name our run directory or that we set ourselves for fine-tuning.
 RUN_KEYS = ("project", "name", "verbose", "model", "data", "resume")
-METHODS = ("depgraph", "slim")
+METHODS = ("depgraph", "slim", "finetune")
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Usage:
     from yolo_prune.methods import make_method
 
-    method = make_method(settings)  # DepGraph (default) or network slimming, by settings["method"]
+    method = make_method(settings)  # DepGraph (default), network slimming or fine-tuning only, by settings["method"]
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from typing import Any
 
 from yolo_prune.methods.base import PruningMethod
 from yolo_prune.methods.depgraph import DepGraphMethod
+from yolo_prune.methods.finetune import FinetuneMethod
 from yolo_prune.methods.slimming import SlimmingMethod
 
-METHODS: dict[str, type[PruningMethod]] = {"depgraph": DepGraphMethod, "slim": SlimmingMethod}
+METHODS: dict[str, type[PruningMethod]] = {"depgraph": DepGraphMethod, "slim": SlimmingMethod, "finetune": FinetuneMethod}
 
 
 def make_method(settings: dict[str, Any]) -> PruningMethod:
     return METHODS[settings["method"]](settings)
 
 
-__all__ = ["METHODS", "DepGraphMethod", "PruningMethod", "SlimmingMethod", "make_method"]
+__all__ = ["METHODS", "DepGraphMethod", "FinetuneMethod", "PruningMethod", "SlimmingMethod", "make_method"]

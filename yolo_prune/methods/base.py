@@ -45,6 +45,7 @@ class PruningMethod:
     """Base strategy: a Torch-Pruning pruner class and importance, and the per-layer widths of each step."""
 
     name = ""
+    step_phase = "prune"  # the step-log phase of the loop's steps
     pruner_cls: type = tp.pruner.BasePruner
 
     def __init__(self, settings: dict[str, Any]) -> None:
