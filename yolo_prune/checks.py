@@ -1,10 +1,15 @@
-"""Input checks that run before any work: a bad data set or device fails in a second with a one-line message.
+"""Input checks that run before any work: a bad model, data set, device or output folder fails in seconds with a
+one-line message, and nothing is written. Also the read-only view through which a run reads the user's data set.
 
 Usage:
-    from yolo_prune.checks import check_data, check_device
+    from yolo_prune.checks import check_data, check_device, check_model, check_output, check_train_args, data_view
 
     info = check_data("data.yaml")  # Ultralytics' own parse of the data yaml: nc, names, resolved paths
     check_device("0")  # UserError naming the devices there are
+    check_train_args(settings)  # Ultralytics' checks of the fine-tuning settings, e.g. lr0: abc
+    check_output("runs/prune")  # UserError when no run directory can be created there
+    model = check_model("best.pt", info)  # a detector with the data set's class count and C2f blocks, or UserError
+    view_yaml = data_view(info, run_dir / "dataset")  # what Ultralytics reads, so it writes nothing beside the data
 
 CLI:
     yolo-prune --model best.pt --data missing.yaml   # error: data yaml not found: missing.yaml (exit 2)
@@ -12,14 +17,18 @@ CLI:
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+import torch.nn as nn
 import yaml
 
+from yolo_prune.checkpoint import load_detector, model_nc
 from yolo_prune.errors import UserError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dng", ".mpo", ".pfm", ".heic"}
+from yolo_prune.rundir import write_yaml
 
 
 def check_data(data: str) -> dict[str, Any]:
@@ -55,19 +64,24 @@ def check_data(data: str) -> dict[str, Any]:
 
 
 def _images(source: Any, split: str, data: str) -> list[Path]:
+    """The image files of a split as Ultralytics lists them: folders searched recursively (hidden files skipped),
+    ``.txt`` lists read line by line, with ``./x.jpg`` relative to the list."""
+    from ultralytics.data.utils import IMG_FORMATS
+
     sources = source if isinstance(source, list) else [source]
     images: list[Path] = []
     for s in map(Path, sources):
         if s.is_dir():
-            images += [p for p in s.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-        elif s.is_file() and s.suffix == ".txt":
-            base = s.parent
-            images += [(base / line.strip()).resolve() for line in s.read_text().splitlines() if line.strip()]
+            found = map(Path, glob.glob(str(Path(glob.escape(str(s))) / "**" / "*.*"), recursive=True))
+        elif s.is_file():
+            lines = [x.strip() for x in s.read_text(encoding="utf-8-sig").splitlines() if x.strip()]
+            found = (s.parent / x[2:] if x.startswith("./") else Path(x) for x in lines)
         else:
             raise UserError(f"{split} images of {data} not found: {s}")
+        images += [p for p in found if p.suffix[1:].lower() in IMG_FORMATS]
     if not images:
         raise UserError(f"{split} split of {data} has no images")
-    return images
+    return sorted(images)
 
 
 def _label_of(image: Path) -> Path:
@@ -96,3 +110,102 @@ def check_device(device: str | int | None) -> None:
     for d in wanted.split(","):
         if not d.isdigit() or int(d) >= n:
             raise UserError(f"device {device!r} does not exist; available: {available}")
+
+
+def check_train_args(settings: dict[str, Any]) -> None:
+    """Ultralytics' own type and range checks of the fine-tuning settings (lr0, momentum, ...), so that a bad value
+    in a --cfg file fails now rather than at the first fine-tuning step."""
+    from ultralytics.cfg import get_cfg
+
+    from yolo_prune.settings import training_overrides
+
+    args = {**training_overrides(settings), "epochs": max(settings["epochs"], 1)}  # 0 skips training: never passed
+    try:
+        get_cfg(overrides=args)
+    except (TypeError, ValueError, SyntaxError) as e:
+        raise UserError(f"invalid setting: {str(e).strip().splitlines()[0]}") from None
+
+
+def check_output(project: str | Path) -> None:
+    """Refuse an output folder where no run directory can be created, before any work and without creating it."""
+    target = Path(project).absolute()
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"cannot write the run directory under {project}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write the run directory under {project}: {existing} is not writable")
+
+
+def _task_of_head(head: nn.Module) -> str:
+    """Ultralytics' task name for a model's head, read from its class: the saved train args may say 'detect'
+    whatever the head is."""
+    from ultralytics.nn.modules.head import OBB, Classify, Detect, Pose, Segment, YOLOESegment
+
+    tasks = ((Segment, "segment"), (YOLOESegment, "segment"), (Pose, "pose"), (OBB, "obb"), (Classify, "classify"),
+             (Detect, "detect"))  # fmt: skip
+    return next((task for cls, task in tasks if isinstance(head, cls)), f"{type(head).__name__}-headed")
+
+
+def check_model(source: str | Path, data_info: dict[str, Any]) -> nn.Module:
+    """Load the user's model (only reading the file) and refuse one yolo-prune cannot prune for this data set
+    (``check_data``'s result): not a detector, another class count, or no C2f blocks to prune."""
+    from ultralytics.nn.modules import C2f
+
+    from yolo_prune.surgery import C2f_v2
+
+    nc = data_info["nc"]
+    model = load_detector(source, nc=nc)
+    layers = getattr(model, "model", None)
+    task = _task_of_head(layers[-1]) if isinstance(layers, nn.Sequential) and len(layers) else "non-YOLO"
+    if task != "detect":
+        raise UserError(f"{source} is a {task} model; yolo-prune supports detection models (a Detect head) only")
+    if model_nc(model) != nc:
+        raise UserError(
+            f"{source} predicts {model_nc(model)} classes but {data_info.get('yaml_file', 'the data set')} has {nc}; "
+            "prune a model trained on this data set"
+        )
+    if not any(isinstance(m, (C2f, C2f_v2)) for m in model.modules()):
+        raise UserError(f"{source} has no C2f blocks, the part yolo-prune prunes: it supports YOLOv8-style detectors")
+    return model
+
+
+def data_view(info: dict[str, Any], dest: Path) -> Path:
+    """Write a data yaml in ``dest`` whose images and labels are links to the user's files, and return its path.
+
+    Ultralytics writes beside the files it reads: label caches (``labels/train.cache``), JPEGs it "restores" in
+    place, and ``cache=disk`` arrays. Reading the data set through these links keeps all of that inside the run
+    directory, so the user's data set stays byte-identical. Links are symbolic where the system allows, else hard
+    (Ultralytics replaces, never rewrites, an image file), else copies.
+    """
+    if dest.exists():
+        shutil.rmtree(dest)  # a resumed run rebuilds its view: the user may have fixed the data set since
+    view: dict[str, Any] = {"path": str(dest.absolute()), "nc": info["nc"], "names": info["names"]}
+    if "channels" in info:
+        view["channels"] = info["channels"]
+    for split in ("train", "val"):  # the splits a run reads
+        sources = info[split] if isinstance(info[split], list) else [info[split]]
+        for k, source in enumerate(map(Path, sources)):
+            for image in _images(source, split, str(source)):
+                rel = image.relative_to(source) if source.is_dir() else Path(*image.absolute().parts[1:])
+                linked = dest / split / str(k) / "images" / rel
+                _link(image, linked)
+                if _label_of(image).is_file():
+                    _link(_label_of(image), _label_of(linked))
+        view[split] = [f"{split}/{k}/images" for k in range(len(sources))]
+    path = dest / "data.yaml"
+    write_yaml(path, view)
+    return path
+
+
+def _link(source: Path, link: Path) -> None:
+    if os.path.lexists(link):
+        return  # the same image listed twice
+    link.parent.mkdir(parents=True, exist_ok=True)
+    source = source.absolute()
+    for make in (os.symlink, os.link, shutil.copy2):
+        try:
+            make(source, link)
+            return
+        except OSError:
+            continue
+    raise UserError(f"cannot link or copy {source} into the run directory {link.parent}")

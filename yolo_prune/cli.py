@@ -17,9 +17,15 @@ command that resumes it.
 
 from __future__ import annotations
 
+import _thread
 import argparse
+import glob
 import shlex
+import signal
 import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any, Sequence
 
 from yolo_prune.errors import RunError, UserError
@@ -83,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run after its last finished step")
     io.add_argument("--report", metavar="RUN_DIR", help="only rebuild the plots and report of a run directory")
     pr = p.add_argument_group("pruning")
-    pr.add_argument("--method", choices=("depgraph", "slim"), help="depgraph (default) or slim (network slimming)")
+    pr.add_argument("--method", choices=("depgraph", "slim", "finetune"),
+                    help="depgraph (default), slim (network slimming) or finetune (train a pruned model further)")
     pr.add_argument("--target-prune-rate", type=_rate,
                     help="share of each prunable layer's channels removed by the last step, in (0, 1) (default 0.5)")
     pr.add_argument("--iterative-steps", type=_at_least(1), help="prune + fine-tune steps to reach it (default 16)")
@@ -119,18 +126,75 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _OneCtrlCStops:
+    """Make a single Ctrl-C stop the run. Python drops a KeyboardInterrupt that lands in a finaliser or weakref
+    callback (printing an 'Exception ignored' traceback), and torch-pruning's tracer has a bare ``except``, so the
+    run could go on: until ``main`` has caught the interrupt, it is sent again every second, and dropped ones are
+    not printed."""
+
+    def __init__(self) -> None:
+        self.caught = False
+        self._resending = False
+        # Only in the main thread (signal handlers live there), and not where SIGINT is ignored (a background job).
+        self._installed = (threading.current_thread() is threading.main_thread()
+                           and signal.getsignal(signal.SIGINT) is signal.default_int_handler)  # fmt: skip
+
+    def __enter__(self) -> _OneCtrlCStops:
+        if self._installed:
+            self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+            self._old_hook, sys.unraisablehook = sys.unraisablehook, self._on_unraisable
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.caught = True
+        if self._installed:
+            signal.signal(signal.SIGINT, self._old_handler)
+            sys.unraisablehook = self._old_hook
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        if self.caught:
+            return
+        if not self._resending:
+            self._resending = True
+            threading.Thread(target=self._resend, daemon=True).start()
+        raise KeyboardInterrupt
+
+    def _resend(self) -> None:
+        while True:
+            time.sleep(1)
+            if self.caught:
+                return
+            if hasattr(signal, "pthread_kill"):  # a real signal, which also ends a sleep or a blocking read
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            else:
+                _thread.interrupt_main()
+
+    def _on_unraisable(self, unraisable: Any) -> None:
+        if not issubclass(unraisable.exc_type, KeyboardInterrupt):
+            self._old_hook(unraisable)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = vars(build_parser().parse_args(argv))
+    with _OneCtrlCStops() as interrupts:
+        return _run(argv, args, interrupts)
+
+
+def _run(argv: list[str], args: dict[str, Any], interrupts: _OneCtrlCStops) -> int:
     report_dir = args.pop("report")
+    runs_before: set[Path] | None = None  # known once the run starts: a Ctrl-C names only the run it created
     try:
         if report_dir is not None:
             from yolo_prune.report import main as report_main
 
             return report_main([report_dir])
+        if args["resume"] is not None and args["cfg"] is not None:
+            raise UserError("--cfg cannot be used with --resume: a resumed run keeps the settings it started with")
         from yolo_prune.pipeline import prune
 
         command = "yolo-prune " + " ".join(shlex.quote(a) for a in argv)
+        runs_before = _run_dirs(args)
         result = prune(command=command, **args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -139,22 +203,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        run_dir = _latest_run(args)
-        hint = f"; resume with: yolo-prune --resume {run_dir}" if run_dir else ""
-        print(f"\ninterrupted{hint}", file=sys.stderr)
+        interrupts.caught = True
+        print(f"\n{_interrupted(args, runs_before)}", file=sys.stderr)
         return 130
     return 0 if result is not None else 1
 
 
-def _latest_run(args: dict[str, Any]) -> str | None:
-    """The run directory a Ctrl-C interrupted: the resumed one, or the newest under the project folder."""
-    from pathlib import Path
+def _run_dirs(args: dict[str, Any]) -> set[Path]:
+    """Run directories under the project folder that this command's settings name (exp, exp2, ...)."""
+    from yolo_prune.settings import resolve_settings
 
-    if args.get("resume"):
-        return args["resume"]
-    project = Path(args.get("project") or "runs/prune")
-    runs = [p for p in project.glob(f"{args.get('name') or 'exp'}*") if (p / "settings.yaml").is_file()]
-    return str(max(runs, key=lambda p: p.stat().st_mtime)) if runs else None
+    if args["resume"] is not None:
+        return set()
+    s = resolve_settings(args["cfg"], {"project": args["project"], "name": args["name"]})
+    return {p for p in Path(s["project"]).glob(f"{glob.escape(s['name'])}*") if (p / "settings.yaml").is_file()}
+
+
+def _interrupted(args: dict[str, Any], runs_before: set[Path] | None) -> str:
+    """What a Ctrl-C leaves behind: the command that resumes the run, or why there is nothing to resume."""
+    if args["resume"] is not None:
+        run = Path(args["resume"])
+    else:
+        new = _run_dirs(args) - runs_before if runs_before is not None else set()
+        run = max(new, key=lambda p: p.stat().st_mtime) if new else None
+    if run is None:
+        return "interrupted before the run started; nothing to resume"
+    if not (run / "steps.json").is_file():
+        return f"interrupted before the first step of {run} finished; nothing to resume: run the command again"
+    return f"interrupted; resume with: yolo-prune --resume {shlex.quote(str(run.absolute()))}"
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ from typing import Any, Iterator
 
 import torch.nn as nn
 
-from yolo_prune.checkpoint import load_detector, model_nc, save_checkpoint
-from yolo_prune.checks import check_data, check_device
+from yolo_prune.checkpoint import load_detector, save_checkpoint
+from yolo_prune.checks import check_data, check_device, check_model, check_output, check_train_args, data_view
 from yolo_prune.errors import UserError
 from yolo_prune.evaluation import count_macs_params, evaluate_map, layer_widths
 from yolo_prune.methods import make_method
@@ -114,38 +114,49 @@ def _ultralytics_verbosity(verbose: bool) -> Iterator[None]:
 
 def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command: str | None,
            overrides: dict[str, Any]) -> tuple[Run, nn.Module]:  # fmt: skip
-    """Validate everything, load the model and create the run directory, in that order: bad input writes nothing."""
+    """Validate everything, load the model and create the run directory, in that order: bad input writes nothing.
+    The run reads the data set through links in its own folder, so Ultralytics' caches land there, not beside it."""
     if model is None or data is None:
         raise UserError("both a model and a data yaml are needed (or --resume RUN_DIR)")
     settings = resolve_settings(cfg, overrides)
+    check_train_args(settings)
     data_info = check_data(str(data))
     check_device(settings.get("device"))
-    detector = load_detector(model, nc=data_info["nc"])
-    if model_nc(detector) != data_info["nc"]:
-        raise UserError(
-            f"the model predicts {model_nc(detector)} classes but {data} has {data_info['nc']}; "
-            "prune a model trained on this data set"
-        )
-    if replace_c2f(detector) == 0 and not any(type(m).__name__ == "C2f_v2" for m in detector.modules()):
-        raise UserError(f"{model} has no C2f blocks: yolo-prune prunes YOLOv8-style detectors")
-    run_dir = new_run_dir(settings["project"], settings["name"])
-    settings.update(model=str(model), data=str(data))
+    check_output(settings["project"])
+    detector = check_model(model, data_info)
+    replace_c2f(detector)
+    # Absolute paths: Ultralytics puts a relative training folder under its own runs/, and --resume may run elsewhere.
+    run_dir = new_run_dir(Path(settings["project"]).absolute(), settings["name"])
+    view = data_view(data_info, run_dir / "dataset")
+    settings.update(model=str(Path(model).absolute()) if Path(model).is_file() else str(model),
+                    data=str(Path(data).absolute()))  # fmt: skip
     write_yaml(run_dir / "settings.yaml", {**settings, "command": command or "", "versions": versions()})
-    return Run(run_dir, settings, str(data)), detector
+    return Run(run_dir, settings, str(view)), detector
 
 
 def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> Run:
-    run_dir = Path(run_dir)
-    if not (run_dir / "settings.yaml").is_file() or not (run_dir / "steps.json").is_file():
-        raise UserError(f"{run_dir} is not a yolo-prune run directory with finished steps (no settings.yaml/steps.json)")
+    """The run's own saved settings; only those that decide where and how verbosely it runs, not what it computes
+    (device, workers, verbose), may be given anew."""
+    may_change = ("device", "workers", "verbose")
+    run_dir = Path(run_dir).absolute()
+    if not (run_dir / "settings.yaml").is_file():
+        raise UserError(f"{run_dir} is not a yolo-prune run directory (it has no settings.yaml)")
     saved = load_yaml(run_dir / "settings.yaml")
     saved.pop("versions", None)
-    saved.pop("command", None)
-    conflicts = [f"{k} (run has {saved.get(k)!r}, given {v!r})" for k, v in overrides.items()
-                 if v is not None and k not in ("project", "name") and saved.get(k) != v]  # fmt: skip
+    command = saved.pop("command", None)
+    if not (run_dir / "steps.json").is_file():
+        raise UserError(f"{run_dir} stopped before its first step finished, so there is nothing to resume; "
+                        f"start it again: {command or 'yolo-prune --model ... --data ...'}")  # fmt: skip
+    given = {k: str(Path(v).absolute()) if k in ("model", "data") and Path(v).is_file() else v
+             for k, v in overrides.items() if v is not None and k not in ("project", "name")}  # fmt: skip
+    conflicts = [f"{k} (run has {saved.get(k)!r}, given {v!r})" for k, v in given.items()
+                 if k not in may_change and saved.get(k) != v]  # fmt: skip
     if conflicts:
         raise UserError(f"--resume continues with the run's own settings; these differ: {', '.join(conflicts)}")
-    return Run(run_dir, saved, saved["data"])
+    saved.update({k: v for k, v in given.items() if k in may_change})
+    data_info = check_data(saved["data"])
+    check_device(saved.get("device"))
+    return Run(run_dir, saved, str(data_view(data_info, run_dir / "dataset")))
 
 
 def prune(

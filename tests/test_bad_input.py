@@ -1,0 +1,157 @@
+"""Bad input fails before any work: one ``error:`` line on stderr, exit code 2, no traceback, no run directory, and
+the user's model and data files byte-identical afterwards.
+
+Run:
+    PYTHONPATH=. .venv/bin/python -m pytest tests/test_bad_input.py
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from yolo_prune.checkpoint import load_detector, save_checkpoint
+from yolo_prune.cli import main
+from yolo_prune.settings import resolve_settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def digests(*roots: Path) -> dict[str, str]:
+    """sha256 of every file under ``roots`` (or of ``roots`` themselves), by path."""
+    files = [f for r in roots for f in ([r] if r.is_file() else sorted(r.rglob("*"))) if f.is_file()]
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, tiny_data_yaml):
+    """Broken and mismatched models and data sets, next to a good 3-class detector and the tiny data set."""
+    from ultralytics.nn.tasks import ClassificationModel, PoseModel, SegmentationModel
+
+    d = tmp_path_factory.mktemp("bad-inputs")
+    save_checkpoint(d / "det3.pt", load_detector("yolov8n.yaml", nc=3), train_args={})
+    for cls, name in ((ClassificationModel, "cls"), (SegmentationModel, "seg"), (PoseModel, "pose")):
+        save_checkpoint(d / f"yolov8n-{name}.pt", cls(f"yolov8n-{name}.yaml", verbose=False), train_args={})
+    good = (d / "det3.pt").read_bytes()
+    (d / "truncated.pt").write_bytes(good[: len(good) // 2])
+    (d / "text.pt").write_text("not a checkpoint\n")
+    (d / "model.txt").write_text("not a model\n")
+    (d / "folder.pt").mkdir()
+    (d / "a_file").write_text("")
+    root = tiny_data_yaml.parent
+    (d / "nc2.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames: {{0: a, 1: b}}\n")
+    (d / "missing.yaml").write_text(f"path: {root}\ntrain: images/nope\nval: images/val\nnames: {{0: a, 1: b, 2: c}}\n")
+    (d / "malformed.yaml").write_text("path: [unclosed\ntrain: : :\n")
+    shutil.copytree(root / "images", d / "nolabels" / "images")
+    (d / "nolabels.yaml").write_text(f"path: {d / 'nolabels'}\ntrain: images/train\nval: images/val\nnames: [a, b]\n")
+    run = d / "fake_run"  # settings and an empty step log: enough for --resume to compare settings
+    run.mkdir()
+    settings = resolve_settings(overrides={"model": str(d / "det3.pt"), "data": str(tiny_data_yaml),
+                                           "iterative_steps": 3})  # fmt: skip
+    (run / "settings.yaml").write_text(json.dumps(settings))  # JSON is YAML
+    (run / "steps.json").write_text("[]")
+    (d / "unstarted_run").mkdir()
+    (d / "unstarted_run" / "settings.yaml").write_text(json.dumps({**settings, "command": "yolo-prune --model m.pt"}))
+    return d
+
+
+def cfg_file(d: Path, text: str) -> str:
+    path = d / f"cfg_{hashlib.sha1(text.encode()).hexdigest()[:8]}.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+# (id, arguments that replace or add to the defaults of `command`, text the error must contain)
+CASES = [
+    ("model missing", {"--model": "{d}/nope.pt"}, "model not found"),
+    ("model is a folder", {"--model": "{d}/folder.pt"}, "not a file"),
+    ("model is a .txt", {"--model": "{d}/model.txt"}, ".pt checkpoint or a model .yaml"),
+    ("model .pt is text", {"--model": "{d}/text.pt"}, "not a loadable"),
+    ("model .pt truncated", {"--model": "{d}/truncated.pt"}, "truncated"),
+    ("classify yaml", {"--model": "yolov8n-cls.yaml"}, "classify model; yolo-prune supports detection"),
+    ("segment yaml", {"--model": "yolov8n-seg.yaml"}, "segment model; yolo-prune supports detection"),
+    ("pose yaml", {"--model": "yolov8n-pose.yaml"}, "pose model; yolo-prune supports detection"),
+    ("classify pt", {"--model": "{d}/yolov8n-cls.pt"}, "classify model; yolo-prune supports detection"),
+    ("segment pt", {"--model": "{d}/yolov8n-seg.pt"}, "segment model; yolo-prune supports detection"),
+    ("pose pt", {"--model": "{d}/yolov8n-pose.pt"}, "pose model; yolo-prune supports detection"),
+    ("nothing to prune", {"--model": "yolov5n.yaml"}, "no C2f blocks"),
+    ("class count", {"--data": "{d}/nc2.yaml"}, "predicts 3 classes but {d}/nc2.yaml has 2"),
+    ("data missing", {"--data": "{d}/nope.yaml"}, "data yaml not found"),
+    ("data malformed", {"--data": "{d}/malformed.yaml"}, "not valid YAML"),
+    ("data folder missing", {"--data": "{d}/missing.yaml"}, "images/nope"),
+    ("data without labels", {"--data": "{d}/nolabels.yaml"}, "no label files"),
+    ("rate 0", {"--target-prune-rate": "0"}, "--target-prune-rate: must be between 0 and 1"),
+    ("rate 1", {"--target-prune-rate": "1"}, "--target-prune-rate: must be between 0 and 1"),
+    ("steps 0", {"--iterative-steps": "0"}, "--iterative-steps: must be >= 1"),
+    ("epochs -1", {"--epochs": "-1"}, "--epochs: must be >= 0"),
+    ("map drop -0.1", {"--max-map-drop": "-0.1"}, "--max-map-drop: must be >= 0"),
+    ("round to 0", {"--round-to": "0"}, "--round-to: must be >= 1"),
+    ("cfg rate 1.5", {"--cfg": "target_prune_rate: 1.5"}, "target_prune_rate must be > 0 and < 1, got 1.5"),
+    ("cfg steps 0", {"--cfg": "iterative_steps: 0"}, "iterative_steps must be >= 1, got 0"),
+    ("cfg epochs -1", {"--cfg": "epochs: -1"}, "epochs must be >= 0, got -1"),
+    ("cfg map drop -1", {"--cfg": "max_map_drop: -1"}, "max_map_drop must be >= 0, got -1"),
+    ("cfg round to 0", {"--cfg": "round_to: 0"}, "round_to must be >= 1, got 0"),
+    ("cfg not yaml", {"--cfg": "a: [b\n"}, "not valid YAML"),
+    ("cfg Ultralytics value", {"--cfg": "lr0: abc"}, "invalid setting: 'lr0=abc' is of invalid type str"),
+    ("project under a file", {"--project": "{d}/a_file/runs"}, "is a file, not a folder"),
+    ("device", {"--device": "{bad_device}"}, "does not exist; available: cpu"),
+    ("resume a non-run", {"--resume": "{d}/folder.pt"}, "not a yolo-prune run directory"),
+    ("resume a missing folder", {"--resume": "{d}/nope"}, "not a yolo-prune run directory"),
+    ("resume before a step", {"--resume": "{d}/unstarted_run"}, "nothing to resume; start it again: yolo-prune"),
+    ("resume other settings", {"--resume": "{d}/fake_run", "--iterative-steps": "5"},
+     "these differ: iterative_steps (run has 3, given 5)"),
+    ("resume other data", {"--resume": "{d}/fake_run", "--data": "{d}/nc2.yaml"}, "these differ: data"),
+    ("resume with cfg", {"--resume": "{d}/fake_run", "--cfg": "epochs: 1"}, "--cfg cannot be used with --resume"),
+]  # fmt: skip
+
+
+def command(case: dict[str, str], d: Path, data: Path, project: Path) -> list[str]:
+    bad_device = str(torch.cuda.device_count() + 7)
+    args = {"--model": str(d / "det3.pt"), "--data": str(data), "--imgsz": "64", "--project": str(project)}
+    if "--resume" in case:
+        args = {"--project": str(project)}
+    for k, v in case.items():
+        v = v.format(d=d, bad_device=bad_device)
+        args[k] = cfg_file(d, v) if k == "--cfg" else v
+    return [x for kv in args.items() for x in kv] + ["--quiet"]
+
+
+def run_main(args: list[str]) -> int:
+    try:
+        return main(args)
+    except SystemExit as e:  # argparse's errors exit from parse_args
+        return e.code
+
+
+@pytest.mark.parametrize("case,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(case, expected, inputs, tiny_data_yaml, tmp_path, capfd):
+    project = tmp_path / "runs"
+    before = digests(inputs / "det3.pt", tiny_data_yaml.parent)
+    code = run_main(command(case, inputs, tiny_data_yaml, project))
+    out, err = capfd.readouterr()
+    assert code == 2
+    assert err.strip().startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert expected.format(d=inputs) in err
+    assert "Traceback" not in out + err
+    assert not project.exists()  # checked before the run directory is made
+    assert digests(inputs / "det3.pt", tiny_data_yaml.parent) == before
+
+
+@pytest.mark.parametrize("case", ["model .pt truncated", "device"])
+def test_bad_input_in_a_real_process(case, inputs, tiny_data_yaml, tmp_path):
+    """The same, as a user sees it: the process's own exit code and streams."""
+    project = tmp_path / "runs"
+    args = command({c[0]: c[1] for c in CASES}[case], inputs, tiny_data_yaml, project)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.run([sys.executable, "-m", "yolo_prune.cli", *args], capture_output=True, text=True, env=env,
+                       timeout=120)  # fmt: skip
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "Traceback" not in p.stdout + p.stderr
+    assert not project.exists()
