@@ -45,7 +45,8 @@ def load_detector(source: str | Path, nc: int | None = None) -> nn.Module:
             raise UserError(f"model yaml not found or unreadable: {source}") from None
         task = guess_model_task(cfg)
         if task != "detect":
-            raise UserError(f"{source} describes a {task} model; yolo-prune supports detection models only")
+            kind = f"a {task} model" if task else "no YOLO task yolo-prune knows"
+            raise UserError(f"{source} describes {kind}; yolo-prune supports detection models only")
         try:
             model = DetectionModel(cfg, nc=nc, verbose=False)
         except Exception as e:

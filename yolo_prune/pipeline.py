@@ -205,12 +205,17 @@ def _print_step(row: dict, steps: int, base: dict) -> None:
     )
 
 
+def _ckpt_args(run: Run) -> dict[str, Any]:
+    """The train settings a checkpoint carries: the user's data yaml, not the run's private view of it."""
+    return {**run.train_args, "data": run.settings["data"]}
+
+
 def _accept(row: dict, run: Run, model: nn.Module, name: str) -> dict:
     """Keep the step if its mAP50-95 stayed within ``max_map_drop`` of the base (saving its checkpoint)."""
     if row["map_drop"] > run.settings["max_map_drop"]:
         return {**row, "status": "rejected", "checkpoint": ""}
     rel = f"weights/{name}.pt"
-    save_checkpoint(run.dir / rel, model, {**run.train_args, "data": run.data}, step=row["step"], phase=row["phase"])
+    save_checkpoint(run.dir / rel, model, _ckpt_args(run), step=row["step"], phase=row["phase"])
     return {**row, "status": "kept", "checkpoint": rel}
 
 
@@ -228,7 +233,8 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         log.append(row)
         _print_step(row, steps, row)
     base, base_widths = log.rows[0], _read_json(run.dir / "layers.json")["base"]
-    model = model if model is not None else load_detector(run.dir / log.rows[-1]["checkpoint"])
+    if model is None:  # resumed: go on from the last kept step (a rejected one has no checkpoint)
+        model = load_detector(run.dir / [r for r in log.rows if r["status"] == "kept"][-1]["checkpoint"])
     if len(log.rows) == 1:
         started = time.time()
         model = method.prepare(model, run)
@@ -294,8 +300,7 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
     s = run.settings
     last = [r for r in log.rows if r["status"] == "kept"][-1]
     final = load_detector(run.dir / last["checkpoint"])
-    final_pt = save_checkpoint(run.weights / "final.pt", final, {**run.train_args, "data": run.data},
-                               step=last["step"], phase=last["phase"])  # fmt: skip
+    final_pt = save_checkpoint(run.weights / "final.pt", final, _ckpt_args(run), step=last["step"], phase=last["phase"])
     write_json(run.dir / "layers.json", {"base": _read_json(run.dir / "layers.json")["base"], "final": layer_widths(final)})
     base_pt = run.weights / "base.pt"
     onnx = {name: export_onnx(pt, run.imgsz) for name, pt in (("base", base_pt), ("final", final_pt))}

@@ -23,6 +23,7 @@ import argparse
 import base64
 import csv
 import html
+import io
 import json
 import math
 import sys
@@ -35,6 +36,7 @@ from matplotlib import style as mpl_style
 from matplotlib.figure import Figure
 
 from yolo_prune.errors import UserError
+from yolo_prune.rundir import write_bytes, write_text
 
 PLOTS_DIR = "plots"
 STEP_KEYS = (
@@ -167,9 +169,11 @@ def _save(fig: Figure, out_dir: Path, name: str) -> Path:
     """Write ``name.png`` and ``name.json`` (the drawn series) with no timestamps, so regenerating is stable."""
     out_dir.mkdir(parents=True, exist_ok=True)
     png = out_dir / f"{name}.png"
-    fig.savefig(png, dpi=_DPI, metadata=_PNG_METADATA)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, metadata=_PNG_METADATA)
+    write_bytes(png, buf.getvalue())
     data = {"png": png.name, **_figure_data(fig)}
-    (out_dir / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    write_text(out_dir / f"{name}.json", json.dumps(data, indent=1) + "\n")
     return png
 
 
@@ -721,8 +725,8 @@ def _write_all(run_dir: str | Path) -> tuple[Path, Path, dict[str, Path]]:
     plots = _plot_run(run)
     blocks = _blocks(run, plots)
     md, page = run["dir"] / "report.md", run["dir"] / "report.html"
-    md.write_text(_render_md(blocks, run["dir"]), encoding="utf-8")
-    page.write_text(_render_html(blocks), encoding="utf-8")
+    write_text(md, _render_md(blocks, run["dir"]))
+    write_text(page, _render_html(blocks))
     return md, page, plots
 
 

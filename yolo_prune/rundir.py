@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import yaml
 
@@ -30,6 +31,10 @@ STEP_COLUMNS = (
     "step", "phase", "target_rate", "macs", "params", "macs_ratio", "params_ratio",
     "map50_95_pruned", "map50_pruned", "map50_95", "map50", "map_drop", "seconds", "status", "checkpoint",
 )  # fmt: skip
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def new_run_dir(project: str | Path, name: str) -> Path:
@@ -57,6 +62,7 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; outputs get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -66,6 +72,18 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
 def write_text(path: Path, text: str) -> None:
     """Atomically replace ``path`` with ``text``."""
     _atomic(Path(path), lambda f: f.write(text))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Atomically replace ``path`` with ``data``."""
+    _atomic(Path(path), lambda f: f.write(data), mode="wb")
+
+
+def write_npy(path: Path, array: np.ndarray) -> None:
+    """Atomically replace ``path`` with ``array`` in NumPy's .npy format."""
+    buf = io.BytesIO()
+    np.save(buf, array)
+    write_bytes(path, buf.getvalue())
 
 
 def write_json(path: Path, data: Any) -> None:

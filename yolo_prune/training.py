@@ -102,8 +102,9 @@ def finetune(
         return model
     save_dir = Path(save_dir)
     handoff = save_checkpoint(save_dir.parent / f"{save_dir.name}_input.pt", model, train_args, **meta)
+    # An absolute project: Ultralytics puts a relative one under its own runs/ folder.
     overrides = {**train_args, **_FIXED, "model": str(handoff), "data": data,
-                 "project": str(save_dir.parent), "name": save_dir.name}  # fmt: skip
+                 "project": str(save_dir.parent.absolute()), "name": save_dir.name}  # fmt: skip
     trainer = trainer_cls(overrides=overrides)
     for event, fn in (callbacks or {}).items():
         trainer.add_callback(event, fn)

@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch_pruning as tp
 
 from yolo_prune.methods.base import PruningMethod, module_names, out_convs, prunable_groups
-from yolo_prune.rundir import write_text
+from yolo_prune.rundir import write_npy, write_text
 
 
 def penalised_bns(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module]) -> list[str]:
@@ -64,7 +64,7 @@ class SlimmingMethod(PruningMethod):
 
         graph, ignored, _ = self.graph(model, run.imgsz)
         bns = penalised_bns(model, graph, ignored)
-        np.save(run.dir / "gamma_before.npy", gammas(model, bns))
+        write_npy(run.dir / "gamma_before.npy", gammas(model, bns))
         if self.settings["sparse_epochs"] == 0:
             return model
         threshold = self.settings["gamma_threshold"]
@@ -80,7 +80,7 @@ class SlimmingMethod(PruningMethod):
             model, run.data, {**run.train_args, "epochs": self.settings["sparse_epochs"]}, run.dir / "sparse",
             trainer_cls=SparseTrainer, callbacks={"on_train_epoch_end": log_sparsity}, sparse=sparse,
         )  # fmt: skip
-        np.save(run.dir / "gamma_after.npy", gammas(model, bns))
+        write_npy(run.dir / "gamma_after.npy", gammas(model, bns))
         return model
 
     def target_widths(self, model, graph, ignored, step, steps, base_widths) -> dict[nn.Conv2d, int]:

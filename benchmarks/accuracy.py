@@ -1,0 +1,139 @@
+"""Accuracy for compute: DepGraph pruning, network slimming and a narrower YOLOv8 trained from scratch, at about
+the same MACs, on the generated data set and the demo's base model.
+
+The from-scratch baseline is what pruning has to beat: a yolov8 yaml whose width multiplier is chosen so that its
+MACs match the DepGraph result, trained for as many epochs as the pruned model has seen in total (the base model's
+training plus all fine-tuning). Slimming gets the same fine-tuning budget as DepGraph, split between sparse
+training and fine-tuning.
+
+Usage:
+    python benchmarks/accuracy.py --base BASE.pt --data DATA.yaml --base-epochs 30 --rates 0.3 0.5 --steps 4 --epochs 5
+    python benchmarks/accuracy.py --table   # rebuild the table from the results written so far
+
+Each (method, rate) result is written to benchmarks/results/accuracy/<method>_<rate>.json as soon as it is done,
+so the benchmark can run in parts; the table goes to benchmarks/results/accuracy.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
+from yolo_prune import prune
+from yolo_prune.checkpoint import load_detector
+from yolo_prune.checks import check_data
+from yolo_prune.evaluation import count_macs_params, evaluate_map
+
+RESULTS = Path(__file__).parent / "results" / "accuracy"
+
+
+def narrow_yaml(target_macs: int, nc: int, imgsz: int, folder: Path) -> tuple[Path, float]:
+    """A yolov8 yaml (depth of n) whose width multiplier gives the MACs closest to ``target_macs``."""
+    from ultralytics.nn.tasks import yaml_model_load
+
+    cfg = yaml_model_load("yolov8n.yaml")
+    best = None
+    for w in [x / 200 for x in range(10, 51)]:  # width 0.05 .. 0.25 (yolov8n is 0.25)
+        cfg_w = {k: v for k, v in cfg.items() if k not in ("scale", "yaml_file")}
+        cfg_w["scales"] = {"n": [0.33, w, 1024]}
+        path = folder / f"yolov8-w{w:.3f}.yaml"
+        path.write_text(yaml.safe_dump(cfg_w, sort_keys=False))
+        macs = count_macs_params(load_detector(path, nc=nc), imgsz)[0]
+        if best is None or abs(macs - target_macs) < abs(best[2] - target_macs):
+            best = (path, w, macs)
+    return best[0], best[1]
+
+
+def run_pruning(method: str, rate: float, args: argparse.Namespace, project: Path) -> dict:
+    budget = args.steps * args.epochs
+    extra = (
+        {"iterative_steps": args.steps, "epochs": args.epochs}
+        if method == "depgraph"
+        else {"iterative_steps": 1, "sparse_epochs": budget // 2, "epochs": budget - budget // 2, "sr": args.sr}
+    )
+    start = time.time()
+    result = prune(model=args.base, data=args.data, method=method, target_prune_rate=rate, max_map_drop=1.0,
+                   imgsz=args.imgsz, batch=args.batch, workers=0, device="cpu", project=str(project), name=method,
+                   latency_runs=20, verbose=False, **extra)  # fmt: skip
+    final = result.summary["final"]
+    return {"method": method, "rate": rate, "macs": final["macs"], "params": final["params"],
+            "map50_95": final["map50_95"], "map50": final["map50"], "epochs": args.base_epochs + budget,
+            "settings": extra, "minutes": (time.time() - start) / 60}  # fmt: skip
+
+
+def run_scratch(rate: float, args: argparse.Namespace, project: Path) -> dict:
+    from ultralytics import YOLO
+
+    target = json.loads((RESULTS / f"depgraph_{rate}.json").read_text())["macs"]
+    project.mkdir(parents=True, exist_ok=True)
+    yaml_path, width = narrow_yaml(target, check_data(args.data)["nc"], args.imgsz, project)
+    epochs = args.base_epochs + args.steps * args.epochs
+    start = time.time()
+    YOLO(str(yaml_path)).train(data=args.data, epochs=epochs, imgsz=args.imgsz, batch=args.batch, workers=0,
+                               device="cpu", plots=False, project=str(project), name="scratch", verbose=False,
+                               **json.loads(args.train_args))  # fmt: skip
+    best = load_detector(project / "scratch" / "weights" / "best.pt")
+    metrics = evaluate_map(best, args.data, args.imgsz, args.batch, "cpu", project / "val")
+    macs, params = count_macs_params(best, args.imgsz)
+    return {"method": f"scratch (width {width:.3f})", "rate": rate, "macs": macs, "params": params, **metrics,
+            "epochs": epochs, "minutes": (time.time() - start) / 60}  # fmt: skip
+
+
+def table() -> str:
+    rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    base = next((r for r in rows if r["method"] == "base"), None)
+    lines = ["| target rate | method | MACs | params | mAP50-95 | mAP50 | total epochs |", "|---|---|---|---|---|---|---|"]
+    if base:
+        lines.append(f"| 0 | base (demo model) | {base['macs'] / 1e6:.1f} M | {base['params'] / 1e6:.2f} M | "
+                     f"{base['map50_95']:.3f} | {base['map50']:.3f} | {base['epochs']} |")  # fmt: skip
+    for r in sorted((r for r in rows if r["method"] != "base"), key=lambda r: (r["rate"], r["method"])):
+        lines.append(f"| {r['rate']} | {r['method']} | {r['macs'] / 1e6:.1f} M | {r['params'] / 1e6:.2f} M | "
+                     f"{r['map50_95']:.3f} | {r['map50']:.3f} | {r['epochs']} |")  # fmt: skip
+    text = "\n".join(lines)
+    (RESULTS.parent / "accuracy.md").write_text(text + "\n")
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", help="the demo's base model .pt")
+    ap.add_argument("--data", help="the demo's data.yaml")
+    ap.add_argument("--base-epochs", type=int, default=30, help="epochs the base model was trained for")
+    ap.add_argument("--rates", type=float, nargs="+", default=[0.3, 0.5])
+    ap.add_argument("--methods", nargs="+", default=["base", "depgraph", "slim", "scratch"])
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per step")
+    ap.add_argument("--sr", type=float, default=1e-3)
+    ap.add_argument("--imgsz", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--train-args", default="{}", help="JSON of extra Ultralytics train settings for the scratch model")
+    ap.add_argument("--table", action="store_true")
+    args = ap.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if not args.table:
+        with tempfile.TemporaryDirectory() as tmp:
+            if "base" in args.methods:
+                model = load_detector(args.base)
+                macs, params = count_macs_params(model, args.imgsz)
+                m = evaluate_map(model, args.data, args.imgsz, args.batch, "cpu", Path(tmp) / "val")
+                (RESULTS / "base.json").write_text(json.dumps({"method": "base", "rate": 0, "macs": macs,
+                                                               "params": params, **m, "epochs": args.base_epochs}))  # fmt: skip
+            for rate in args.rates:
+                for method in (m for m in args.methods if m != "base"):
+                    project = Path(tmp) / f"{method}_{rate}"
+                    row = run_scratch(rate, args, project) if method == "scratch" else run_pruning(method, rate, args, project)
+                    (RESULTS / f"{method}_{rate}.json").write_text(json.dumps(row, indent=2) + "\n")
+                    print(row, flush=True)
+                    shutil.rmtree(project, ignore_errors=True)
+    print(table())
+
+
+if __name__ == "__main__":
+    main()
