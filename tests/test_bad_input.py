@@ -81,6 +81,7 @@ CASES = [
     ("segment pt", {"--model": "{d}/yolov8n-seg.pt"}, "segment model; yolo-prune supports detection"),
     ("pose pt", {"--model": "{d}/yolov8n-pose.pt"}, "pose model; yolo-prune supports detection"),
     ("nothing to prune", {"--model": "yolov5n.yaml"}, "no C2f blocks"),
+    ("attention blocks", {"--model": "yolo11n.yaml"}, "has attention blocks (Attention, C2PSA, PSABlock)"),
     ("class count", {"--data": "{d}/nc2.yaml"}, "predicts 3 classes but {d}/nc2.yaml has 2"),
     ("data missing", {"--data": "{d}/nope.yaml"}, "data yaml not found"),
     ("data malformed", {"--data": "{d}/malformed.yaml"}, "not valid YAML"),
