@@ -29,6 +29,15 @@ def swapped_model() -> nn.Module:
     return model
 
 
+def with_random_gammas(model: nn.Module, seed: int) -> nn.Module:
+    """BN scales spread over [0, 1), as after sparse training, so that the global threshold has choices to make."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g))
+    return model
+
+
 def bn_names(model: nn.Module, settings: dict) -> list[str]:
     method = make_method(settings)
     graph, ignored, _ = method.graph(model, IMGSZ)
@@ -89,11 +98,7 @@ def test_nan_loss_stops_sparse_training_with_a_clear_error(tiny_data_yaml, tmp_p
 
 def test_global_threshold_removes_the_requested_share_with_a_floor():
     settings = resolve_settings(overrides={"method": "slim", "target_prune_rate": 0.5, "min_channels": 0.25})
-    model = swapped_model()
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g))
+    model = with_random_gammas(swapped_model(), seed=0)
     starved = model.model[2].cv2.bn  # every |gamma| tiny: a global threshold alone would empty this layer
     starved.weight.data.fill_(1e-6)
     method, base = make_method(settings), layer_widths(model)
@@ -116,11 +121,7 @@ def test_global_threshold_removes_the_requested_share_with_a_floor():
 
 def test_residual_coupled_channels_stay_matched_and_the_model_runs():
     settings = resolve_settings(overrides={"method": "slim", "target_prune_rate": 0.6, "round_to": 4})
-    model = swapped_model()
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g))
+    model = with_random_gammas(swapped_model(), seed=1)
     make_method(settings).prune(model, 1, 1, layer_widths(model), IMGSZ)
     residual = [(blk, b) for blk in model.modules() if isinstance(blk, C2f_v2) for b in blk.m if b.add]
     assert residual
