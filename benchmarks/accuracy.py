@@ -29,6 +29,7 @@ import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector
 from yolo_prune.checks import check_data
+from yolo_prune.data.base_model import RECIPE
 from yolo_prune.evaluation import count_macs_params, evaluate_map
 
 RESULTS = Path(__file__).parent / "results" / "accuracy"
@@ -52,19 +53,22 @@ def narrow_yaml(target_macs: int, nc: int, imgsz: int, folder: Path) -> tuple[Pa
 
 
 def run_pruning(method: str, rate: float, args: argparse.Namespace, project: Path) -> dict:
+    """``depgraph``, ``depgraph-keephead`` (the Detect head left whole) or ``slim``, with the same epoch budget."""
     budget = args.steps * args.epochs
     extra = (
-        {"iterative_steps": args.steps, "epochs": args.epochs}
-        if method == "depgraph"
+        {"iterative_steps": args.steps, "epochs": args.epochs, "prune_head": method == "depgraph"}
+        if method.startswith("depgraph")
         else {"iterative_steps": 1, "sparse_epochs": budget // 2, "epochs": budget - budget // 2, "sr": args.sr}
     )
     start = time.time()
-    result = prune(model=args.base, data=args.data, method=method, target_prune_rate=rate, max_map_drop=1.0,
+    result = prune(model=args.base, data=args.data, method=method.split("-")[0], target_prune_rate=rate,
+                   max_map_drop=1.0,
                    imgsz=args.imgsz, batch=args.batch, workers=0, device="cpu", project=str(project), name=method,
                    latency_runs=20, verbose=False, **extra)  # fmt: skip
     final = result.summary["final"]
     return {"method": method, "rate": rate, "macs": final["macs"], "params": final["params"],
             "map50_95": final["map50_95"], "map50": final["map50"], "epochs": args.base_epochs + budget,
+            "latency_ms": final["latency"]["median_ms"], "speedup": result.summary["speedup"],
             "settings": extra, "minutes": (time.time() - start) / 60}  # fmt: skip
 
 
@@ -76,9 +80,9 @@ def run_scratch(rate: float, args: argparse.Namespace, project: Path) -> dict:
     yaml_path, width = narrow_yaml(target, check_data(args.data)["nc"], args.imgsz, project)
     epochs = args.base_epochs + args.steps * args.epochs
     start = time.time()
-    YOLO(str(yaml_path)).train(data=args.data, epochs=epochs, imgsz=args.imgsz, batch=args.batch, workers=0,
-                               device="cpu", plots=False, project=str(project), name="scratch", verbose=False,
-                               **json.loads(args.train_args))  # fmt: skip
+    recipe = {**RECIPE, "epochs": epochs, "imgsz": args.imgsz, "batch": args.batch}  # the base model's own recipe
+    YOLO(str(yaml_path)).train(data=args.data, workers=0, device="cpu", plots=False, project=str(project),
+                               name="scratch", verbose=False, **recipe)  # fmt: skip
     best = load_detector(project / "scratch" / "weights" / "best.pt")
     metrics = evaluate_map(best, args.data, args.imgsz, args.batch, "cpu", project / "val")
     macs, params = count_macs_params(best, args.imgsz)
@@ -88,14 +92,14 @@ def run_scratch(rate: float, args: argparse.Namespace, project: Path) -> dict:
 
 def table() -> str:
     rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
-    base = next((r for r in rows if r["method"] == "base"), None)
-    lines = ["| target rate | method | MACs | params | mAP50-95 | mAP50 | total epochs |", "|---|---|---|---|---|---|---|"]
-    if base:
-        lines.append(f"| 0 | base (demo model) | {base['macs'] / 1e6:.1f} M | {base['params'] / 1e6:.2f} M | "
-                     f"{base['map50_95']:.3f} | {base['map50']:.3f} | {base['epochs']} |")  # fmt: skip
-    for r in sorted((r for r in rows if r["method"] != "base"), key=lambda r: (r["rate"], r["method"])):
+    lines = [
+        "| target rate | method | MACs | params | mAP50-95 | mAP50 | ONNX Runtime speed-up | total epochs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["rate"], r["method"] != "base", r["method"])):
+        speedup = f"{r['speedup']:.2f}x" if r.get("speedup") else "-"
         lines.append(f"| {r['rate']} | {r['method']} | {r['macs'] / 1e6:.1f} M | {r['params'] / 1e6:.2f} M | "
-                     f"{r['map50_95']:.3f} | {r['map50']:.3f} | {r['epochs']} |")  # fmt: skip
+                     f"{r['map50_95']:.3f} | {r['map50']:.3f} | {speedup} | {r['epochs']} |")  # fmt: skip
     text = "\n".join(lines)
     (RESULTS.parent / "accuracy.md").write_text(text + "\n")
     return text
@@ -113,7 +117,6 @@ def main() -> None:
     ap.add_argument("--sr", type=float, default=1e-3)
     ap.add_argument("--imgsz", type=int, default=128)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--train-args", default="{}", help="JSON of extra Ultralytics train settings for the scratch model")
     ap.add_argument("--table", action="store_true")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)

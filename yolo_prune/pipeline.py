@@ -183,7 +183,8 @@ def _measure(model: nn.Module, run: Run, name: str) -> dict[str, float]:
 
 
 def _row(step: int, phase: str, target_rate: float, model: nn.Module, run: Run, base: dict | None,
-         pruned: dict[str, float], tuned: dict[str, float], started: float, ckpt: str, status: str) -> dict:  # fmt: skip
+         pruned: dict[str, float], tuned: dict[str, float], started: float) -> dict:  # fmt: skip
+    """A step-log row; ``_accept`` adds its status and checkpoint."""
     macs, params = count_macs_params(model, run.imgsz)
     base = base or {"macs": macs, "params": params, "map50_95": tuned["map50_95"]}
     return {
@@ -191,7 +192,7 @@ def _row(step: int, phase: str, target_rate: float, model: nn.Module, run: Run, 
         "macs_ratio": macs / base["macs"], "params_ratio": params / base["params"],
         "map50_95_pruned": pruned["map50_95"], "map50_pruned": pruned["map50"],
         "map50_95": tuned["map50_95"], "map50": tuned["map50"], "map_drop": base["map50_95"] - tuned["map50_95"],
-        "seconds": round(time.time() - started, 2), "status": status, "checkpoint": ckpt,
+        "seconds": round(time.time() - started, 2),
     }  # fmt: skip
 
 
@@ -223,11 +224,11 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
     from yolo_prune.training import finetune
 
     s, log, method = run.settings, StepLog(run.dir), make_method(run.settings)
-    steps, tuned_args = s["iterative_steps"], {**run.train_args}
+    steps = s["iterative_steps"]
     if not log.rows:
         started = time.time()
         metrics = _measure(model, run, "base")
-        row = _row(0, "base", 0.0, model, run, None, metrics, metrics, started, "", "kept")
+        row = _row(0, "base", 0.0, model, run, None, metrics, metrics, started)
         row = _accept(row, run, model, "base")
         write_json(run.dir / "layers.json", {"base": layer_widths(model), "final": layer_widths(model)})
         log.append(row)
@@ -240,7 +241,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         model = method.prepare(model, run)
         if method.prepare_phase:
             metrics = _measure(model, run, method.prepare_phase)
-            row = _row(0, method.prepare_phase, 0.0, model, run, base, metrics, metrics, started, "", "kept")
+            row = _row(0, method.prepare_phase, 0.0, model, run, base, metrics, metrics, started)
             log.append(_accept(row, run, model, method.prepare_phase))
             _print_step(log.rows[-1], steps, base)
     _refresh_plots(run)
@@ -251,10 +252,10 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         started = time.time()
         method.prune(model, k, steps, base_widths, run.imgsz)
         pruned = _measure(model, run, f"step_{k:02d}_pruned")
-        model = finetune(model, run.data, tuned_args, run.dir / "finetune" / f"step_{k:02d}")
+        model = finetune(model, run.data, run.train_args, run.dir / "finetune" / f"step_{k:02d}")
         tuned = pruned if s["epochs"] == 0 else _measure(model, run, f"step_{k:02d}")
         rate = 1 - method.remaining_fraction(k, steps)
-        row = _row(k, method.step_phase, rate, model, run, base, pruned, tuned, started, "", "")
+        row = _row(k, method.step_phase, rate, model, run, base, pruned, tuned, started)
         row = _accept(row, run, model, f"step_{k:02d}")
         log.append(row)
         if row["status"] == "kept":
