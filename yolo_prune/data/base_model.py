@@ -36,16 +36,21 @@ import yaml
 
 from yolo_prune.errors import UserError
 
-# Reaches mAP50-95 >= 0.5 on the demo's shapes (400 images, 128 px) in about 5 minutes on 2 CPU cores. Mosaic is
-# off because these objects are large and plentiful; with it, a from-scratch yolov8n learns far more slowly.
+# Gives mAP50-95 0.82 and 0.76 (seeds 0 and 1) on the demo's shapes (400 images, 128 px) in about 2-3 minutes on 2
+# CPU cores. Three changes from Ultralytics' defaults matter: nbs=16 (nominal batch size), so that every batch of 16
+# is an optimizer step instead of every 4th (accumulating to 64 leaves 5 steps per epoch of 320 images); no mosaic,
+# and scale 0.25 instead of 0.5, because these large, plain objects need little augmentation and a from-scratch
+# yolov8n learns them several times faster without it. Fewer epochs leave no margin: the epoch at which the model
+# starts to detect anything varies with the seed, and 20 epochs gave 0.56-0.61. optimizer "auto" picks AdamW with a
+# learning rate fitted to the class count and a bias warm-up from 0 (an explicit optimizer would warm biases from 0.1).
 RECIPE: dict[str, Any] = {
-    "epochs": 30,
+    "epochs": 25,
     "imgsz": 128,
     "batch": 16,
-    "optimizer": "AdamW",
-    "lr0": 0.004,
-    "warmup_epochs": 1,
+    "nbs": 16,
     "mosaic": 0.0,
+    "scale": 0.25,
+    "warmup_epochs": 1,
     "seed": 0,
 }
 # Settings that change how fast training runs, not what it learns: left out of the cache key.
@@ -82,7 +87,8 @@ def data_fingerprint(data_yaml: str | Path) -> str:
     if not root.is_dir():
         raise UserError(f"{yaml_path}: its data set folder {root} does not exist")
     h = hashlib.sha256(json.dumps({k: v for k, v in data.items() if k != "path"}, sort_keys=True, default=str).encode())
-    for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".cache" and p != yaml_path):
+    skip = yaml_path.resolve()  # hashed above, without its `path`
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".cache" and p.resolve() != skip):
         h.update(f.relative_to(root).as_posix().encode() + b"\0")
         h.update(hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()
@@ -136,13 +142,13 @@ def train_base_model(
 
 def _print_epoch(trainer: Any) -> None:
     """One short line per epoch instead of Ultralytics' progress bars, which quiet mode turns off."""
-    losses = "  ".join(f"{n} {float(v):.3f}" for n, v in zip(trainer.loss_names, trainer.tloss))
+    losses = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in trainer.label_loss_items(trainer.tloss).items())
     print(f"  epoch {trainer.epoch + 1}/{trainer.epochs}  {losses}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
 def _quiet_ultralytics() -> Iterator[None]:
-    """Ultralytics' log goes to stdout, which the CLI keeps for the checkpoint path; warnings still show."""
+    """Only Ultralytics' warnings, without its progress bars (disabled above INFO): the epoch lines replace them."""
     from ultralytics.utils import LOGGER
 
     level = LOGGER.level
@@ -166,9 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key in ("epochs", "imgsz", "batch"):
         parser.add_argument(f"--{key}", type=int, default=RECIPE[key], help=f"(default: {RECIPE[key]})")
     args = parser.parse_args(argv)
-    try:
-        base = train_base_model(args.data, args.cache_dir, args.model, args.device,
-                                epochs=args.epochs, imgsz=args.imgsz, batch=args.batch)  # fmt: skip
+    try:  # stdout is for the path alone; Ultralytics' logger, when first imported here, binds to stderr for good
+        with contextlib.redirect_stdout(sys.stderr):
+            base = train_base_model(args.data, args.cache_dir, args.model, args.device,
+                                    epochs=args.epochs, imgsz=args.imgsz, batch=args.batch)  # fmt: skip
     except UserError as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
