@@ -6,6 +6,7 @@ Usage (in a test):
 """
 
 import atexit
+import hashlib
 import os
 import shutil
 import subprocess
@@ -73,3 +74,19 @@ def shapes128_data_yaml(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("shapes128")
     voc = generate_voc_dataset(root / "voc", n_images=40, imgsz=128, n_classes=3, seed=1)
     return voc_to_yolo(voc, root / "yolo", train_ratio=0.5, seed=0).data_yaml
+
+
+def _digests(*roots: Path) -> dict[str, str]:
+    """sha256 of every file under ``roots`` (or of ``roots`` themselves), keyed by root number and relative path."""
+    out = {}
+    for i, root in enumerate(roots):
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for f in files:
+            out[f"{i}:{f.relative_to(root) if f != root else f.name}"] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="session")
+def digests():
+    """``digests(*paths)``: file hashes to prove that inputs were only read (a changed byte or an added file shows)."""
+    return _digests

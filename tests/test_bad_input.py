@@ -23,12 +23,6 @@ from yolo_prune.settings import resolve_settings
 REPO = Path(__file__).resolve().parents[1]
 
 
-def digests(*roots: Path) -> dict[str, str]:
-    """sha256 of every file under ``roots`` (or of ``roots`` themselves), by path."""
-    files = [f for r in roots for f in ([r] if r.is_file() else sorted(r.rglob("*"))) if f.is_file()]
-    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, tiny_data_yaml):
     """Broken and mismatched models and data sets, next to a good 3-class detector and the tiny data set."""
@@ -131,7 +125,9 @@ def run_main(args: list[str]) -> int:
 
 
 @pytest.mark.parametrize("case,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(case, expected, inputs, tiny_data_yaml, tmp_path, capfd):
+def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(
+    case, expected, inputs, tiny_data_yaml, tmp_path, capfd, digests
+):
     project = tmp_path / "runs"
     before = digests(inputs / "det3.pt", tiny_data_yaml.parent)
     code = run_main(command(case, inputs, tiny_data_yaml, project))

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_bad_input import digests
 from yolo_prune import prune
 from yolo_prune.checks import check_data, data_view
 from yolo_prune.checkpoint import load_detector, save_checkpoint
@@ -70,7 +69,7 @@ def comparable(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
-def test_killed_run_resumes_as_if_it_had_never_stopped(inputs, tmp_path, run_python):
+def test_killed_run_resumes_as_if_it_had_never_stopped(inputs, tmp_path, run_python, digests):
     model, data = inputs
     before = digests(model, data.parent)
     run_dir = tmp_path / "runs" / "exp"
@@ -107,7 +106,7 @@ def test_killed_run_resumes_as_if_it_had_never_stopped(inputs, tmp_path, run_pyt
     assert digests(model, data.parent) == before  # not a byte changed and no file added (no labels/*.cache)
 
 
-def test_ultralytics_writes_into_the_data_view_never_beside_the_users_files(inputs, tmp_path):
+def test_ultralytics_writes_into_the_data_view_never_beside_the_users_files(inputs, tmp_path, digests):
     """Scanning a split writes ``labels.cache`` beside its labels and rewrites JPEGs that lack their end marker: both
     happen in the run's view, through links, for folders and for ``.txt`` image lists alike."""
     from ultralytics.data.dataset import YOLODataset

@@ -1,6 +1,5 @@
 """The synthetic shapes generator: deterministic bytes, valid VOC XML, boxes inside the image, options respected."""
 
-import hashlib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,11 +10,6 @@ from yolo_prune.data.synthetic import SHAPES, generate_voc_dataset, main
 from yolo_prune.errors import UserError
 
 
-def _digests(root: Path) -> dict[str, str]:
-    files = (p for p in root.rglob("*") if p.is_file())
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-
 def _objects(xml: Path) -> list[tuple[str, list[int]]]:
     root = ET.parse(xml).getroot()
     return [
@@ -24,18 +18,18 @@ def _objects(xml: Path) -> list[tuple[str, list[int]]]:
     ]
 
 
-def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path):
+def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path, digests):
     a = generate_voc_dataset(tmp_path / "a", n_images=5, imgsz=64, seed=3)
     b = generate_voc_dataset(tmp_path / "b", n_images=5, imgsz=64, seed=3)
     c = generate_voc_dataset(tmp_path / "c", n_images=5, imgsz=64, seed=4)
-    assert _digests(a) == _digests(b)
-    assert len(_digests(a)) == 10
-    assert all(_digests(a)[k] != _digests(c)[k] for k in _digests(a) if k.endswith(".jpg"))
+    assert digests(a) == digests(b)
+    assert len(digests(a)) == 10
+    assert all(digests(a)[k] != digests(c)[k] for k in digests(a) if k.endswith(".jpg"))
 
 
-def test_larger_set_starts_with_the_smaller_one(tmp_path):
-    small = _digests(generate_voc_dataset(tmp_path / "s", n_images=3, imgsz=64))
-    large = _digests(generate_voc_dataset(tmp_path / "l", n_images=6, imgsz=64))
+def test_larger_set_starts_with_the_smaller_one(tmp_path, digests):
+    small = digests(generate_voc_dataset(tmp_path / "s", n_images=3, imgsz=64))
+    large = digests(generate_voc_dataset(tmp_path / "l", n_images=6, imgsz=64))
     assert small.items() <= large.items()
 
 

@@ -1,6 +1,5 @@
 """Pascal VOC to YOLO conversion on hand-made annotations: every rule, the untouched source, and the CLI script."""
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -49,11 +48,6 @@ def _voc(root: Path, n_plain: int = 0) -> Path:
     return voc
 
 
-def _digests(root: Path) -> dict[str, str]:
-    files = (p for p in root.rglob("*") if p.is_file())
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-
 def _labels(dst: Path) -> dict[str, list[list[float]]]:
     """Label rows by stem, across both splits."""
     return {
@@ -62,11 +56,11 @@ def _labels(dst: Path) -> dict[str, list[list[float]]]:
     }
 
 
-def test_conversion_rules_and_summary(tmp_path):
+def test_conversion_rules_and_summary(tmp_path, digests):
     voc = _voc(tmp_path)
-    before = _digests(voc)
+    before = digests(voc)
     s = voc_to_yolo(voc, tmp_path / "out")
-    assert _digests(voc) == before  # the source is only read
+    assert digests(voc) == before  # the source is only read
 
     assert isinstance(s, SplitSummary)
     assert s.names == ["bird", "cat", "dog"]  # sorted names from the annotations
