@@ -18,7 +18,6 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.nn as nn
 
 import yolo_prune
