@@ -65,6 +65,7 @@ BASE="$("$PY" -m yolo_prune.data.base_model --data "$DATA" --cache-dir .cache/ba
 echo "== 4/4 prune: DepGraph, half of each prunable layer's channels in 4 steps of prune + 2 fine-tuning epochs"
 # Ultralytics train settings without a flag of their own go in a --cfg file. These two let 2 epochs recover: an
 # optimizer step every batch of 16 instead of every 4th (nbs: 64), and the augmentation the base model learned with.
+mkdir -p .cache
 cat > .cache/demo-finetune.yaml <<'YAML'
 nbs: 16
 scale: 0.25
