@@ -112,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch", type=_at_least(1), help="batch size (default 16)")
     tr.add_argument("--device", help="cpu, 0, or 0,1,2,3 for several GPUs (default: first GPU, else CPU)")
     tr.add_argument("--workers", type=_at_least(0), help="data-loading workers (default 8)")
-    tr.add_argument("--lr0", type=_non_negative, help="initial learning rate (default 0.01)")
+    tr.add_argument("--lr0", type=_non_negative,
+                    help="initial learning rate (default 0.01); Ultralytics' default optimizer 'auto' picks its own, "
+                    "so set optimizer in --cfg for it to apply")
     tr.add_argument("--seed", type=_at_least(0), help="random seed: same seed, same channels (default 0)")
     tr.add_argument("--amp", type=_bool, help="mixed precision on CUDA (default true)")
     rp = p.add_argument_group("reporting")

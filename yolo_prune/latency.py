@@ -119,9 +119,11 @@ def _run_rounds(runners: list[_Runner], runs: int, warmup: int, progress: bool, 
         order = runners if i % 2 == 0 else runners[::-1]  # no model always runs right after the other
         for runner in order:
             runner(record=i >= warmup)
-        if progress and (i + 1 == total or i % 5 == 0) and (sys.stderr.isatty() or i + 1 == total):
-            stage = "warm-up" if i < warmup else "timing"  # a log file gets the final line only, not the \r redraws
+        if progress and sys.stderr.isatty() and (i + 1 == total or i % 5 == 0):
+            stage = "warm-up" if i < warmup else "timing"
             print(f"\r{desc}: {stage} {i + 1}/{total}", end="" if i + 1 < total else "\n", file=sys.stderr, flush=True)
+        elif progress and i + 1 == total:  # a log file gets one plain line, not carriage-return redraws
+            print(f"{desc}: {total} runs", file=sys.stderr, flush=True)
 
 
 def measure_latency(
@@ -153,7 +155,7 @@ def compare_latency(
         raise UserError(
             f"cannot compare latency of batch {base.batch} at {base.imgsz} with batch {final.batch} at {final.imgsz}"
         )
-    _run_rounds([base, final], runs, warmup, progress, "latency base/final")
+    _run_rounds([base, final], runs, warmup, progress, f"latency base/final, batch {base.batch}")
     base_stats, final_stats = base.stats(), final.stats()
     return {"base": base_stats, "final": final_stats, "speedup": base_stats.median_ms / final_stats.median_ms}
 

@@ -80,21 +80,15 @@ class Run:
 
 
 def versions() -> dict[str, str]:
-    """Package versions for the report: results depend on them."""
+    """Installed package versions for the report (results depend on them); from the installers' metadata, which
+    is right where a module's own ``__version__`` may lag (torch-pruning 1.6.1 says 1.6.0)."""
+    import importlib.metadata
     import platform
 
-    import torch
-    import torch_pruning
-    import ultralytics
-
-    import yolo_prune
-
-    out = {"python": platform.python_version(), "torch": str(torch.__version__), "ultralytics": ultralytics.__version__,
-           "torch_pruning": torch_pruning.__version__, "yolo_prune": yolo_prune.__version__}  # fmt: skip
-    with contextlib.suppress(ImportError):
-        import onnxruntime
-
-        out["onnxruntime"] = str(onnxruntime.__version__)
+    out = {"python": platform.python_version()}
+    for dist in ("torch", "ultralytics", "torch-pruning", "onnxruntime", "onnxruntime-gpu", "yolo-prune"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            out[dist.replace("-", "_")] = importlib.metadata.version(dist)
     return out
 
 
