@@ -61,7 +61,7 @@ def test_measure_latency_counts_runs_and_orders_percentiles(models, capsys):
         "imgsz": 64,
         "provider": "cpu",
     }
-    assert "timing 23/23" in capsys.readouterr().err
+    assert capsys.readouterr().err == "latency base.onnx: 23 runs\n"  # not a terminal: one plain line, no carriage-return redraws
 
 
 def test_measure_latency_reads_batch_from_the_model_and_can_be_silent(tmp_path, capsys):
