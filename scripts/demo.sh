@@ -15,25 +15,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Same as in scripts/test.sh: create .venv with Python >= 3.9 and install the project once per pyproject.toml.
-ensure_venv() {
-    local python="${PYTHON:-$(command -v python3.11 || command -v python3 || true)}"
-    if [[ ! -x .venv/bin/python ]]; then
-        [[ -n "$python" ]] || { echo "error: no python3 found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
-        echo "creating .venv with $("$python" --version 2>&1)" >&2
-        "$python" -m venv .venv ||
-            { echo "error: '$python -m venv' failed (on Debian/Ubuntu: apt install python3-venv)" >&2; exit 1; }
-    fi
-    local stamp=.venv/.yolo-prune-installed want
-    want="$(sha256sum pyproject.toml | cut -d' ' -f1) cpu,test"
-    if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]] || ! .venv/bin/python -c \
-        "import importlib.metadata as m, yolo_prune; m.version('yolo-prune')" >/dev/null 2>&1; then
-        echo "installing yolo-prune into .venv: pip install -e '.[cpu,test]' (the first time takes several minutes)" >&2
-        .venv/bin/python -m pip install -q -e '.[cpu,test]' > .venv/pip-install.log 2>&1 ||
-            { cat .venv/pip-install.log >&2; echo "error: pip install failed (log above)" >&2; exit 1; }
-        echo "$want" > "$stamp"
-    fi
-}
+source scripts/venv.sh  # defines ensure_venv
 
 # The data set's folder is named after every generator setting, so changing one generates a new data set.
 IMAGES=400 IMGSZ=128 CLASSES=3 SEED=0
