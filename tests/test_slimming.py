@@ -147,3 +147,14 @@ def test_slim_run_end_to_end(tiny_data_yaml, tmp_path, run_python):
     assert summary["final"]["onnx_bytes"] < summary["base"]["onnx_bytes"]
     n = run_python(f"from ultralytics import YOLO; print(sum(p.numel() for p in YOLO({str(result.final_pt)!r}).model.parameters()))")
     assert int(n.strip().splitlines()[-1]) == sum(p.numel() for p in load_detector(result.final_pt).parameters())
+
+
+def test_one_shot_slimming_prunes_the_given_model_by_gamma_without_training(tiny_data_yaml, tmp_path):
+    result = prune(model="yolov8n.yaml", data=str(tiny_data_yaml), method="slim", sparse_epochs=0, iterative_steps=1,
+                   epochs=0, target_prune_rate=0.3, imgsz=IMGSZ, batch=4, workers=0, device="cpu",
+                   project=str(tmp_path), latency_runs=2, latency_warmup=0, verbose=False)  # fmt: skip
+    rows = json.loads((result.run_dir / "steps.json").read_text())
+    assert [(r["step"], r["phase"]) for r in rows] == [(0, "base"), (1, "prune")]  # no sparse-training phase
+    assert (result.run_dir / "gamma_before.npy").is_file() and not (result.run_dir / "gamma_after.npy").exists()
+    assert not (result.run_dir / "sparse").exists() and not (result.run_dir / "sparsity.csv").exists()
+    assert rows[1]["params"] < rows[0]["params"]
