@@ -224,7 +224,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         metrics = _measure(model, run, "base")
         row = _row(0, "base", 0.0, model, run, None, metrics, metrics, started)
         row = _accept(row, run, model, "base")
-        write_json(run.dir / "layers.json", {"base": layer_widths(model), "final": layer_widths(model)})
+        _write_layers(run, layer_widths(model), model)
         log.append(row)
         _print_step(row, steps, row)
     base, base_widths = log.rows[0], _read_json(run.dir / "layers.json")["base"]
@@ -253,7 +253,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         row = _accept(row, run, model, f"step_{k:02d}")
         log.append(row)
         if row["status"] == "kept":
-            write_json(run.dir / "layers.json", {"base": base_widths, "final": layer_widths(model)})
+            _write_layers(run, base_widths, model)
         _print_step(row, steps, base)
         _refresh_plots(run)
     return _finish(run, log)
@@ -261,6 +261,19 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+def _write_layers(run: Run, base_widths: dict[str, int], current: nn.Module) -> None:
+    """Per-layer widths, base vs the model the run would end with now (the report's channel chart)."""
+    write_json(run.dir / "layers.json", {"base": base_widths, "final": layer_widths(current)})
+
+
+def _compare_latency(run: Run, onnx: dict[str, Path]) -> dict[str, Any]:
+    from yolo_prune.latency import compare_latency
+
+    s = run.settings
+    return compare_latency(onnx["base"], onnx["final"], runs=s["latency_runs"], warmup=s["latency_warmup"],
+                           provider=s["latency_provider"])  # fmt: skip
 
 
 def _refresh_plots(run: Run) -> None:
@@ -273,35 +286,30 @@ def _batch_latency(run: Run, pts: dict[str, Path]) -> dict[str, Any]:
     """Latency at the run's batch size too: pruning can pay off differently once a batch fills the machine.
     The batch-sized ONNX files are temporary; the run keeps the batch-1 exports."""
     from yolo_prune.export import export_onnx
-    from yolo_prune.latency import compare_latency
 
-    s = run.settings
     with tempfile.TemporaryDirectory() as tmp:
         onnx = {}
         for name, pt in pts.items():
             copy = Path(tmp) / f"{name}.pt"
             shutil.copyfile(pt, copy)
-            onnx[name] = export_onnx(copy, run.imgsz, batch=s["batch"])
-        return compare_latency(onnx["base"], onnx["final"], runs=s["latency_runs"], warmup=s["latency_warmup"],
-                               provider=s["latency_provider"])  # fmt: skip
+            onnx[name] = export_onnx(copy, run.imgsz, batch=run.settings["batch"])
+        return _compare_latency(run, onnx)
 
 
 def _finish(run: Run, log: StepLog) -> PruneResult:
     """Final model = last kept step; export it and the base to ONNX, check them, time them, write the report."""
     from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_onnx, validate_onnx
-    from yolo_prune.latency import compare_latency
     from yolo_prune.report import format_summary_table, write_report
 
     s = run.settings
     last = [r for r in log.rows if r["status"] == "kept"][-1]
     final = load_detector(run.dir / last["checkpoint"])
     final_pt = save_checkpoint(run.weights / "final.pt", final, _ckpt_args(run), step=last["step"], phase=last["phase"])
-    write_json(run.dir / "layers.json", {"base": _read_json(run.dir / "layers.json")["base"], "final": layer_widths(final)})
+    _write_layers(run, _read_json(run.dir / "layers.json")["base"], final)
     base_pt = run.weights / "base.pt"
     onnx = {name: export_onnx(pt, run.imgsz) for name, pt in (("base", base_pt), ("final", final_pt))}
     output_diff = compare_with_torch(final_pt, onnx["final"], run.imgsz)
-    lat = compare_latency(onnx["base"], onnx["final"], runs=s["latency_runs"], warmup=s["latency_warmup"],
-                          provider=s["latency_provider"])  # fmt: skip
+    lat = _compare_latency(run, onnx)
     lat_batch = _batch_latency(run, {"base": base_pt, "final": final_pt}) if s["batch"] > 1 else None
     base_row = log.rows[0]
     summary: dict[str, Any] = {}
