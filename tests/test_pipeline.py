@@ -13,7 +13,6 @@ from yolo_prune.evaluation import count_macs_params, layer_widths
 from yolo_prune.export import ONNX_TOLERANCE
 from yolo_prune.methods import make_method
 from yolo_prune.settings import resolve_settings
-from yolo_prune.surgery import replace_c2f
 from yolo_prune.training import PrunedModelTrainer, finetune
 
 TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=3, latency_warmup=1, verbose=False)
@@ -28,7 +27,6 @@ def run(tiny_data_yaml, tmp_path_factory):
 
 def pruned_model(rate: float = 0.5) -> torch.nn.Module:
     model = load_detector("yolov8n.yaml", nc=3)
-    replace_c2f(model)
     make_method(resolve_settings(overrides={"target_prune_rate": rate})).prune(model, 1, 1, layer_widths(model), 64)
     return model
 
@@ -44,6 +42,18 @@ def test_step_log_has_every_step_and_macs_fall(run):
     assert all(r["status"] == "kept" and (run.run_dir / r["checkpoint"]).is_file() for r in rows)
     csv_lines = (run.run_dir / "steps.csv").read_text().strip().splitlines()
     assert len(csv_lines) == 1 + len(rows)
+
+
+def test_every_checkpoint_holds_only_torch_and_ultralytics_classes(run):
+    """Stock Ultralytics loads what a run writes without yolo-prune: no pickled class of ours, so no AutoInstall
+    attempt for a package named after our module, and ULTRALYTICS_SAFE_LOAD's allow-list accepts them."""
+    checkpoints = sorted(run.run_dir.rglob("*.pt"))
+    assert {p.name for p in checkpoints} >= {"base.pt", "step_01.pt", "step_02.pt", "final.pt", "best.pt", "last.pt"}
+    for pt in checkpoints:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(str(pt))
+        assert all(g.startswith(("torch.", "ultralytics.", "collections.", "builtins.")) for g in found), (pt, found)
+    rows = json.loads((run.run_dir / "steps.json").read_text())
+    assert 0 < rows[1]["rate"] < rows[2]["rate"] <= 0.55  # the share of channels really removed, per step
 
 
 def test_outputs_exist_and_onnx_matches_pytorch(run):

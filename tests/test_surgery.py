@@ -1,4 +1,5 @@
-"""C2f -> C2f_v2 must not change what the model computes, even with trained, non-default BatchNorm settings."""
+"""C2f -> C2f_v2 -> stock C2f must not change what the model computes, even with trained, non-default BatchNorm
+settings, for YOLOv8's C2f and YOLO11/YOLO26's C3k2."""
 
 import copy
 
@@ -7,7 +8,10 @@ import torch.nn as nn
 from ultralytics.nn.modules import C2f
 
 from yolo_prune.checkpoint import load_detector
-from yolo_prune.surgery import C2f_v2, replace_c2f
+import pytest
+
+from yolo_prune.surgery import C2f_v2, fold_c2f, replace_c2f, split_widths, stock_name
+from yolo_prune.evaluation import layer_widths
 
 
 def trained_like(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -47,4 +51,75 @@ def test_swap_keeps_bn_settings_mode_and_graph_attributes():
             assert cv.conv.out_channels == old.cv1.conv.out_channels // 2
         assert (new.f, new.i, new.type) == (old.f, old.i, old.type)
         assert new.cv2 is old.cv2 and new.m is old.m
-    assert type(blocks[0]).__module__ == "yolo_prune.surgery"  # the pickled path checkpoints depend on
+
+
+@pytest.mark.parametrize("cfg", ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml"])
+def test_fold_gives_back_the_stock_blocks_exactly(cfg):
+    base = trained_like(load_detector(cfg, nc=3)).eval()
+    model = copy.deepcopy(base)
+    stock_types = [type(m) for m in model.modules() if isinstance(m, C2f)]
+    assert replace_c2f(model) == len(stock_types) > 0
+    assert fold_c2f(model) == len(stock_types)
+    assert [type(m) for m in model.modules() if isinstance(m, C2f)] == stock_types  # C3k2 stays C3k2
+    assert not any(isinstance(m, C2f_v2) for m in model.modules())
+    have, want = model.state_dict(), base.state_dict()
+    assert list(have) == list(want) and all(torch.equal(have[k], want[k]) for k in want)
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a, b = base(x), model(x)
+    a, b = (a[0], b[0]) if isinstance(a, (tuple, list)) else (a, b)
+    assert (a - b).abs().max().item() == 0.0
+    for stock in (m for m in model.modules() if isinstance(m, C2f)):
+        assert stock.c == stock.cv1.conv.out_channels // 2
+
+
+def test_a_pruned_block_folds_with_c_set_for_chunk_and_split():
+    """Halves pruned to one width fold into a C2f whose forward (chunk) and forward_split (the exporter's) agree."""
+    model = trained_like(load_detector("yolov8n.yaml", nc=3)).eval()
+    replace_c2f(model)
+    block = model.model[2]
+    keep = torch.tensor([0, 3, 5, 6])
+    for half in (block.cv0, block.cv1):
+        half.conv.weight.data = half.conv.weight.data[keep]
+        for t in ("weight", "bias", "running_mean", "running_var"):
+            setattr(half.bn, t, type(getattr(half.bn, t))(getattr(half.bn, t).data[keep]))
+        half.conv.out_channels = half.bn.num_features = len(keep)
+    for b in block.m:  # the bottleneck reads the second half
+        b.cv1.conv.weight.data = b.cv1.conv.weight.data[:, keep]
+        b.cv1.conv.in_channels = len(keep)
+        b.cv2.conv.weight.data = b.cv2.conv.weight.data[keep]
+        for t in ("weight", "bias", "running_mean", "running_var"):
+            setattr(b.cv2.bn, t, type(getattr(b.cv2.bn, t))(getattr(b.cv2.bn, t).data[keep]))
+        b.cv2.conv.out_channels = b.cv2.bn.num_features = len(keep)
+    idx = torch.cat([keep, keep + 8, keep + 16][: 2 + len(block.m)])
+    block.cv2.conv.weight.data = block.cv2.conv.weight.data[:, idx]
+    block.cv2.conv.in_channels = len(idx)
+    x = torch.rand(1, 32, 16, 16, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = block(x)
+        fold_c2f(model)
+        folded = model.model[2]
+        assert type(folded) is C2f and folded.c == 4
+        assert (folded(x) - expected).abs().max() <= 1e-5
+        assert (folded.forward_split(x) - expected).abs().max() <= 1e-5
+
+
+def test_uneven_halves_are_refused_rather_than_folded_wrong():
+    model = load_detector("yolov8n.yaml", nc=3)
+    replace_c2f(model)
+    half = model.model[2].cv0
+    half.conv.weight.data = half.conv.weight.data[:4]
+    half.conv.out_channels = 4
+    with pytest.raises(ValueError, match="halves differ"):
+        fold_c2f(model)
+
+
+def test_names_and_widths_map_between_the_forms():
+    model = load_detector("yolov8n.yaml", nc=3)
+    stock = layer_widths(model)
+    replace_c2f(model)
+    assert stock_name("model.2.cv0.conv", model) == stock_name("model.2.cv1.conv", model) == "model.2.cv1.conv"
+    assert stock_name("model.2.m.0.cv1.conv", model) == "model.2.m.0.cv1.conv"
+    split = split_widths(model, stock)
+    assert split["model.2.cv0.conv"] == split["model.2.cv1.conv"] == stock["model.2.cv1.conv"] // 2
+    assert split["model.2.cv2.conv"] == stock["model.2.cv2.conv"]

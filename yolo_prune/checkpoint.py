@@ -8,7 +8,9 @@ Usage:
     save_checkpoint("runs/prune/exp/weights/final.pt", model, train_args={"data": "data.yaml", "imgsz": 640})
 
 Checkpoints hold the whole pickled module (Ultralytics' format), saved in fp32: what we evaluate is what we save.
-Loading one needs ``yolo_prune`` importable, because pruned C2f blocks are ``yolo_prune.surgery.C2f_v2``.
+They hold only torch and Ultralytics classes (C2f blocks folded back into their stock class), so stock Ultralytics
+loads them without yolo-prune, also with ``ULTRALYTICS_SAFE_LOAD=1``, and ``model.yaml`` states the pruned widths
+(``yolo_prune.model_yaml``), so ``yolo train model=final.pt`` keeps the pruned model or says why it cannot.
 """
 
 from __future__ import annotations
@@ -72,15 +74,22 @@ def load_detector(source: str | Path, nc: int | None = None) -> nn.Module:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, train_args: dict[str, Any], **meta: Any) -> Path:
-    """Atomically save ``model`` (fp32, eval mode) so that ``YOLO(path)`` predicts, validates and exports it."""
+    """Atomically save ``model`` (fp32, eval mode, stock classes only) so that ``YOLO(path)`` predicts, validates,
+    exports and trains it; ``meta`` goes into the checkpoint's ``yolo_prune`` entry."""
+    from yolo_prune.model_yaml import stock_yaml
+    from yolo_prune.surgery import fold_c2f
+
     model = copy.deepcopy(model).float().cpu().eval()
+    fold_c2f(model)
+    model.yaml, not_stated = stock_yaml(model)
     ckpt = {
         "date": datetime.datetime.now().isoformat(),
         "version": _ultralytics_version(),
         "model": model,
         "ema": None,
         "train_args": dict(train_args),
-        "yolo_prune": {"version": yolo_prune.__version__, **meta},
+        "yolo_prune": {"version": yolo_prune.__version__, "yaml_rebuilds": not_stated is None,
+                       "yaml_note": not_stated or "", **meta},  # fmt: skip
     }
     save_torch(Path(path), ckpt)
     return Path(path)

@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "kept (default 0.2)")
     pr.add_argument("--round-to", type=_at_least(1), help="keep channel counts multiples of N (8/16 helps speed)")
     pr.add_argument("--prune-head", type=_bool, help="also prune the Detect head's inner convs (default true)")
+    pr.add_argument("--yaml-widths", type=_bool,
+                    help="only channel counts an Ultralytics model yaml can state, so that 'yolo train "
+                    "model=final.pt' keeps the pruned model (default true; needs --round-to a multiple of 8)")
     sl = p.add_argument_group("network slimming (--method slim)")
     sl.add_argument("--sr", type=_non_negative, help="L1 penalty on BatchNorm scales (default 0.01)")
     sl.add_argument("--sr-anneal", type=_bool, help="decay sr linearly to 10%% by the last sparse epoch (default true)")

@@ -39,7 +39,6 @@ from yolo_prune.methods import make_method
 from yolo_prune.offline import provide_local_fonts
 from yolo_prune.rundir import StepLog, new_run_dir, write_json, write_yaml
 from yolo_prune.settings import load_yaml, resolve_settings, training_overrides
-from yolo_prune.surgery import replace_c2f
 
 
 # ONNX Runtime and PyTorch see the same images through the same validator: their mAP50-95 may differ by rounding only.
@@ -118,7 +117,6 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     check_device(settings.get("device"))
     check_output(settings["project"])
     detector = check_model(model, data_info)
-    replace_c2f(detector)
     # Absolute paths: Ultralytics puts a relative training folder under its own runs/, and --resume may run elsewhere.
     run_dir = new_run_dir(Path(settings["project"]).absolute(), settings["name"])
     view = data_view(data_info, run_dir / "dataset")
@@ -176,13 +174,15 @@ def _measure(model: nn.Module, run: Run, name: str) -> dict[str, float]:
     return evaluate_map(model, run.data, run.imgsz, s["batch"], s.get("device"), run.dir / "val" / name)
 
 
-def _row(step: int, phase: str, target_rate: float, model: nn.Module, run: Run, base: dict | None,
+def _row(step: int, phase: str, target_rate: float, rate: float, model: nn.Module, run: Run, base: dict | None,
          pruned: dict[str, float], tuned: dict[str, float], started: float) -> dict:  # fmt: skip
-    """A step-log row; ``_accept`` adds its status and checkpoint."""
+    """A step-log row; ``_accept`` adds its status and checkpoint. ``rate`` is the share of prunable channels
+    removed, as reached (rounding and width rules included), beside the scheduled ``target_rate``."""
     macs, params = count_macs_params(model, run.imgsz)
     base = base or {"macs": macs, "params": params, "map50_95": tuned["map50_95"]}
     return {
-        "step": step, "phase": phase, "target_rate": round(target_rate, 6), "macs": macs, "params": params,
+        "step": step, "phase": phase, "target_rate": round(target_rate, 6), "rate": round(rate, 6),
+        "macs": macs, "params": params,
         "macs_ratio": macs / base["macs"], "params_ratio": params / base["params"],
         "map50_95_pruned": pruned["map50_95"], "map50_pruned": pruned["map50"],
         "map50_95": tuned["map50_95"], "map50": tuned["map50"], "map_drop": base["map50_95"] - tuned["map50_95"],
@@ -222,7 +222,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
     if not log.rows:
         started = time.time()
         metrics = _measure(model, run, "base")
-        row = _row(0, "base", 0.0, model, run, None, metrics, metrics, started)
+        row = _row(0, "base", 0.0, 0.0, model, run, None, metrics, metrics, started)
         row = _accept(row, run, model, "base")
         _write_layers(run, layer_widths(model), model)
         log.append(row)
@@ -235,7 +235,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         model = method.prepare(model, run)
         if method.prepare_phase:
             metrics = _measure(model, run, method.prepare_phase)
-            row = _row(0, method.prepare_phase, 0.0, model, run, base, metrics, metrics, started)
+            row = _row(0, method.prepare_phase, 0.0, 0.0, model, run, base, metrics, metrics, started)
             log.append(_accept(row, run, model, method.prepare_phase))
             _print_step(log.rows[-1], steps, base)
     _refresh_plots(run)
@@ -244,12 +244,12 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         if log.rows[-1]["status"] == "rejected":
             break
         started = time.time()
-        method.prune(model, k, steps, base_widths, run.imgsz)
+        reached = method.prune(model, k, steps, base_widths, run.imgsz)
         pruned = _measure(model, run, f"step_{k:02d}_pruned")
         model = finetune(model, run.data, run.train_args, run.dir / "finetune" / f"step_{k:02d}")
         tuned = pruned if s["epochs"] == 0 else _measure(model, run, f"step_{k:02d}")
         rate = 1 - method.remaining_fraction(k, steps)
-        row = _row(k, method.step_phase, rate, model, run, base, pruned, tuned, started)
+        row = _row(k, method.step_phase, rate, reached, model, run, base, pruned, tuned, started)
         row = _accept(row, run, model, f"step_{k:02d}")
         log.append(row)
         if row["status"] == "kept":

@@ -40,7 +40,7 @@ from yolo_prune.rundir import write_bytes, write_text
 
 PLOTS_DIR = "plots"
 STEP_KEYS = (
-    "step", "phase", "target_rate", "macs", "params", "macs_ratio", "params_ratio", "map50_95_pruned",
+    "step", "phase", "target_rate", "rate", "macs", "params", "macs_ratio", "params_ratio", "map50_95_pruned",
     "map50_pruned", "map50_95", "map50", "map_drop", "seconds", "status", "checkpoint",
 )  # fmt: skip
 _TEXT_KEYS = ("phase", "status", "checkpoint")
@@ -537,7 +537,7 @@ def _last_kept(rows: Sequence[dict]) -> dict:
 
 def _step_table(rows: Sequence[dict]) -> tuple[list[str], list[list[str]], list[str]]:
     headers = [
-        "step", "phase", "target removed", "MACs", "MACs left", "params", "params left", "mAP50-95 pruned",
+        "step", "phase", "target removed", "removed", "MACs", "MACs left", "params", "params left", "mAP50-95 pruned",
         "mAP50-95", "mAP50 pruned", "mAP50", "mAP50-95 drop", "time", "status", "checkpoint",
     ]  # fmt: skip
     body, classes = [], []
@@ -545,7 +545,7 @@ def _step_table(rows: Sequence[dict]) -> tuple[list[str], list[list[str]], list[
         rejected = r.get("status") == "rejected"
         body.append([
             str(r.get("step", NA)), str(r.get("phase") or NA), fmt_share(r.get("target_rate")),
-            fmt_macs(r.get("macs")), fmt_share(r.get("macs_ratio")), fmt_params(r.get("params")),
+            fmt_share(r.get("rate")), fmt_macs(r.get("macs")), fmt_share(r.get("macs_ratio")), fmt_params(r.get("params")),
             fmt_share(r.get("params_ratio")), fmt_map(r.get("map50_95_pruned")), fmt_map(r.get("map50_95")),
             fmt_map(r.get("map50_pruned")), fmt_map(r.get("map50")), fmt_map(r.get("map_drop")),
             fmt_seconds(r.get("seconds")), "REJECTED" if rejected else str(r.get("status") or NA),

@@ -28,7 +28,7 @@ import yaml
 from yolo_prune.errors import UserError
 
 STEP_COLUMNS = (
-    "step", "phase", "target_rate", "macs", "params", "macs_ratio", "params_ratio",
+    "step", "phase", "target_rate", "rate", "macs", "params", "macs_ratio", "params_ratio",
     "map50_95_pruned", "map50_pruned", "map50_95", "map50", "map_drop", "seconds", "status", "checkpoint",
 )  # fmt: skip
 

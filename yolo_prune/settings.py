@@ -23,7 +23,7 @@ DEFAULT_CFG = Path(__file__).parent / "cfg" / "default.yaml"
 
 # Our own keys; everything else in a settings dict must be an Ultralytics train setting.
 PRUNE_KEYS = (
-    "method", "target_prune_rate", "iterative_steps", "max_map_drop", "round_to", "prune_head",
+    "method", "target_prune_rate", "iterative_steps", "max_map_drop", "round_to", "prune_head", "yaml_widths",
     "sr", "sr_anneal", "sparse_epochs", "min_channels", "gamma_threshold",
     "latency_runs", "latency_warmup", "latency_provider",
 )  # fmt: skip
@@ -99,6 +99,21 @@ def validate(settings: dict[str, Any]) -> None:
     _number(settings, "seed", int, 0)
     if settings["latency_provider"] not in ("cpu", "cuda"):
         raise UserError(f"latency_provider must be cpu or cuda, got {settings['latency_provider']!r}")
+    if not isinstance(settings["yaml_widths"], bool) or not isinstance(settings["prune_head"], bool):
+        raise UserError("yaml_widths and prune_head must be true or false")
+    if settings["yaml_widths"] and settings["method"] != "finetune":
+        if settings["round_to"] % 8:
+            raise UserError(
+                f"round_to {settings['round_to']} gives channel counts that no Ultralytics model yaml can state (it "
+                "rounds every layer up to a multiple of 8): use --round-to 8 or 16, or --yaml-widths false (then "
+                "'yolo train model=final.pt' stops with a message; train further with yolo-prune --method finetune)"
+            )
+        if not settings["prune_head"]:
+            raise UserError(
+                "--prune-head false keeps head widths that Ultralytics would derive differently from a pruned neck: "
+                "add --yaml-widths false (then 'yolo train model=final.pt' stops with a message; train further "
+                "with yolo-prune --method finetune)"
+            )
     if settings["imgsz"] % 32:
         raise UserError(f"imgsz must be a multiple of 32 (the model's largest stride), got {settings['imgsz']}")
 

@@ -1,23 +1,27 @@
-"""Model surgery: make Ultralytics' C2f prunable without changing what the model computes.
+"""Model surgery: switch Ultralytics' C2f blocks between their stock form and a form Torch-Pruning can prune.
 
-Torch-Pruning cannot trace ``C2f.forward``'s ``chunk`` (the two halves of ``cv1`` must stay equal), so every ``C2f``
-becomes a ``C2f_v2`` whose ``cv1`` is split into two parallel 1x1 convs, ``cv0`` and ``cv1``. The split copies the
-trained weights, BatchNorm statistics, ``eps``/``momentum`` and train/eval mode, so outputs are identical.
+Torch-Pruning cannot trace ``C2f.forward``'s ``chunk`` (the two halves of ``cv1`` must stay equal), so for the time
+of a pruning step every ``C2f`` (and subclass, e.g. YOLO11's ``C3k2``) becomes a ``C2f_v2`` whose ``cv1`` is split
+into two parallel 1x1 convs, ``cv0`` and ``cv1``. The split copies the trained weights, BatchNorm statistics,
+``eps``/``momentum`` and train/eval mode, so outputs are identical. ``fold_c2f`` joins the halves again into the
+block's own stock class, with ``c`` set to the (pruned) half width, so that both ``forward`` (chunk) and
+``forward_split`` (what Ultralytics' exporter uses) are right: checkpoints hold only torch and Ultralytics classes.
 
 Usage:
     from ultralytics import YOLO
-    from yolo_prune.surgery import replace_c2f
+    from yolo_prune.surgery import fold_c2f, replace_c2f
 
     model = YOLO("yolov8n.yaml").model
     replace_c2f(model)  # in place; returns the number of blocks swapped
-
-``C2f_v2`` lives here, at a stable import path, because Ultralytics checkpoints pickle whole modules: a pruned
-``.pt`` loads wherever ``yolo_prune`` is importable.
+    ...                 # prune: both halves keep one width
+    fold_c2f(model)     # in place: stock C2f blocks again
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
@@ -25,11 +29,17 @@ from ultralytics.nn.modules import C2f
 
 
 class C2f_v2(nn.Module):  # noqa: N801 - the name users know from Torch-Pruning's YOLOv8 example
-    """C2f with ``cv1`` split into ``cv0`` and ``cv1`` so that each half can be pruned on its own."""
+    """C2f with ``cv1`` split into ``cv0`` and ``cv1`` so that each half can be pruned on its own.
 
-    def __init__(self, cv0: nn.Module, cv1: nn.Module, cv2: nn.Module, m: nn.ModuleList) -> None:
+    It remembers the stock class and the plain attributes of the block it replaced, so that ``fold_c2f`` gives back
+    that class (``C2f``, ``C3k2``...). It exists only while a model is being pruned and is never saved.
+    """
+
+    def __init__(self, cv0: nn.Module, cv1: nn.Module, cv2: nn.Module, m: nn.ModuleList,
+                 stock_cls: type[C2f] = C2f, stock_attrs: dict[str, Any] | None = None) -> None:  # fmt: skip
         super().__init__()
         self.cv0, self.cv1, self.cv2, self.m = cv0, cv1, cv2, m
+        self.stock_cls, self.stock_attrs = stock_cls, dict(stock_attrs or {})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = [self.cv0(x), self.cv1(x)]
@@ -39,40 +49,122 @@ class C2f_v2(nn.Module):  # noqa: N801 - the name users know from Torch-Pruning'
 
 def _half_of(conv: nn.Module, half: int) -> nn.Module:
     """A copy of an Ultralytics ``Conv`` (conv + BN + act) keeping only output half ``half`` (0 or 1)."""
-    new = copy.deepcopy(conv)  # keeps BN eps/momentum, activation and training flag
     c = conv.conv.out_channels // 2
-    keep = slice(half * c, (half + 1) * c)
+    return _take_outputs(conv, slice(half * c, (half + 1) * c))
+
+
+def _take_outputs(conv: nn.Module, keep: slice) -> nn.Module:
+    """A copy of ``conv`` (conv + BN + act, BN eps/momentum, activation and training flag kept) with only the output
+    channels ``keep``."""
+    new = copy.deepcopy(conv)
     new.conv.weight = nn.Parameter(conv.conv.weight.data[keep].clone(), requires_grad=conv.conv.weight.requires_grad)
     if conv.conv.bias is not None:
         new.conv.bias = nn.Parameter(conv.conv.bias.data[keep].clone(), requires_grad=conv.conv.bias.requires_grad)
-    new.conv.out_channels = c
+    new.conv.out_channels = new.conv.weight.shape[0]
     bn = new.bn
     for name in ("weight", "bias"):
         p = getattr(conv.bn, name)
         setattr(bn, name, nn.Parameter(p.data[keep].clone(), requires_grad=p.requires_grad))
     bn.running_mean = conv.bn.running_mean[keep].clone()
     bn.running_var = conv.bn.running_var[keep].clone()
-    bn.num_features = c
+    bn.num_features = new.conv.out_channels
     return new
+
+
+def _joined(first: nn.Module, second: nn.Module) -> nn.Module:
+    """One ``Conv`` whose outputs are ``first``'s then ``second``'s (both with the same input, kernel and BN settings)."""
+    new = copy.deepcopy(first)
+    for part, name in (("conv", "weight"), ("conv", "bias"), ("bn", "weight"), ("bn", "bias")):
+        a, b = getattr(getattr(first, part), name), getattr(getattr(second, part), name)
+        if a is not None:
+            setattr(getattr(new, part), name, nn.Parameter(torch.cat([a.data, b.data]), requires_grad=a.requires_grad))
+    new.bn.running_mean = torch.cat([first.bn.running_mean, second.bn.running_mean])
+    new.bn.running_var = torch.cat([first.bn.running_var, second.bn.running_var])
+    new.conv.out_channels = new.bn.num_features = new.conv.weight.shape[0]
+    return new
+
+
+# Attributes Ultralytics sets on every layer of a parsed model (parse_model): they travel with the block.
+_GRAPH_ATTRS = ("f", "i", "type", "np")
 
 
 def c2f_to_v2(block: C2f) -> C2f_v2:
     """An exact ``C2f_v2`` equivalent of ``block``, keeping Ultralytics' graph attributes (``f``, ``i``, ``type``...)."""
-    new = C2f_v2(_half_of(block.cv1, 0), _half_of(block.cv1, 1), block.cv2, block.m)
-    for attr in ("f", "i", "type", "np"):
+    attrs = {k: v for k, v in vars(block).items() if not k.startswith("_") and k not in ("c", "training")}
+    new = C2f_v2(_half_of(block.cv1, 0), _half_of(block.cv1, 1), block.cv2, block.m, type(block), attrs)
+    for attr in _GRAPH_ATTRS:
         if hasattr(block, attr):
             setattr(new, attr, getattr(block, attr))
     new.train(block.training)
     return new.to(next(block.parameters()).device)
 
 
-def replace_c2f(model: nn.Module) -> int:
-    """Swap every ``C2f`` (and subclass) inside ``model`` for a ``C2f_v2``, in place; return how many."""
+def v2_to_c2f(block: C2f_v2) -> C2f:
+    """The stock block (``block.stock_cls``) equivalent to ``block``; its two halves must have one width."""
+    c0, c1 = block.cv0.conv.out_channels, block.cv1.conv.out_channels
+    if c0 != c1:
+        raise ValueError(f"cannot fold a C2f_v2 whose halves differ in width ({c0} and {c1})")
+    new = block.stock_cls.__new__(block.stock_cls)
+    nn.Module.__init__(new)
+    for k, v in block.stock_attrs.items():
+        setattr(new, k, v)
+    new.c = c0
+    new.cv1, new.cv2, new.m = _joined(block.cv0, block.cv1), block.cv2, block.m
+    new.train(block.training)
+    return new
+
+
+def _swap(model: nn.Module, kind: type, convert: Any) -> int:
     swapped = 0
     for name, child in model.named_children():
-        if isinstance(child, C2f):
-            setattr(model, name, c2f_to_v2(child))
+        if isinstance(child, kind):
+            setattr(model, name, convert(child))
             swapped += 1
         else:
-            swapped += replace_c2f(child)
+            swapped += _swap(child, kind, convert)
     return swapped
+
+
+def replace_c2f(model: nn.Module) -> int:
+    """Swap every ``C2f`` (and subclass) inside ``model`` for a ``C2f_v2``, in place; return how many."""
+    return _swap(model, C2f, c2f_to_v2)
+
+
+def fold_c2f(model: nn.Module) -> int:
+    """Swap every ``C2f_v2`` inside ``model`` back to its stock class, in place; return how many."""
+    return _swap(model, C2f_v2, v2_to_c2f)
+
+
+@contextlib.contextmanager
+def prunable(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in its prunable form for the duration of the block, then in its stock form again (in place)."""
+    replace_c2f(model)
+    try:
+        yield model
+    finally:
+        fold_c2f(model)
+
+
+def split_widths(model: nn.Module, stock_widths: dict[str, int]) -> dict[str, int]:
+    """Per-conv widths of a stock-form model (``layer_widths``) restated for ``model`` in its prunable form: each
+    half of a ``C2f_v2`` has half its stock ``cv1``'s width."""
+    out = {}
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            stock = stock_widths[stock_name(name, model)]
+            parent, _, rest = name.rpartition(".")  # e.g. "model.2.cv0" and "conv"
+            block = parent.rpartition(".")[0]
+            is_half = parent.rsplit(".", 1)[-1] in ("cv0", "cv1") and rest == "conv"
+            out[name] = stock // 2 if is_half and isinstance(model.get_submodule(block), C2f_v2) else stock
+    return out
+
+
+def stock_name(name: str, model: nn.Module) -> str:
+    """The name that module ``name`` of ``model`` (which may hold ``C2f_v2`` blocks) has once folded: both halves
+    ``X.cv0...`` and ``X.cv1...`` of a ``C2f_v2`` at ``X`` become ``X.cv1...``."""
+    modules = dict(model.named_modules())
+    parts = name.split(".")
+    for i in range(len(parts) - 1):
+        if parts[i + 1] == "cv0" and isinstance(modules.get(".".join(parts[: i + 1])), C2f_v2):
+            parts[i + 1] = "cv1"
+    return ".".join(parts)

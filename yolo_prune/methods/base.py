@@ -1,9 +1,14 @@
-"""The shared part of every pruning method: what may be pruned, and how a step cuts each layer to its target width.
+"""The shared part of every pruning method: what may be pruned, the width rules every cut obeys, and the cut itself.
 
 A method (``DepGraphMethod``, ``SlimmingMethod``) only says how channels are scored (a Torch-Pruning importance and
-pruner class) and how many channels each layer keeps at a step (``target_widths``). The cut itself is always done
-by a Torch-Pruning pruner over its dependency graph, so coupled channels (residual adds, concatenations, the two
-C2f_v2 branches) are removed together.
+pruner class) and which width each layer should keep at a step (``target_widths``). ``WidthRules`` then makes those
+widths ones the model can hold: the two halves of a C2f block keep one width (so the block folds back into a stock
+C2f), widths are multiples of ``round_to``, and, where ``round_to`` is a multiple of 8 and the head is pruned, widths
+are ones an Ultralytics model yaml can state (the head's inner widths and other widths Ultralytics derives follow
+their rules), so that ``yolo train model=final.pt`` rebuilds the pruned model as it is. The cut itself is always
+done by a Torch-Pruning pruner over its dependency graph, so coupled channels (residual adds, concatenations, the
+two C2f_v2 branches) are removed together. Models go in and come out in their stock form: the prunable form
+(``yolo_prune.surgery.prunable``) exists only during the cut.
 
 Usage:
     from yolo_prune.methods import make_method
@@ -11,17 +16,20 @@ Usage:
 
     method = make_method(settings)
     base = layer_widths(model)
-    method.prune(model, step=1, steps=4, base_widths=base, imgsz=640)  # in place
+    rate = method.prune(model, step=1, steps=4, base_widths=base, imgsz=640)  # in place; share of channels removed
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
 import torch_pruning as tp
+
+from yolo_prune.model_yaml import ROWS, Widths, build_layers, with_widths
+from yolo_prune.surgery import C2f_v2, prunable, replace_c2f, split_widths
 
 
 def ignored_layers(model: nn.Module, prune_head: bool) -> list[nn.Module]:
@@ -30,7 +38,7 @@ def ignored_layers(model: nn.Module, prune_head: bool) -> list[nn.Module]:
     head = model.model[-1]
     if not prune_head:
         return [head]
-    branches = [getattr(head, n) for n in ("cv2", "cv3", "one2one_cv2", "one2one_cv3") if hasattr(head, n)]
+    branches = [getattr(head, n) for n in ("cv2", "cv3", "one2one_cv2", "one2one_cv3") if getattr(head, n, None)]
     return [seq[-1] for branch in branches for seq in branch] + [head.dfl]
 
 
@@ -39,6 +47,76 @@ def keep_count(orig: int, fraction: float, round_to: int, floor: int = 1) -> int
     n = max(round(orig * fraction / round_to) * round_to, floor)
     n = math.ceil(n / round_to) * round_to
     return min(n, orig)
+
+
+def yaml_widths(settings: dict[str, Any]) -> bool:
+    """Whether a run keeps every width one an Ultralytics model yaml can state (``settings.validate`` makes sure
+    ``round_to`` and ``prune_head`` allow it)."""
+    return bool(settings["yaml_widths"])
+
+
+class WidthRules:
+    """Turns the widths a method wants into widths the model can hold (see the module docstring)."""
+
+    def __init__(self, model: nn.Module, groups: list[Any], round_to: int, stock: bool) -> None:
+        self.model, self.round_to, self.stock = model, round_to, stock
+        self.names = module_names(model)
+        self.convs = [out_convs(g) for g in groups]
+        self.current = {c: c.out_channels for convs in self.convs for c in convs}
+
+    def apply(self, wanted: dict[nn.Conv2d, int]) -> dict[nn.Conv2d, int]:
+        """Each prunable conv's width: ``wanted`` (the current width where not given), halves of a C2f block tied to
+        the wider one, rounded up to ``round_to``, then (with yaml widths) as an Ultralytics yaml rebuilds them."""
+        widths = {c: min(self._rounded(wanted.get(c, c.out_channels)), c.out_channels) for c in self.current}
+        for block in (m for m in self.model.modules() if isinstance(m, C2f_v2)):
+            pair = (block.cv0.conv, block.cv1.conv)
+            if all(c in widths for c in pair):
+                widths.update(dict.fromkeys(pair, max(widths[c] for c in pair)))
+        for convs in self.convs:  # coupled convs share one width
+            widths.update(dict.fromkeys(convs, max(widths[c] for c in convs)))
+        return self._as_yaml_rebuilds(widths) if self.stock else widths
+
+    def _rounded(self, n: int, multiple: int = 1) -> int:
+        step = self.round_to * multiple
+        return max(math.ceil(n / step), 1) * step
+
+    def _as_yaml_rebuilds(self, widths: dict[nn.Conv2d, int]) -> dict[nn.Conv2d, int]:
+        """The widths of the model Ultralytics builds from a yaml stating ``widths`` per layer: its derived widths
+        (head, SPPF's hidden width, blocks' inner widths) replace what was wanted for them. A width Ultralytics
+        divides (SPPF's input, C3k2's hidden width) is rounded to that many multiples, so that what it derives is a
+        multiple of ``round_to`` too."""
+        by_name = {self.names[c]: w for c, w in widths.items()}
+        current = {n: m.out_channels for n, m in self.model.named_modules() if isinstance(m, nn.Conv2d)}
+
+        def width(name: str) -> int:
+            return by_name.get(name, current[name])
+
+        rows: dict[int, tuple[type, Widths]] = {}
+        for i, layer in enumerate(self.model.model):
+            cls = layer.stock_cls if isinstance(layer, C2f_v2) else type(layer)
+            row = ROWS.get(cls)
+            if row is None:
+                continue
+            hidden = int(getattr(layer, row.hidden)) if row.hidden and not isinstance(layer, C2f_v2) else None
+            if isinstance(layer, C2f_v2):
+                now = layer.cv0.conv.out_channels
+                hidden = max(width(f"model.{i}.cv0.conv"), width(f"model.{i}.cv1.conv"))
+                hidden = hidden if hidden == now else min(self._rounded(hidden, row.hidden_divisor), now)
+            out = rows[i - 1][1].out if row.same_width_as_input else width(f"model.{i}.{row.out}")
+            if row.input_divisor > 1 and i - 1 in rows:
+                prev_cls, prev = rows[i - 1]
+                now = current[f"model.{i}.cv1.conv"] * row.input_divisor
+                wider = min(self._rounded(prev.out, row.input_divisor), now)
+                rows[i - 1] = (prev_cls, prev._replace(out=prev.out if prev.out == now else wider))
+            rows[i] = (cls, Widths(out, hidden, len(layer.m) if row.repeats else 1))
+        layers = build_layers(with_widths(self.model.yaml, rows, int(self.model.model[-1].nc)))
+        replace_c2f(layers)
+        built = {f"model.{n}": m.out_channels for n, m in layers.named_modules() if isinstance(m, nn.Conv2d)}
+        return {c: min(built[self.names[c]], c.out_channels) for c in widths}
+
+    def channels(self, widths: dict[nn.Conv2d, int]) -> int:
+        """Prunable channels kept: one width per group of coupled convs."""
+        return sum(widths.get(convs[0], convs[0].out_channels) for convs in self.convs if convs)
 
 
 class PruningMethod:
@@ -56,7 +134,7 @@ class PruningMethod:
 
     def remaining_fraction(self, step: int, steps: int) -> float:
         """Share of the base width kept after ``step`` of ``steps``: equal relative cuts, ``(1-rate)**(step/steps)``,
-        so the last step lands exactly on ``target_prune_rate``."""
+        so the last step lands on ``target_prune_rate``."""
         return (1 - self.settings["target_prune_rate"]) ** (step / steps)
 
     prepare_phase: str | None = None  # the step-log phase of ``prepare``'s result, when it trains
@@ -66,13 +144,15 @@ class PruningMethod:
         return model
 
     def target_widths(
-        self, model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module], step: int, steps: int,
+        self, model: nn.Module, groups: list[Any], rules: WidthRules, step: int, steps: int,
         base_widths: dict[str, int],
     ) -> dict[nn.Conv2d, int]:  # fmt: skip
+        """Each prunable conv's width after ``step`` (``model`` in its prunable form), passed through ``rules``."""
         raise NotImplementedError
 
     def graph(self, model: nn.Module, imgsz: int) -> tuple[tp.DependencyGraph, list[nn.Module], torch.Tensor]:
-        """Torch-Pruning's dependency graph of ``model`` (moved to the CPU, eval mode), its ignored layers and input."""
+        """Torch-Pruning's dependency graph of ``model`` in its prunable form (moved to the CPU, eval mode), its
+        ignored layers and example input."""
         model.cpu().eval()  # eval: tracing must not update BatchNorm statistics
         for p in model.parameters():
             p.requires_grad_(True)  # the tracer follows autograd; EMA checkpoints come with gradients off
@@ -80,19 +160,25 @@ class PruningMethod:
         graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
         return graph, ignored_layers(model, self.settings["prune_head"]), example
 
-    def prune(self, model: nn.Module, step: int, steps: int, base_widths: dict[str, int], imgsz: int) -> None:
-        """Cut every prunable layer of ``model`` (in place, on the CPU) to the widths of ``step``."""
-        graph, ignored, example = self.graph(model, imgsz)
-        widths = self.target_widths(model, graph, ignored, step, steps, base_widths)
-        # Torch-Pruning keeps int(current * (1 - ratio)) channels; the +0.5 makes that exactly `keep`.
-        ratios = {conv: 1 - (keep + 0.5) / conv.out_channels for conv, keep in widths.items() if keep < conv.out_channels}
-        if not ratios:
-            return
-        pruner = self.pruner_cls(
-            model, example, importance=self.importance(), pruning_ratio=0.0, pruning_ratio_dict=ratios,
-            ignored_layers=ignored,
-        )  # fmt: skip
-        pruner.step()
+    def prune(self, model: nn.Module, step: int, steps: int, base_widths: dict[str, int], imgsz: int) -> float:
+        """Cut every prunable layer of stock-form ``model`` (in place, on the CPU) to the widths of ``step``; return
+        the share of the base's prunable channels removed so far (the rate reached, rounding included)."""
+        with prunable(model):
+            graph, ignored, example = self.graph(model, imgsz)
+            groups = prunable_groups(graph, ignored)
+            rules = WidthRules(model, groups, self.settings["round_to"], yaml_widths(self.settings))
+            base = split_widths(model, base_widths)
+            base_channels = sum(base[module_names(model)[convs[0]]] for convs in rules.convs if convs)
+            widths = self.target_widths(model, groups, rules, step, steps, base)
+            ratios = {c: 1 - (keep + 0.5) / c.out_channels for c, keep in widths.items() if keep < c.out_channels}
+            if ratios:
+                # Torch-Pruning keeps int(current * (1 - ratio)) channels; the +0.5 makes that exactly `keep`.
+                pruner = self.pruner_cls(
+                    model, example, importance=self.importance(), pruning_ratio=0.0, pruning_ratio_dict=ratios,
+                    ignored_layers=ignored,
+                )  # fmt: skip
+                pruner.step()
+            return 1 - rules.channels({c: c.out_channels for c in rules.current}) / base_channels
 
 
 def prunable_groups(graph: tp.DependencyGraph, ignored: list[nn.Module]) -> list[Any]:
@@ -114,4 +200,25 @@ def module_names(model: nn.Module) -> dict[nn.Module, str]:
     return {m: n for n, m in model.named_modules()}
 
 
-__all__ = ["PruningMethod", "ignored_layers", "keep_count", "module_names", "out_convs", "prunable_groups"]
+def search_widths(count: int, budget: int, widths_for: Callable[[int], dict[nn.Conv2d, int]],
+                  rules: WidthRules) -> dict[nn.Conv2d, int]:  # fmt: skip
+    """The widths ``widths_for(n)`` (n in 0..count, kept channels growing with n) whose kept channels, after the width
+    rules, come closest to ``budget``: rounding and derived widths move the total, so the budget is searched for."""
+    lo, hi = 0, count  # invariant: channels(lo) <= budget, or lo == 0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if rules.channels(widths_for(mid)) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    below = widths_for(lo)
+    if lo == count:
+        return below
+    above = widths_for(lo + 1)
+    return above if abs(rules.channels(above) - budget) < abs(budget - rules.channels(below)) else below
+
+
+__all__ = [
+    "PruningMethod", "WidthRules", "ignored_layers", "keep_count", "module_names", "out_convs", "prunable_groups",
+    "search_widths", "yaml_widths",
+]  # fmt: skip

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch.nn as nn
 import torch_pruning as tp
 
-from yolo_prune.methods.base import PruningMethod, keep_count, module_names, out_convs, prunable_groups
+from yolo_prune.methods.base import PruningMethod, keep_count, module_names, out_convs
 
 
 class DepGraphMethod(PruningMethod):
@@ -27,11 +27,13 @@ class DepGraphMethod(PruningMethod):
     def importance(self) -> tp.importance.Importance:
         return tp.importance.GroupMagnitudeImportance(p=2)
 
-    def target_widths(self, model, graph, ignored, step, steps, base_widths) -> dict[nn.Conv2d, int]:
+    def target_widths(self, model, groups, rules, step, steps, base_widths) -> dict[nn.Conv2d, int]:
+        """Every prunable conv keeps ``remaining_fraction`` of its base width (widths Ultralytics derives, such as
+        the head's, follow their own rules when the run keeps yaml widths)."""
         fraction = self.remaining_fraction(step, steps)
         names = module_names(model)
-        return {
+        return rules.apply({
             conv: keep_count(base_widths[names[conv]], fraction, self.settings["round_to"])
-            for group in prunable_groups(graph, ignored)
+            for group in groups
             for conv in out_convs(group)
-        }
+        })  # fmt: skip

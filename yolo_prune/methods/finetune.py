@@ -24,5 +24,6 @@ class FinetuneMethod(PruningMethod):
     def remaining_fraction(self, step: int, steps: int) -> float:
         return 1.0
 
-    def prune(self, model: nn.Module, step: int, steps: int, base_widths: dict[str, int], imgsz: int) -> None:
+    def prune(self, model: nn.Module, step: int, steps: int, base_widths: dict[str, int], imgsz: int) -> float:
         """Nothing to cut: each step is fine-tuning alone."""
+        return 0.0

@@ -26,8 +26,9 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
-from yolo_prune.methods.base import PruningMethod, module_names, out_convs, prunable_groups
+from yolo_prune.methods.base import PruningMethod, module_names, out_convs, prunable_groups, search_widths
 from yolo_prune.rundir import write_npy, write_text
+from yolo_prune.surgery import C2f_v2, prunable, stock_name
 
 
 def penalised_bns(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module]) -> list[str]:
@@ -62,8 +63,9 @@ class SlimmingMethod(PruningMethod):
         """Sparse-train ``model`` (unless ``sparse_epochs`` is 0) and save |gamma| before and after."""
         from yolo_prune.training import SparseTrainer, finetune
 
-        graph, ignored, _ = self.graph(model, run.imgsz)
-        bns = penalised_bns(model, graph, ignored)
+        with prunable(model):  # names of the stock model: a C2f block's cv1 BN covers both pruned halves
+            graph, ignored, _ = self.graph(model, run.imgsz)
+            bns = list(dict.fromkeys(stock_name(n, model) for n in penalised_bns(model, graph, ignored)))
         write_npy(run.dir / "gamma_before.npy", gammas(model, bns))
         if self.settings["sparse_epochs"] == 0:
             return model
@@ -83,28 +85,51 @@ class SlimmingMethod(PruningMethod):
         write_npy(run.dir / "gamma_after.npy", gammas(model, bns))
         return model
 
-    def target_widths(self, model, graph, ignored, step, steps, base_widths) -> dict[nn.Conv2d, int]:
+    def target_widths(self, model, groups, rules, step, steps, base_widths) -> dict[nn.Conv2d, int]:
+        """One global threshold on |gamma| over every channel above its layer's floor. How many channels it keeps is
+        searched so that, after the width rules (rounding, tied C2f halves, derived widths), the share of channels
+        kept is as close to the step's as those rules allow."""
         names, imp = module_names(model), self.importance()
-        round_to, floor_setting = self.settings["round_to"], self.settings["min_channels"]
-        layers = []  # (convs, scores sorted high to low, floor, current width, base width)
-        for group in prunable_groups(graph, ignored):
-            convs, scores = out_convs(group), imp(group)
-            if not convs or scores is None:
-                continue
-            base, current = base_widths[names[convs[0]]], convs[0].out_channels
-            floor = math.ceil(floor_setting * base) if floor_setting < 1 else int(floor_setting)
-            floor = min(math.ceil(max(floor, 1) / round_to) * round_to, current)
-            layers.append((convs, torch.sort(scores.detach().cpu(), descending=True).values, floor, current, base))
-        budget = round(self.remaining_fraction(step, steps) * sum(layer[4] for layer in layers))
-        budget -= sum(layer[2] for layer in layers)
-        # One global threshold over every channel above its layer's floor: the `budget` largest |gamma| stay.
-        rest = [(float(s), i) for i, layer in enumerate(layers) for s in layer[1][layer[2] :]]
-        rest.sort(key=lambda t: -t[0])
-        extra = [0] * len(layers)
-        for _, i in rest[: max(budget, 0)]:
-            extra[i] += 1
-        widths = {}
-        for (convs, _, floor, current, _), n in zip(layers, extra):
-            keep = min(math.ceil((floor + n) / round_to) * round_to, current)
-            widths.update(dict.fromkeys(convs, keep))
-        return widths
+        units = []  # (convs cut to one width, |gamma| scores sorted high to low, floor)
+        for convs, scores in _units(model, groups, imp):
+            base = base_widths[names[convs[0]]]
+            floor = self.settings["min_channels"]
+            floor = min(max(math.ceil(floor * base) if floor < 1 else int(floor), 1), convs[0].out_channels)
+            units.append((convs, scores, floor))
+        ranked = sorted(((float(s), i) for i, (_, scores, floor) in enumerate(units) for s in scores[floor:]),
+                        key=lambda t: -t[0])  # fmt: skip
+
+        def widths_for(n: int) -> dict[nn.Conv2d, int]:
+            keep = [floor for _, _, floor in units]
+            for _, i in ranked[:n]:
+                keep[i] += 1
+            return rules.apply({c: k for (convs, _, _), k in zip(units, keep) for c in convs})
+
+        base_channels = sum(base_widths[names[convs[0]]] for convs in rules.convs if convs)
+        budget = round(self.remaining_fraction(step, steps) * base_channels)
+        return search_widths(len(ranked), budget, widths_for, rules)
+
+
+def _units(model: nn.Module, groups: list[Any], imp: tp.importance.Importance) -> list[tuple[list[nn.Conv2d], torch.Tensor]]:
+    """Groups as units of one width with their scores sorted high to low; the two halves of a C2f block are one unit
+    (they keep one width), channel k scored by the mean of both halves' k-th largest |gamma|."""
+    scored = []
+    for group in groups:
+        convs, scores = out_convs(group), imp(group)
+        if convs and scores is not None:
+            scored.append((convs, torch.sort(scores.detach().cpu().float(), descending=True).values))
+    unit_of = {c: i for i, (convs, _) in enumerate(scored) for c in convs}
+    merged: dict[int, int] = {}
+    for block in (m for m in model.modules() if isinstance(m, C2f_v2)):
+        a, b = unit_of.get(block.cv0.conv), unit_of.get(block.cv1.conv)
+        if a is not None and b is not None and a != b:
+            merged[b] = a
+    units = []
+    for i, (convs, scores) in enumerate(scored):
+        if i in merged:
+            continue
+        for j in (j for j, into in merged.items() if into == i):
+            n = min(len(scores), len(scored[j][1]))
+            convs, scores = convs + scored[j][0], (scores[:n] + scored[j][1][:n]) / 2
+        units.append((convs, scores))
+    return units
