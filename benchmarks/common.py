@@ -1,0 +1,69 @@
+"""What the benchmark scripts share: build a stock model from Ultralytics' yaml, prune it uniformly without training
+(latency depends on the architecture, not on the weights), count its MACs and export it to ONNX.
+
+Usage (from another script in benchmarks/):
+    from common import WidthVariant, pruned_model, to_onnx
+
+    net = pruned_model("yolov8s.yaml", nc=20, rate=0.45, variant=WidthVariant.parse("16y"), imgsz=160)
+    onnx_path = to_onnx(net, folder, "v8s_045", imgsz=160)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch.nn as nn
+
+import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
+from yolo_prune.checkpoint import load_detector, save_checkpoint
+from yolo_prune.evaluation import count_macs_params, layer_widths
+from yolo_prune.export import export_onnx
+from yolo_prune.methods import make_method
+from yolo_prune.settings import resolve_settings
+
+
+@dataclass(frozen=True)
+class WidthVariant:
+    """A ``round_to`` and whether widths follow the yaml rules: "8" is round_to 8 with free widths, "8y" with yaml
+    widths (yolo-prune's default)."""
+
+    round_to: int
+    yaml_widths: bool
+
+    @classmethod
+    def parse(cls, text: str) -> WidthVariant:
+        return cls(int(text.rstrip("y")), text.endswith("y"))
+
+    def __str__(self) -> str:
+        return f"{self.round_to}{'y' if self.yaml_widths else ''}"
+
+    @property
+    def label(self) -> str:
+        return f"round_to {self.round_to}, {'yaml' if self.yaml_widths else 'free'} widths"
+
+
+def pruned_model(model: str, nc: int, rate: float, variant: WidthVariant, imgsz: int, steps: int = 1) -> nn.Module:
+    """``model`` (an Ultralytics yaml) pruned by DepGraph to ``rate`` in ``steps`` steps, without training."""
+    net = load_detector(model, nc=nc)
+    if rate > 0:
+        settings = resolve_settings(overrides={"target_prune_rate": rate, "round_to": variant.round_to,
+                                               "yaml_widths": variant.yaml_widths})  # fmt: skip
+        method, base = make_method(settings), layer_widths(net)
+        for k in range(1, steps + 1):
+            method.prune(net, k, steps, base, imgsz)
+    return net
+
+
+def macs(net: nn.Module, imgsz: int) -> int:
+    return count_macs_params(net, imgsz)[0]
+
+
+def to_onnx(net: nn.Module, folder: Path, name: str, imgsz: int) -> Path:
+    """Export ``net`` through a checkpoint, as yolo-prune exports a run's models."""
+    return export_onnx(save_checkpoint(Path(folder) / f"{name}.pt", net, {"imgsz": imgsz}), imgsz)
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
