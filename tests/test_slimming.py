@@ -2,6 +2,7 @@
 the accumulation; the global |gamma| threshold removes the requested share with a per-layer floor; coupled
 channels stay matched; and a whole slim run produces a model and ONNX file that load and agree."""
 
+import csv
 import json
 
 import numpy as np
@@ -15,7 +16,8 @@ from yolo_prune.errors import RunError
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import ONNX_TOLERANCE
 from yolo_prune.methods import make_method
-from yolo_prune.methods.slimming import gammas, penalised_bns
+from yolo_prune.methods.slimming import SparsityLog, gammas, penalised_bns
+from yolo_prune.pipeline import Run
 from yolo_prune.settings import resolve_settings
 from yolo_prune.surgery import C2f_v2, replace_c2f
 from yolo_prune.training import SparseTrainer, annealed_sr, finetune
@@ -60,13 +62,15 @@ class SetUp(Exception):
 
 
 def bn_lr(trainer: SparseTrainer) -> float:
-    (lr,) = {g["lr"] for g in trainer.optimizer.param_groups for p in g["params"] for bn in trainer.bns if p is bn.weight}
+    penalised = {id(bn.weight) for bn in trainer.bns}
+    (lr,) = {g["lr"] for g in trainer.optimizer.param_groups for p in g["params"] if id(p) in penalised}
     return lr
 
 
 def data_gradients(trainer: SparseTrainer, scale: float = 1.0) -> float:
     """Gradients as a backward pass under a loss scale would leave them: large on every parameter (Ultralytics clips
-    the total norm to 10), none on the penalised BN scales, so that only the penalty can move those. Returns the norm."""
+    the total norm to 10), none on the penalised BN scales, so that only the penalty can move those. Returns the
+    unscaled norm."""
     for p in trainer.model.parameters():
         p.grad = torch.full_like(p, 100.0 * scale)
     for bn in trainer.bns:
@@ -75,11 +79,12 @@ def data_gradients(trainer: SparseTrainer, scale: float = 1.0) -> float:
 
 
 @pytest.mark.parametrize("optimizer", ["SGD", "AdamW"])
-def test_penalty_step_is_lr_times_sr_whatever_the_optimizer_clipping_and_loss_scale(tiny_data_yaml, tmp_path, optimizer):
-    """Each optimizer step, through Ultralytics' own ``optimizer_step`` (unscale, clip, step, EMA), pulls every penalised
-    |gamma| exactly lr * sr toward zero and no further, with SGD as with AdamW, with clipping at work, under a loss
-    scale; a step that AMP skips for overflowing gradients does not shrink. Added to the gradients instead, the
-    penalty was clipped away with SGD, and AdamW moved gamma by about lr whatever sr was."""
+def test_penalty_step_is_lr_times_sr_whatever_the_optimizer_clipping_and_loss_scale(tiny_data_yaml, tmp_path,
+                                                                                    optimizer):  # fmt: skip
+    """Each optimizer step, through Ultralytics' own ``optimizer_step`` (unscale, clip, step, EMA), pulls every
+    penalised |gamma| exactly lr * sr toward zero and no further, with SGD as with AdamW, with clipping at work,
+    under a loss scale; a step that AMP skips for overflowing gradients does not shrink. Added to the gradients
+    instead, the penalty was clipped away with SGD, and AdamW moved gamma by about lr whatever sr was."""
     sr, seen = 0.1, {}
 
     def experiment(trainer: SparseTrainer) -> None:
@@ -101,7 +106,8 @@ def test_penalty_step_is_lr_times_sr_whatever_the_optimizer_clipping_and_loss_sc
         trainer.model.model[0].conv.weight.grad[0] = float("inf")  # overflow: the scaler skips this step
         before = [bn.weight.detach().clone() for bn in trainer.bns]
         trainer.optimizer_step()
-        seen.update(errors=steps, skipped_moved=any(not torch.equal(bn.weight, b) for bn, b in zip(trainer.bns, before)))
+        moved = any(not torch.equal(bn.weight, b) for bn, b in zip(trainer.bns, before))
+        seen.update(errors=steps, skipped_moved=moved)
         raise SetUp
 
     with pytest.raises(SetUp):
@@ -148,6 +154,53 @@ def test_annealed_sr_runs_from_sr_in_the_first_epoch_to_a_tenth_in_the_last():
         assert schedule[0] == 0.5 and schedule[-1] == pytest.approx(0.05, abs=1e-15)
         assert np.allclose(np.diff(schedule), -0.45 / (epochs - 1))
     assert annealed_sr(0.5, 0, 1) == 0.5
+
+
+def test_sparse_phase_hands_on_its_last_epochs_ema_and_logs_what_is_pruned(trained_model, shapes128_data_yaml,
+                                                                          tmp_path):  # fmt: skip
+    """The penalty costs mAP, so best.pt is the first epoch here; what is pruned is the last epoch's EMA (last.pt),
+    sparsity.csv's last row describes exactly those weights, and sparse.json says which checkpoint it was."""
+    settings = resolve_settings(overrides=dict(
+        method="slim", sparse_epochs=2, sr=1.0, sr_anneal=False, imgsz=128, batch=4, nbs=4, workers=0, device="cpu",
+        optimizer="SGD", lr0=0.01, lrf=1.0, warmup_epochs=0, seed=0, deterministic=True, verbose=False,
+    ))  # fmt: skip
+    model = load_detector(trained_model)
+    replace_c2f(model)
+    names = bn_names(model, settings)
+    run = Run(tmp_path, settings, str(shapes128_data_yaml))
+    pruned = make_method(settings).prepare(model, run)
+    weights = tmp_path / "sparse" / "weights"
+    best, last = (gammas(load_detector(weights / f"{w}.pt"), names) for w in ("best", "last"))
+    assert best.mean() > last.mean() + 0.02  # the check below tells best from last
+    assert np.array_equal(gammas(pruned, names), last)
+    after = np.load(tmp_path / "gamma_after.npy")
+    assert np.array_equal(after, last)
+    rows = list(csv.DictReader((tmp_path / "sparsity.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert [float(r["shrink"]) for r in rows] == pytest.approx([5 * 0.01 * 1.0, 10 * 0.01 * 1.0])
+    assert float(rows[-1]["mean_abs_gamma"]) == pytest.approx(after.mean(), abs=3e-4)  # saved in fp16: half an ulp
+    assert float(rows[-1]["share_below"]) == (after < settings["gamma_threshold"]).mean()
+    info = json.loads((tmp_path / "sparse.json").read_text())
+    assert (info["pruned"], info["weights"], info["epoch"]) == ("sparse/weights/last.pt", "EMA", 2)
+    assert info["mean_abs_gamma"] == pytest.approx(after.mean())
+
+
+def test_sparsity_log_describes_the_ema_weights_that_are_pruned_not_the_live_model(tiny_data_yaml, tmp_path):
+    """Deep into a long run the EMA averages over thousands of steps and trails the live weights; set up so here."""
+
+    def long_run_ema(trainer: SparseTrainer) -> None:
+        trainer.ema.updates = 4600  # decay 0.9, as after 4600 optimizer steps
+        for bn in trainer.bns[:8]:
+            bn.weight.data.fill_(0.2)  # the live weights reach zero within the epoch; the EMA's do not
+
+    log = SparsityLog(tmp_path / "sparsity.csv", threshold=0.01)
+    pruned, names = sparse_train(swapped_model(), tiny_data_yaml, 1.0, tmp=tmp_path / "s", weights="last",
+                                 callbacks={"on_train_start": long_run_ema, "on_train_epoch_end": log})  # fmt: skip
+    row = next(csv.DictReader((tmp_path / "sparsity.csv").open()))
+    after = gammas(pruned, names)
+    assert float(row["mean_abs_gamma"]) == pytest.approx(after.mean(), abs=3e-4)
+    assert float(row["share_below"]) == pytest.approx((after < 0.01).mean(), abs=1e-6)
+    assert float(row["live_share_below"]) > float(row["share_below"]) + 0.01
 
 
 def test_nan_loss_stops_sparse_training_with_a_clear_error(tiny_data_yaml, tmp_path):
@@ -200,8 +253,9 @@ def test_slim_run_end_to_end(tiny_data_yaml, tmp_path, run_python):
     rows = json.loads((result.run_dir / "steps.json").read_text())
     assert [(r["step"], r["phase"]) for r in rows] == [(0, "base"), (0, "sparse"), (1, "prune")]
     assert rows[2]["macs"] < rows[1]["macs"] == rows[0]["macs"]
-    sparsity = (result.run_dir / "sparsity.csv").read_text().strip().splitlines()
-    assert sparsity[0] == "epoch,sr,mean_abs_gamma,share_below" and len(sparsity) == 3
+    sparsity = list(csv.DictReader((result.run_dir / "sparsity.csv").open()))
+    assert [float(r["sr"]) for r in sparsity] == pytest.approx([0.05, 0.005])  # annealed: 100% first, 10% last
+    assert json.loads((result.run_dir / "sparse.json").read_text())["epoch"] == 2
     assert (result.run_dir / "gamma_before.npy").is_file() and (result.run_dir / "gamma_after.npy").is_file()
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["onnx_output_diff"] < ONNX_TOLERANCE
