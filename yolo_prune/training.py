@@ -101,6 +101,8 @@ class SparseTrainer(PrunedModelTrainer):
         optimizers, which it hands ``found_inf`` to skip inside the kernel; the shrink is zeroed with it then.
         """
         sr, weights = self.current_sr(), {id(bn.weight): bn.weight for bn in self.bns}
+        if not weights:
+            return
         skipped = getattr(optimizer, "found_inf", None)
         mean_shrink = 0.0
         for group in optimizer.param_groups:
@@ -115,11 +117,11 @@ class SparseTrainer(PrunedModelTrainer):
 
     def optimizer_step(self) -> None:
         """Ultralytics' step (unscale, clip, step and with it the proximal step, EMA), after a check that the loss is
-        finite: a penalty too strong for the learning rate shows as a diverged loss, which we name instead."""
+        finite, so that a diverged run stops with one clear line instead of saving NaN weights."""
         if self.loss is not None and not torch.isfinite(self.loss).all():
             raise RunError(
-                f"sparse training diverged: the loss became {self.loss.item()} in epoch {self.epoch + 1}; "
-                "lower --sr or --lr0"
+                f"sparse training diverged: the loss became {self.loss.item()} in epoch {self.epoch + 1}; lower the "
+                "learning rate (lr0, with an optimizer set in --cfg: optimizer auto picks its own)"
             )
         super().optimizer_step()
 
