@@ -1,6 +1,8 @@
-"""Network slimming on real YOLOv8n models: the BN-L1 penalty really sparsifies, once per optimizer step whatever
-the accumulation; the global |gamma| threshold removes the requested share with a per-layer floor; coupled
-channels stay matched; and a whole slim run produces a model and ONNX file that load and agree."""
+"""Network slimming on real YOLOv8n models and Ultralytics' real trainer: each optimizer step moves every penalised
+|gamma| lr * sr toward zero whatever the optimizer, clipping, loss scale and accumulation, with sr annealed from 100 %
+to 10 %; the sparse phase hands on its last epoch's EMA and logs those weights; the global |gamma| threshold removes
+the requested share with a per-layer floor; coupled channels stay matched; and a whole slim run produces a model and
+ONNX file that load and agree."""
 
 import csv
 import json
