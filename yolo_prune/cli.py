@@ -103,8 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only channel counts an Ultralytics model yaml can state, so that 'yolo train "
                     "model=final.pt' keeps the pruned model (default true; needs --round-to a multiple of 8)")
     sl = p.add_argument_group("network slimming (--method slim)")
-    sl.add_argument("--sr", type=_non_negative, help="L1 penalty on BatchNorm scales (default 0.01)")
-    sl.add_argument("--sr-anneal", type=_bool, help="decay sr linearly to 10%% by the last sparse epoch (default true)")
+    sl.add_argument("--sr", type=_non_negative,
+                    help="L1 penalty on BatchNorm scales: each optimizer step moves every |gamma| lr*sr toward zero "
+                    "(default 0.01)")
+    sl.add_argument("--sr-anneal", type=_bool,
+                    help="sr falls linearly from 100%% in the first sparse epoch to 10%% in the last (default true)")
     sl.add_argument("--sparse-epochs", type=_at_least(0),
                     help="sparse-training epochs; 0 prunes an already sparse model (default 50)")
     sl.add_argument("--min-channels", type=_min_channels,
