@@ -1,21 +1,25 @@
 """Attention blocks as one fixed-width unit for Torch-Pruning, so that YOLO11 and YOLO26 prune around them.
 
 Torch-Pruning builds its dependency graph by walking autograd from the model's outputs. Inside Ultralytics'
-``Attention`` (C2PSA's and YOLO26's C3k2(attn=True)'s PSABlocks) that walk meets a qkv conv viewed into heads, a
+``Attention`` (in C2PSA, and in YOLO26's C3k2 with ``attn=True``) that walk meets a qkv conv viewed into heads, a
 split on a non-channel dimension and batched matmuls, and ``get_all_groups`` does not finish. A customized pruner
-alone does not help: it hooks the module, but the walk still continues from the module's output through its inner
-ops. So, only while pruning, every ``Attention`` is wrapped in an ``OpaqueBlock`` whose forward runs it inside one
-autograd function: its output's grad_fn leads straight back to its input, the tracer never sees the inside, and
-``OpaqueBlockPruner`` (registered through ``customized_pruners``) reports its fixed widths.
+alone does not help: it hooks the module, but the walk goes on from the module's output into its inner ops. So, only
+while pruning, the attention is wrapped in an ``OpaqueBlock`` whose forward runs it inside one autograd function:
+its output's grad_fn leads straight back to its input, the tracer never sees the inside, and ``OpaqueBlockPruner``
+(registered through ``customized_pruners``) gives Torch-Pruning its fixed width.
+
+The unit is each ``Attention``; in C2PSA it is the whole PSABlock chain (``C2PSA.m``), because Torch-Pruning cannot
+map a ``split`` output that two ops read (see ``wrap_attention``).
 
 The attention width stays fixed: ``Attention`` views qkv as ``(num_heads, 2 * key_dim + head_dim)`` and its output
-back to the input's channel count, and ``num_heads = max(c // 64, 1)`` is derived from the width when a model is
+back to the input's channel count, and ``num_heads = max(c // 64, 1)`` follows from the width when a model is
 rebuilt from yaml. ``attention_ignored_layers`` names what Torch-Pruning must leave alone for that: the wrappers
-(every group that touches one is dropped, so the PSABlock residual width stays whole) and the other half of a
-C3k2(attn=True) block's split ``cv1`` (stock ``C3k2`` chunks ``cv1`` into equal halves). Everything else stays
-prunable: C2PSA's input and output widths (its ``cv1`` input, ``cv2`` output), the PSABlock feed-forward hidden
-width, the hidden width of the Bottleneck before a C3k2 PSABlock, and C3k2(attn)'s ``cv0``/``cv1`` input and
-``cv2`` output.
+(every group that touches one is dropped, so all channels added to the attention's residual stream keep their
+width) and ``cv0`` of a C3k2 with attention (stock C3k2 chunks ``cv1`` into two equal halves, and the other half
+feeds the attention). Pruned: C2PSA's input and output width (``cv1``'s input, ``cv2``'s output, coupled to the
+layers around it), C3k2(attn)'s input and output width and the hidden widths of its Bottleneck and of its
+PSABlock's feed-forward. Kept: everything inside C2PSA between ``cv1`` and ``cv2``, and C3k2(attn)'s hidden width
+``c`` (its two halves, its Bottleneck's and PSABlock's input and output, its attention).
 
 Usage (the model already in C2f_v2 form, see ``yolo_prune.surgery``):
     import torch
@@ -24,24 +28,25 @@ Usage (the model already in C2f_v2 form, see ``yolo_prune.surgery``):
     from yolo_prune.methods.base import ignored_layers
 
     example = torch.zeros(1, 3, 640, 640)
-    with opaque_attention(model):  # wraps every Attention; unwraps on exit, also on error
+    with opaque_attention(model):  # wraps the attention; unwraps on exit, also on error
         pruner = tp.pruner.GroupNormPruner(
             model, example, importance=tp.importance.GroupMagnitudeImportance(p=2), pruning_ratio=0.5,
             ignored_layers=ignored_layers(model, prune_head=True) + attention_ignored_layers(model),
             customized_pruners=CUSTOMIZED_PRUNERS,
         )
         pruner.step()
-    # the model holds stock Ultralytics Attention modules again, bitwise unchanged
+    # the model holds its stock Ultralytics attention modules again, bitwise unchanged
 
 Nothing here is ever pickled: wrapping is undone before the model is saved or trained (the wrapper's backward
-refuses to run, so training a wrapped model fails loudly instead of silently freezing the attention).
+refuses to run, so training a wrapped model fails loudly instead of silently freezing the attention). Module names
+inside a wrapper gain an ``inner`` level while it is wrapped; ``unwrapped_name`` gives the stock name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -70,7 +75,7 @@ class OpaqueBlock(nn.Module):
     def __init__(self, inner: nn.Module, channels: int) -> None:
         super().__init__()
         self.inner, self.channels = inner, channels
-        self.train(inner.training)
+        self.training = inner.training  # not .train(), which would also reset the modes inside ``inner``
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _Opaque.apply(x, self.inner)
@@ -112,13 +117,15 @@ def wrap_attention(model: nn.Module) -> int:
     """
     wrapped = 0
     for name, child in model.named_children():
-        if isinstance(child, C2PSA):
+        if isinstance(child, OpaqueBlock):
+            continue
+        if isinstance(child, C2PSA) and not isinstance(child.m, OpaqueBlock):
             child.m = OpaqueBlock(child.m, child.c)
             wrapped += 1
         elif isinstance(child, Attention):
             setattr(model, name, OpaqueBlock(child, child.qkv.conv.in_channels))
             wrapped += 1
-        elif not isinstance(child, OpaqueBlock):
+        else:
             wrapped += wrap_attention(child)
     return wrapped
 
@@ -145,6 +152,14 @@ def opaque_attention(model: nn.Module) -> Iterator[nn.Module]:
         unwrap_attention(model)
 
 
+def unwrapped_name(name: str, model: nn.Module) -> str:
+    """The name module ``name`` of wrapped ``model`` has once unwrapped (each ``OpaqueBlock`` adds an ``inner``)."""
+    modules = dict(model.named_modules())
+    parts = name.split(".")
+    wrapper = [p == "inner" and isinstance(modules.get(".".join(parts[:i])), OpaqueBlock) for i, p in enumerate(parts)]
+    return ".".join(p for p, drop in zip(parts, wrapper) if not drop)
+
+
 def _holds_attention(module: nn.Module) -> bool:
     return any(isinstance(m, (Attention, OpaqueBlock)) for m in module.modules())
 
@@ -164,5 +179,6 @@ __all__ = [
     "attention_ignored_layers",
     "opaque_attention",
     "unwrap_attention",
+    "unwrapped_name",
     "wrap_attention",
 ]
