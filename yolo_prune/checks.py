@@ -146,16 +146,10 @@ def _task_of_head(head: nn.Module) -> str:
     return next((task for cls, task in tasks if isinstance(head, cls)), f"{type(head).__name__}-headed")
 
 
-# Blocks of YOLO11/12 that Torch-Pruning cannot group in reasonable time (its tracer did not finish on yolo11n).
-_ATTENTION_BLOCKS = {"C2PSA", "PSA", "PSABlock", "Attention", "AAttn", "ABlock", "A2C2f"}
-
-
 def check_model(source: str | Path, data_info: dict[str, Any]) -> nn.Module:
     """Load the user's model (only reading the file) and refuse one yolo-prune cannot prune for this data set
-    (``check_data``'s result): not a detector, another class count, or no C2f blocks to prune."""
-    from ultralytics.nn.modules import C2f
-
-    from yolo_prune.surgery import C2f_v2
+    (``check_data``'s result): not a detector, another class count, or a family whose layers it does not know."""
+    from yolo_prune.families import supported_families, unsupported_layers
 
     nc = data_info["nc"]
     model = load_detector(source, nc=nc)
@@ -168,13 +162,11 @@ def check_model(source: str | Path, data_info: dict[str, Any]) -> nn.Module:
             f"{source} predicts {model_nc(model)} classes but {data_info.get('yaml_file', 'the data set')} has {nc}; "
             "prune a model trained on this data set"
         )
-    if not any(isinstance(m, (C2f, C2f_v2)) for m in model.modules()):
-        raise UserError(f"{source} has no C2f blocks, the part yolo-prune prunes: it supports YOLOv8-style detectors")
-    attention = sorted({type(m).__name__ for m in model.modules() if type(m).__name__ in _ATTENTION_BLOCKS})
-    if attention:
+    unknown = unsupported_layers(model)
+    if unknown:
         raise UserError(
-            f"{source} has attention blocks ({', '.join(attention)}), as YOLO11/YOLO12 do; yolo-prune supports "
-            "YOLOv8-style detectors, whose blocks Torch-Pruning can group"
+            f"{source} has layers yolo-prune cannot prune ({', '.join(unknown)}); it prunes {supported_families()} "
+            "detection models"
         )
     return model
 

@@ -27,9 +27,9 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
-from yolo_prune.methods.base import PruningMethod, module_names, out_convs, prunable_groups, search_widths
+from yolo_prune.methods.base import PruningMethod, module_names, out_convs, prunable_form, prunable_groups, search_widths
 from yolo_prune.rundir import write_json, write_npy, write_text
-from yolo_prune.surgery import C2f_v2, prunable, stock_name
+from yolo_prune.surgery import C2f_v2, stock_name
 
 
 def penalised_bns(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module]) -> list[str]:
@@ -85,7 +85,7 @@ class SlimmingMethod(PruningMethod):
     def penalised(self, model: nn.Module, imgsz: int) -> list[str]:
         """Names, in stock-form ``model``, of the BatchNorms whose channels pruning can remove: a C2f block's ``cv1``
         BN covers both halves that pruning cuts alike."""
-        with prunable(model):
+        with prunable_form(model):  # penalised BNs lie outside the attention, whose names gain an "inner" while wrapped
             graph, ignored, _ = self.graph(model, imgsz)
             return list(dict.fromkeys(stock_name(n, model) for n in penalised_bns(model, graph, ignored)))
 
