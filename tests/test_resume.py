@@ -178,7 +178,15 @@ def _swallowed_by_a_bare_except() -> None:
         pass
 
 
-@pytest.mark.parametrize("swallow", [_swallowed_in_a_finaliser, _swallowed_by_a_bare_except])
+def _turned_into_another_error() -> None:
+    try:
+        signal.raise_signal(signal.SIGINT)
+    except KeyboardInterrupt:  # what numpy's import did with a Ctrl-C that landed in it
+        raise ImportError("cannot load module more than once per process") from None
+
+
+@pytest.mark.parametrize("swallow", [_swallowed_in_a_finaliser, _swallowed_by_a_bare_except,
+                                     _turned_into_another_error])  # fmt: skip
 def test_one_ctrl_c_stops_the_run_even_when_the_interrupt_is_swallowed(swallow, monkeypatch, tmp_path, capfd):
     import yolo_prune.pipeline
 
