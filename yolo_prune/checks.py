@@ -190,10 +190,13 @@ def check_labels(info: dict[str, Any], single_cls: bool = False) -> list[str]:
                 try:
                     dataset = YOLODataset(img_path=view_info[split], data=view_info, task="detect", augment=False,
                                           single_cls=single_cls)  # fmt: skip
-                except (RuntimeError, ValueError, FileNotFoundError) as e:  # no image left: "No valid images found"
-                    lines = [x.strip() for x in str(e).splitlines() if x.strip()] or [type(e).__name__]
-                    reason = _user_paths(lines[1] if len(lines) > 1 else lines[0])  # the first file's problem
-                    raise UserError(f"the {split} split of {info['yaml_file']} has no usable image: {reason}") from None
+                except (RuntimeError, ValueError, FileNotFoundError) as e:  # "No valid images found in <cache>"
+                    # Ultralytics 8.4 lists each file's problem on the lines after the first; 8.3 does not.
+                    issues = [x.strip() for x in str(e).splitlines()[1:] if x.strip() and "://" not in x]
+                    reason = (f": {_user_paths(issues[0])}" if issues else " (class ids beyond its names, coordinates "
+                              "outside 0-1 or unreadable images)")  # fmt: skip
+                    raise UserError(f"the {split} split of {info['yaml_file']} has no image Ultralytics can "
+                                    f"use{reason}") from None  # fmt: skip
                 boxes = sum(len(label["cls"]) for label in dataset.labels)
                 if boxes == 0:
                     raise UserError(

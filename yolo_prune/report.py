@@ -460,12 +460,12 @@ def summary_rows(summary: dict) -> list[tuple[str, str, str, str]]:
     ]  # fmt: skip
     for key, label in (("map50_95", "mAP50-95"), ("map50", "mAP50")):
         rows.append((f"{label} (PyTorch)", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key))))
-    for key, label in (("yolo_val_map50_95", "mAP50-95"), ("yolo_val_map50", "mAP50")):
-        rows.append((f"{label} (yolo val)", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key))))
     for key, label in (("onnx_map50_95", "mAP50-95"), ("onnx_map50", "mAP50")):
         rows.append(
             (f"{label} (ONNX Runtime)", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key)))
         )
+    for key, label in (("yolo_val_map50_95", "mAP50-95"), ("yolo_val_map50", "mAP50")):
+        rows.append((f"{label} (yolo val)", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key))))
     lat_b, lat_f = b.get("latency"), f.get("latency")
     batch = (lat_b or lat_f or {}).get("batch")
     label = "latency median (p10-p90)" + (f", batch {batch}" if batch is not None else "")
