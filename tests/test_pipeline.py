@@ -6,9 +6,11 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector, save_checkpoint
+from yolo_prune.cli import main
 from yolo_prune.evaluation import count_macs_params, layer_widths
 from yolo_prune.export import ONNX_TOLERANCE
 from yolo_prune.methods import make_method
@@ -20,7 +22,7 @@ TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=3, latency_
 
 @pytest.fixture(scope="module")
 def run(tiny_data_yaml, tmp_path_factory):
-    project = tmp_path_factory.mktemp("runs")
+    project = tmp_path_factory.mktemp("runs") / "Prüfläufe-実験"  # a non-ASCII path, kept readable in settings.yaml
     return prune(model="yolov8n.yaml", data=str(tiny_data_yaml), iterative_steps=2, epochs=1, target_prune_rate=0.5,
                  project=str(project), **TINY)  # fmt: skip
 
@@ -67,6 +69,19 @@ def test_outputs_exist_and_onnx_matches_pytorch(run):
     assert summary["final"]["latency"]["median_ms"] > 0
     layers = json.loads((run.run_dir / "layers.json").read_text())
     assert layers["final"] == layer_widths(load_detector(run.final_pt))
+    settings = (run.run_dir / "settings.yaml").read_text(encoding="utf-8")
+    assert f"project: {run.run_dir.parent}\n" in settings and "\\u" not in settings
+    assert yaml.safe_load(settings)["project"] == str(run.run_dir.parent)
+
+
+def test_resuming_a_finished_run_says_so_and_changes_nothing(run, capfd, digests):
+    before = digests(run.run_dir)
+    assert main(["--resume", str(run.run_dir), "--quiet"]) == 0
+    out, err = capfd.readouterr()
+    assert out == (f"{run.run_dir} has finished: nothing to resume, nothing changed "
+                   f"(yolo-prune --report {run.run_dir} rebuilds its report)\n")  # fmt: skip
+    assert err == ""
+    assert digests(run.run_dir) == before  # not re-exported, re-timed or rewritten
 
 
 def test_final_pt_reloads_in_a_fresh_process(run, tiny_data_yaml, run_python):

@@ -91,6 +91,8 @@ def validate(settings: dict[str, Any]) -> None:
     _number(settings, "sparse_epochs", int, 0)
     _number(settings, "sr", float, 0)
     _number(settings, "min_channels", float, 0)
+    if not valid_min_channels(settings["min_channels"]):
+        raise UserError(f"min_channels must be {MIN_CHANNELS_RULE}, got {settings['min_channels']}")
     _number(settings, "gamma_threshold", float, 0)
     _number(settings, "imgsz", int, 32)
     _number(settings, "batch", int, 1)
@@ -116,6 +118,15 @@ def validate(settings: dict[str, Any]) -> None:
             )
     if settings["imgsz"] % 32:
         raise UserError(f"imgsz must be a multiple of 32 (the model's largest stride), got {settings['imgsz']}")
+
+
+MIN_CHANNELS_RULE = "a share below 1 (e.g. 0.1) or a whole channel count (e.g. 8)"
+
+
+def valid_min_channels(value: float) -> bool:
+    """A per-layer floor is a share of a layer's channels (below 1) or a whole count: 1.5 is neither, and rounding it
+    silently would keep a floor the user did not ask for."""
+    return value < 1 or value == int(value)
 
 
 def training_overrides(settings: dict[str, Any]) -> dict[str, Any]:
