@@ -223,12 +223,12 @@ def test_require_onnxruntime_accepts_either_build(monkeypatch, dist):
 
 
 def test_a_model_the_exporter_refuses_ends_in_one_error_line_and_keeps_the_run(tiny_data_yaml, tmp_path):
-    """Pruned to almost nothing (rate 0.99), yolov8n exports to a 76 kB ONNX file, which Ultralytics' exporter
+    """Pruned to almost nothing (rate 0.99, exact shares), yolov8n exports to a 76 kB ONNX file, which Ultralytics' exporter
     rejects as "too small (likely corrupt)". Found only after all the work: exit 1 (the run could not finish,
     whereas 2 means a command to fix), one error line, every computed file kept, and a resume that says the same."""
     project = tmp_path / "runs"
     args = ["--model", "yolov8n.yaml", "--data", str(tiny_data_yaml), "--target-prune-rate", "0.99",
-            "--iterative-steps", "1", "--epochs", "0", "--imgsz", "64", "--batch", "2", "--workers", "0",
+            "--round-to", "1", "--yaml-widths", "false", "--iterative-steps", "1", "--epochs", "0", "--imgsz", "64", "--batch", "2", "--workers", "0",
             "--device", "cpu", "--latency-runs", "2", "--project", str(project), "--quiet"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     run = project / "exp"
