@@ -58,6 +58,19 @@ def test_every_checkpoint_holds_only_torch_and_ultralytics_classes(run):
     assert 0 < rows[1]["rate"] < rows[2]["rate"] <= 0.55  # the share of channels really removed, per step
 
 
+def test_report_says_the_widths_run_fast_and_stock_training_keeps_them(run):
+    """A default run: every pruned width a multiple of the default round_to (8), which the report states, and a
+    final model that `yolo train` keeps (its yaml states every width)."""
+    layers = json.loads((run.run_dir / "layers.json").read_text())
+    fixed = set(layers["fixed"])
+    assert fixed and all(n.startswith("model.22.") for n in fixed)  # the head's prediction convs and DFL
+    assert all(w % 8 == 0 for n, w in layers["final"].items() if n not in fixed)
+    md = run.report.read_text()
+    assert "Every pruned width is a multiple of 8, which ONNX Runtime's cpu kernels run at full speed." in md
+    assert "`yolo train model=final.pt` trains this pruned model further as it is" in md
+    assert json.loads((run.run_dir / "summary.json").read_text())["yaml_note"] is None
+
+
 def test_outputs_exist_and_onnx_matches_pytorch(run):
     for rel in ("settings.yaml", "layers.json", "summary.json", "report.md", "report.html",
                 "weights/base.pt", "weights/final.pt", "weights/final.onnx", "weights/base.onnx"):  # fmt: skip

@@ -385,3 +385,26 @@ def test_cli_module_has_no_traceback(tmp_path):
                           text=True, env=env, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_channel_counts_flag_widths_the_runtime_runs_slower_and_say_why(tmp_path):
+    """Exact shares (round_to 1) leave widths like 35 that ONNX Runtime's CPU kernels run slower: the report lists
+    them with the reason; a layer narrower than round_to is named as one rounding could not apply to; the head's
+    prediction convs (class count) are never flagged."""
+    rows = _depgraph_rows()[:4]
+    rows[-1]["rate"] = 0.41
+    layers = {
+        "base": {"model.0.conv": 16, "model.1.conv": 64, "model.2.cv1.conv": 12, "model.22.cv3.0.2": 3},
+        "final": {"model.0.conv": 8, "model.1.conv": 35, "model.2.cv1.conv": 12, "model.22.cv3.0.2": 3},
+        "fixed": ["model.22.cv3.0.2"],
+    }
+    odd = _write(tmp_path / "odd", {**_settings("depgraph"), "round_to": 1}, rows, layers, _summary(rows))
+    md = report.write_report(odd)[0].read_text()
+    assert "2 of 3 conv widths are not multiples of 8, which ONNX Runtime's cpu kernels run slower" in md
+    assert "| model.1.conv | 64 | 35 | round_to 1 is not a multiple of 8 |" in md
+    assert "| model.2.cv1.conv | 12 | 12 | not pruned: the base model's own width |" in md
+    assert "model.22.cv3.0.2 |" not in md.split("## Channel counts")[1].split("##")[0]
+    assert "41.0% of the base's prunable channels removed (scheduled: 40.5%)" in md
+    narrow = _write(tmp_path / "narrow", {**_settings("depgraph"), "round_to": 16}, rows, layers, _summary(rows))
+    md = report.write_report(narrow)[0].read_text()
+    assert "could not apply to 1 layer(s) narrower than that, which keep their own width: model.2.cv1.conv." in md

@@ -46,6 +46,7 @@ from yolo_prune.checks import (
 from yolo_prune.errors import RunError, UserError
 from yolo_prune.evaluation import count_macs_params, evaluate_map, layer_widths
 from yolo_prune.methods import make_method
+from yolo_prune.model_yaml import stock_yaml
 from yolo_prune.offline import provide_local_fonts
 from yolo_prune.rundir import StepLog, new_run_dir, read_json, read_steps, write_json, write_yaml
 from yolo_prune.settings import DEFAULT_CFG, load_yaml, resolve_settings, training_overrides, validate
@@ -325,8 +326,13 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
 
 
 def _write_layers(run: Run, base_widths: dict[str, int], current: nn.Module) -> None:
-    """Per-layer widths, base vs the model the run would end with now (the report's channel chart)."""
-    write_json(run.dir / "layers.json", {"base": base_widths, "final": layer_widths(current)})
+    """Per-layer widths, base vs the model the run would end with now (the report's channel chart), and the convs
+    whose width is the head's output (class count, box encoding), which no rounding applies to."""
+    from yolo_prune.methods.base import ignored_layers
+
+    names = {m: n for n, m in current.named_modules()}
+    fixed = [names[m] for layer in ignored_layers(current, True) for m in layer.modules() if isinstance(m, nn.Conv2d)]
+    write_json(run.dir / "layers.json", {"base": base_widths, "final": layer_widths(current), "fixed": fixed})
 
 
 def _compare_latency(run: Run, onnx: dict[str, Path]) -> dict[str, Any]:
@@ -365,7 +371,7 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
     pruned to almost nothing), the summary and report say why and everything else is kept (a RunError then).
     """
     from yolo_prune.export import ONNX_TOLERANCE, ExportError, compare_with_torch, export_onnx, validate_onnx
-    from yolo_prune.report import format_summary_table, no_step_kept_line, write_report
+    from yolo_prune.report import format_summary_table, no_step_kept_line, slow_widths, slow_widths_line, write_report
 
     s = run.settings
     last = [r for r in log.rows if r["status"] == "kept"][-1]
@@ -393,6 +399,7 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
             "onnx_map50_95": None, "onnx_map50": None, "latency": None, "latency_batch": None,
         }  # fmt: skip
     summary.update(
+        target_rate=last["target_rate"], rate=last["rate"], yaml_note=stock_yaml(final)[1],
         speedup=None, macs_ratio=rows["base"]["macs"] / last["macs"], onnx_gap=None, onnx_tolerance=MAP_TOLERANCE,
         onnx_output_diff=None, onnx_output_tolerance=ONNX_TOLERANCE, final_step=last["step"], final_phase=last["phase"],
         no_step_kept=last["step"] == 0, rejected=_rejected(log), max_map_drop=s["max_map_drop"],
@@ -414,6 +421,9 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
     write_json(run.dir / "summary.json", summary)
     md, _ = write_report(run.dir)
     print(format_summary_table(summary))
+    slow = slow_widths_line(slow_widths(read_json(run.dir / "layers.json"), s))
+    if slow:
+        print(f"note: {slow}")
     print(f"{no_step_kept_line(summary)}: {final_pt}" if summary["no_step_kept"] else f"pruned model: {final_pt}")
     if export_error is None:
         print(f"ONNX: {onnx['final']}")

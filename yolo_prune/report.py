@@ -533,6 +533,53 @@ def no_step_kept_line(summary: dict) -> str:
     return f"no pruning step was kept{lost}: final.pt is {base}, unpruned"
 
 
+def slow_widths(layers: dict | None, settings: dict) -> dict[str, Any]:
+    """Pruned widths that are not multiples of what the run's latency provider runs fast (``FAST_MULTIPLE``), each
+    with why it is so: rounding could not apply (a layer narrower than ``round_to``), ``round_to`` itself, or a width
+    Ultralytics derives from others. The head's prediction convs (class count, box encoding) are left out."""
+    from yolo_prune.latency import FAST_MULTIPLE
+
+    provider = str(settings.get("latency_provider") or "cpu")
+    multiple, round_to = FAST_MULTIPLE.get(provider, 8), int(settings.get("round_to") or 1)
+    base, final = (layers or {}).get("base") or {}, (layers or {}).get("final") or {}
+    fixed = set((layers or {}).get("fixed") or [])
+    slow = []
+    for name, width in final.items():
+        if name in fixed or width % multiple == 0:
+            continue
+        if width == base.get(name):
+            why = "not pruned: the base model's own width"
+        elif width < round_to or base.get(name, round_to) < round_to:
+            why = f"narrower than round_to {round_to}, so rounding cannot apply"
+        elif round_to % multiple:
+            why = f"round_to {round_to} is not a multiple of {multiple}"
+        else:
+            why = "derived by Ultralytics' width rules from other layers' widths"
+        slow.append((name, base.get(name), width, why))
+    narrow = sorted(n for n, b in base.items() if n not in fixed and b < round_to)
+    return {"provider": provider, "multiple": multiple, "round_to": round_to, "narrow": narrow, "slow": slow,
+            "layers": len(final) - len(fixed & set(final))}  # fmt: skip
+
+
+def slow_widths_line(check: dict[str, Any]) -> str | None:
+    """One line flagging widths the runtime runs slower, or None when every width suits it."""
+    if not check["slow"]:
+        return None
+    return (f"{len(check['slow'])} of {check['layers']} conv widths are not multiples of {check['multiple']}, which "
+            f"ONNX Runtime's {check['provider']} kernels run slower (e.g. {check['slow'][0][0]}: "
+            f"{check['slow'][0][2]} channels); prune with --round-to 8 or 16 for widths that run fast")  # fmt: skip
+
+
+def stock_training_line(summary: dict) -> str | None:
+    """What ``yolo train model=final.pt`` does with this run's final model."""
+    if "yaml_note" not in summary:
+        return None
+    if summary["yaml_note"] is None:
+        return "`yolo train model=final.pt` trains this pruned model further as it is: its model.yaml states every width"
+    return (f"`yolo train model=final.pt` stops with a message, because these widths cannot be written as a model "
+            f"yaml ({summary['yaml_note']}); train it further with yolo-prune --method finetune")
+
+
 def notes(summary: dict) -> list[str]:
     """What a reader must know before trusting the base-vs-final table: no step kept, no ONNX."""
     out = []
@@ -661,6 +708,28 @@ def _blocks(run: dict[str, Any], plots: dict[str, Path]) -> list[tuple]:
     ))  # fmt: skip
     headers, body, classes = _step_table(rows)
     blocks.append(("table", headers, body, classes))
+
+    blocks.append(("h2", "Channel counts"))
+    if final_row.get("rate") is not None:
+        blocks.append(("p", f"The final model has {fmt_share(final_row['rate'])} of the base's prunable channels "
+                            f"removed (scheduled: {fmt_share(final_row.get('target_rate'))}); rounding and the width "
+                            "rules move the share a little."))  # fmt: skip
+    check = slow_widths(run["layers"], settings)
+    line = slow_widths_line(check)
+    if line:
+        blocks.append(("warn", line + "."))
+        blocks.append(("table", ["layer", "base", "final", "why"],
+                       [[n, str(b), str(w), why] for n, b, w, why in check["slow"]], None))  # fmt: skip
+    elif run["layers"]:
+        blocks.append(("p", f"Every pruned width is a multiple of {check['multiple']}, which ONNX Runtime's "
+                            f"{check['provider']} kernels run at full speed."))  # fmt: skip
+    if check["narrow"]:
+        blocks.append(("p", f"Rounding to multiples of {check['round_to']} could not apply to {len(check['narrow'])} "
+                            f"layer(s) narrower than that, which keep their own width: "
+                            f"{', '.join(check['narrow'])}."))  # fmt: skip
+    training = stock_training_line(summary)
+    if training:
+        blocks.append(("p", training + "."))
 
     blocks.append(("h2", "Plots"))
     for name, path in plots.items():
