@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from common import write_results
+
 OPS = ("swap", "graph", "prune_step", "macs", "finetune_epoch")
 
 
@@ -122,11 +123,7 @@ def main() -> None:
         )
     lines.append("")
     lines.append("machinery total = swap + one pruning step (which builds its own graph) + one MACs count.")
-    table = "\n".join(lines)
-    print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "overhead.md").write_text(table + "\n")
-    (RESULTS / "overhead.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results("overhead", "\n".join(lines), results)
 
 
 if __name__ == "__main__":
