@@ -76,7 +76,7 @@ def test_shapes_fill_their_square_so_that_sizes_are_comparable():
 
 
 def test_boxes_are_valid_and_every_class_appears(tmp_path):
-    out = generate_hard_voc(tmp_path / "voc", n_images=24, imgsz=128, max_objects=10, seed=0)
+    out = generate_hard_voc(tmp_path / "voc", n_images=24, imgsz=128, classes=CLASSES, max_objects=10, seed=0)
     xmls = sorted((out / "Annotations").glob("*.xml"))
     assert [p.stem for p in xmls] == [p.stem for p in sorted((out / "JPEGImages").glob("*.jpg"))]
     seen = set()
@@ -112,13 +112,16 @@ def test_occlusion_rule_holds_and_is_exercised():
 
 def test_every_setting_changes_the_cache_folder():
     default = HardSettings()
-    changed = {"n_images": 601, "imgsz": 128, "seed": 1, "classes": CLASSES[:4], "min_objects": 2, "max_objects": 9,
-               "min_distractors": 1, "max_distractors": 7, "min_size": 0.08, "max_size": 0.5, "min_visible": 0.7,
-               "min_contrast": 70.0, "noise": 4.0, "quality": 95}  # fmt: skip
+    d = default
+    changed = {"n_images": d.n_images + 1, "imgsz": d.imgsz + 32, "seed": d.seed + 1, "classes": d.classes[:4],
+               "min_objects": d.min_objects + 1, "max_objects": d.max_objects + 1,
+               "min_distractors": d.min_distractors + 1, "max_distractors": d.max_distractors + 1,
+               "min_size": d.min_size - 0.01, "max_size": d.max_size - 0.05, "min_visible": d.min_visible + 0.1,
+               "min_contrast": d.min_contrast - 10, "noise": d.noise + 1, "quality": d.quality + 1}  # fmt: skip
     assert set(changed) == {f.name for f in dataclasses.fields(HardSettings)}
     names = {default.name} | {dataclasses.replace(default, **{k: v}).name for k, v in changed.items()}
     assert len(names) == len(changed) + 1
-    assert default.name.startswith("hard-600x160-12cls-seed0-")
+    assert default.name.startswith(f"hard-{d.n_images}x{d.imgsz}-{len(d.classes)}cls-seed0-")
 
 
 def test_dataset_is_generated_once_and_split_in_class_order(tmp_path, monkeypatch):

@@ -9,8 +9,8 @@ model capacity hardly shows. This set keeps the same Pascal VOC layout but adds 
   the classes apart.
 - **Small objects and a range of scales**: sides are drawn log-uniformly from ``min_size`` to ``max_size`` of the
   image side, so small objects are the most common.
-- **Clutter**: distractor shapes that are no class (ellipses, rectangles, strokes, crescents, open rings, irregular
-  blobs) drawn with the same colours and textures, on textured backgrounds (noise, stripes, checks, blotches).
+- **Clutter**: distractor shapes that are no class (ellipses, rectangles, strokes, crescents, open rings, clouds of
+  discs) drawn with the same colours and textures, on textured backgrounds (noise, stripes, checks, blotches).
 - **Occlusion and truncation**, with one labelling rule: every class object keeps at least ``min_visible`` of its
   pixels visible (inside the image and not covered by anything drawn after it), and its distinguishing detail (the
   ring's hole, the notch, the chevron's bite) stays wholly visible and inside the image; a placement that would break
@@ -59,7 +59,8 @@ CLASSES = (
 )  # fmt: skip
 LOOK_ALIKES = (("circle", "ring"), ("square", "notched_square"), ("triangle", "chevron"), ("plus", "x_cross"),
                ("pentagon", "hexagon"), ("star5", "star6"))  # fmt: skip
-DISTRACTORS = ("ellipse", "rectangle", "stroke", "crescent", "arc", "blob")
+DEFAULT_CLASSES = tuple(c for c in CLASSES if c not in ("pentagon", "hexagon"))
+DISTRACTORS = ("ellipse", "rectangle", "stroke", "crescent", "arc", "cloud")
 FORMAT = 1  # part of the cache key: bump it whenever the same settings would give different files
 TRAIN_RATIO = 0.8
 SUPERSAMPLE = 4  # shapes are drawn this much larger and shrunk, for smooth edges
@@ -75,18 +76,18 @@ class HardSettings:
     """Every generator setting; the cache folder's name holds all of them (``name``)."""
 
     n_images: int = 600
-    imgsz: int = 160
+    imgsz: int = 128
     seed: int = 0
-    classes: tuple[str, ...] = CLASSES
+    classes: tuple[str, ...] = DEFAULT_CLASSES
     min_objects: int = 3
     max_objects: int = 8
-    min_distractors: int = 2
-    max_distractors: int = 6
-    min_size: float = 0.07
-    max_size: float = 0.4
+    min_distractors: int = 1
+    max_distractors: int = 4
+    min_size: float = 0.14
+    max_size: float = 0.5
     min_visible: float = 0.6
-    min_contrast: float = 80.0  # RGB distance between a shape's colour and what it covers
-    noise: float = 6.0  # standard deviation of the pixel noise added last
+    min_contrast: float = 90.0  # RGB distance between a shape's colour and what it covers
+    noise: float = 4.0  # standard deviation of the pixel noise added last
     quality: int = 90  # JPEG quality
 
     def __post_init__(self) -> None:
@@ -111,15 +112,15 @@ def hard_dataset(
     """
     settings = _settings(settings, overrides)
     folder = Path(root) / settings.name
-    voc = folder / "voc"
-    if not voc.is_dir():  # generated aside and renamed: an interrupted run never leaves a set that looks complete
+    voc, yolo = folder / "voc", folder / "yolo"
+    data_yaml = yolo / "data.yaml"
+    fresh = not voc.is_dir()
+    if fresh:  # generated aside and renamed: an interrupted run never leaves a set that looks complete
         partial = folder / "voc.partial"
         shutil.rmtree(partial, ignore_errors=True)
         generate_hard_voc(partial, settings)
         partial.rename(voc)
-    yolo = folder / "yolo"
-    data_yaml = yolo / "data.yaml"
-    if not _split_is_current(data_yaml):
+    if fresh or not _split_is_current(data_yaml):
         shutil.rmtree(yolo, ignore_errors=True)
         voc_to_yolo(voc, yolo, train_ratio=TRAIN_RATIO, seed=settings.seed, classes=settings.classes)
     return data_yaml
@@ -327,7 +328,7 @@ def _background(rng: np.random.Generator, n: int) -> np.ndarray:
     """A textured background (noise, stripes, checks, blotches or a noisy gradient) as float RGB."""
     kind = int(rng.integers(5))
     base = rng.uniform(0, 255, 3)
-    amplitude = rng.uniform(-60, 60, 3)
+    amplitude = rng.uniform(-45, 45, 3)
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float64)
     angle = rng.uniform(0, 2 * math.pi)
     along = xx * math.cos(angle) + yy * math.sin(angle)
@@ -341,7 +342,7 @@ def _background(rng: np.random.Generator, n: int) -> np.ndarray:
         pattern = (np.floor(along / cell) + np.floor(across / cell)) % 2 - 0.5
     elif kind == 3:
         cells = int(rng.integers(3, 10))
-        small = Image.fromarray(rng.uniform(0, 255, (cells, cells)).astype(np.float32), mode="F")
+        small = Image.fromarray(rng.uniform(0, 255, (cells, cells)).astype(np.float32))
         pattern = np.asarray(small.resize((n, n), Image.Resampling.BICUBIC), np.float64) / 255 - 0.5
     else:
         pattern = (along - along.min()) / max(np.ptp(along), 1e-9) - 0.5 + rng.normal(0, 0.1, (n, n))
@@ -359,7 +360,7 @@ def _fill(rng: np.random.Generator, colour: np.ndarray, shape: tuple[int, int]) 
         pattern = np.floor((xx * math.cos(angle) + yy * math.sin(angle)) / rng.uniform(1.5, 4)) % 2 - 0.5
     else:
         pattern = rng.normal(0, 0.35, shape)
-    return np.clip(colour + pattern[..., None] * rng.uniform(-50, 50, 3), 0, 255)
+    return np.clip(colour + pattern[..., None] * rng.uniform(-35, 35, 3), 0, 255)
 
 
 def _outline(name: str, rng: np.random.Generator) -> tuple[list[tuple[Polygon, int]], list[Polygon]]:
@@ -371,7 +372,7 @@ def _outline(name: str, rng: np.random.Generator) -> tuple[list[tuple[Polygon, i
     turn = rng.uniform(0, 2 * math.pi)
     square = [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)]
     disc = _regular(64, 1.0)
-    hole = _regular(64, 0.55)
+    hole = _regular(64, 0.6)
     arm = [(-1.0, -1 / 3), (1.0, -1 / 3), (1.0, 1 / 3), (-1.0, 1 / 3)]
     detail: list[Polygon] = []
     if name == "circle":
@@ -380,13 +381,13 @@ def _outline(name: str, rng: np.random.Generator) -> tuple[list[tuple[Polygon, i
         polygons, detail = [(disc, 255), (hole, 0)], [hole]
     elif name == "square":
         polygons = [(square, 255)]
-    elif name == "notched_square":  # a corner square of 40 % of the side cut away
-        notch = _rotate([(0.2, 0.2), (1.0, 0.2), (1.0, 1.0), (0.2, 1.0)], quarter)
+    elif name == "notched_square":  # a corner square of half the side cut away
+        notch = _rotate([(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)], quarter)
         polygons, detail = [(square, 255), (notch, 0)], [notch]
     elif name in ("triangle", "chevron"):  # pointing up, right, down or left
         polygons = [(_rotate([(-1.0, 1.0), (1.0, 1.0), (0.0, -1.0)], quarter), 255)]
-        if name == "chevron":  # the base pushed in by 35 % of the height: an arrowhead
-            bite = _rotate([(-1.0, 1.0), (1.0, 1.0), (0.0, 0.3)], quarter)
+        if name == "chevron":  # the base pushed in by 40 % of the height: an arrowhead
+            bite = _rotate([(-1.0, 1.0), (1.0, 1.0), (0.0, 0.2)], quarter)
             polygons, detail = [*polygons, (bite, 0)], [bite]
     elif name in ("plus", "x_cross"):
         angle = 0.0 if name == "plus" else math.pi / 4
@@ -409,17 +410,16 @@ def _outline(name: str, rng: np.random.Generator) -> tuple[list[tuple[Polygon, i
         wedge = _rotate([(0.0, 0.0), (2 * math.cos(gap), 2 * math.sin(gap)), (2.0, 0.0),
                          (2 * math.cos(gap), -2 * math.sin(gap))], turn)  # fmt: skip
         polygons = [(disc, 255), (hole, 0), (wedge, 0)]
-    else:  # an irregular blob: no regular polygon, no class
-        k = int(rng.integers(6, 10))
-        polygons = [(_regular(k, 1.0, turn, radii=rng.uniform(0.35, 1.0, k)), 255)]
+    else:  # a cloud of three overlapping discs: round edges that make no circle and no polygon
+        polygons = []
+        for r, x, y in zip(rng.uniform(0.45, 0.7, 3), *rng.uniform(-0.5, 0.5, (2, 3))):
+            polygons.append(([(px + x, py + y) for px, py in _regular(48, r)], 255))
     return _normalised(polygons, detail)
 
 
-def _regular(
-    k: int, radius: float, turn: float = 0.0, inner: float | None = None, radii: np.ndarray | None = None
-) -> Polygon:
-    """``k`` vertices at equal angles: a regular polygon, a star (every other vertex at ``inner``), or any radii."""
-    r = radii if radii is not None else [radius * (inner if inner is not None and i % 2 else 1.0) for i in range(k)]
+def _regular(k: int, radius: float, turn: float = 0.0, inner: float | None = None) -> Polygon:
+    """``k`` vertices at equal angles: a regular polygon, or a star with every other vertex at ``inner``."""
+    r = [radius * (inner if inner is not None and i % 2 else 1.0) for i in range(k)]
     angles = [turn + 2 * math.pi * i / k for i in range(k)]
     return [(r[i] * math.cos(a), r[i] * math.sin(a)) for i, a in enumerate(angles)]
 
