@@ -79,15 +79,16 @@ def test_boxes_are_valid_and_every_class_appears(tmp_path):
     out = generate_hard_voc(tmp_path / "voc", n_images=24, imgsz=128, classes=CLASSES, max_objects=10, seed=0)
     xmls = sorted((out / "Annotations").glob("*.xml"))
     assert [p.stem for p in xmls] == [p.stem for p in sorted((out / "JPEGImages").glob("*.jpg"))]
-    seen = set()
+    seen, flags = set(), set()
     for xml in xmls:
         objects = _objects(xml)
         assert 1 <= len(objects) <= 10
         for name, (x0, y0, x1, y1), truncated in objects:
             seen.add(name)
+            flags.add(truncated)
             assert 1 <= x0 < x1 <= 128 and 1 <= y0 < y1 <= 128
-            assert truncated in ("0", "1")
     assert seen == set(CLASSES)  # distractors are never labelled
+    assert flags == {"0", "1"}  # objects cut by the border are marked
 
 
 def test_occlusion_rule_holds_and_is_exercised():
@@ -111,17 +112,16 @@ def test_occlusion_rule_holds_and_is_exercised():
 
 
 def test_every_setting_changes_the_cache_folder():
-    default = HardSettings()
-    d = default
+    d = HardSettings()
     changed = {"n_images": d.n_images + 1, "imgsz": d.imgsz + 32, "seed": d.seed + 1, "classes": d.classes[:4],
                "min_objects": d.min_objects + 1, "max_objects": d.max_objects + 1,
                "min_distractors": d.min_distractors + 1, "max_distractors": d.max_distractors + 1,
                "min_size": d.min_size - 0.01, "max_size": d.max_size - 0.05, "min_visible": d.min_visible + 0.1,
                "min_contrast": d.min_contrast - 10, "noise": d.noise + 1, "quality": d.quality + 1}  # fmt: skip
     assert set(changed) == {f.name for f in dataclasses.fields(HardSettings)}
-    names = {default.name} | {dataclasses.replace(default, **{k: v}).name for k, v in changed.items()}
+    names = {d.name} | {dataclasses.replace(d, **{k: v}).name for k, v in changed.items()}
     assert len(names) == len(changed) + 1
-    assert default.name.startswith(f"hard-{d.n_images}x{d.imgsz}-{len(d.classes)}cls-seed0-")
+    assert d.name.startswith(f"hard-{d.n_images}x{d.imgsz}-{len(d.classes)}cls-seed0-")
 
 
 def test_dataset_is_generated_once_and_split_in_class_order(tmp_path, monkeypatch):
@@ -155,7 +155,8 @@ def test_cli_prints_the_data_yaml_alone_and_refuses_bad_input(tmp_path, capsys):
     argv = ["--root", str(tmp_path), "--images", "4", "--imgsz", "64", "--classes", "square,notched_square"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert out.endswith("data.yaml\n") and out.count("\n") == 1 and Path(out.strip()).is_file()
+    assert out.endswith("data.yaml\n") and out.count("\n") == 1
+    assert yaml.safe_load(Path(out.strip()).read_text())["names"] == {0: "square", 1: "notched_square"}
     assert main(["--root", str(tmp_path), "--imgsz", "8"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
