@@ -50,7 +50,13 @@ def start(model: Path, data: Path, project: str, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with open(cwd / "out.txt", "w") as out, open(cwd / "err.txt", "w") as err:
         return subprocess.Popen([sys.executable, "-m", "yolo_prune.cli", *args], stdout=out, stderr=err, env=env,
-                                cwd=cwd)  # fmt: skip
+                                cwd=cwd, preexec_fn=_ctrl_c_as_in_a_terminal)  # fmt: skip
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A shell starts background jobs with Ctrl-C ignored, and children inherit that: give the run what a terminal
+    gives it, whatever way the test suite itself was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_rows(steps_json: Path, n: int, proc: subprocess.Popen, timeout: float = 240) -> None:
@@ -165,6 +171,15 @@ def test_same_seed_same_channels_with_network_slimming(inputs, tmp_path):
     assert widths[0]["final"] != widths[0]["base"]
 
 
+@pytest.fixture
+def terminal_ctrl_c():
+    """Ctrl-C handled as in a terminal for the test, also when the suite runs as a background job (started with
+    Ctrl-C ignored, where the CLI rightly leaves it alone)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 class _Finaliser:
     def __del__(self) -> None:
         signal.raise_signal(signal.SIGINT)  # Ctrl-C landing in a finaliser: Python prints and drops the interrupt
@@ -190,7 +205,8 @@ def _turned_into_another_error() -> None:
 
 @pytest.mark.parametrize("swallow", [_swallowed_in_a_finaliser, _swallowed_by_a_bare_except,
                                      _turned_into_another_error])  # fmt: skip
-def test_one_ctrl_c_stops_the_run_even_when_the_interrupt_is_swallowed(swallow, monkeypatch, tmp_path, capfd):
+def test_one_ctrl_c_stops_the_run_even_when_the_interrupt_is_swallowed(swallow, monkeypatch, tmp_path, capfd,
+                                                                       terminal_ctrl_c):  # fmt: skip
     import yolo_prune.pipeline
 
     def run_that_swallows_ctrl_c(**kwargs):
