@@ -97,7 +97,8 @@ def _min_channels(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="yolo-prune",
-        description="Structured pruning for Ultralytics YOLOv8 detectors: a smaller, faster model, measured.",
+        description="Structured pruning for Ultralytics YOLOv8, YOLO11 and YOLO26 detectors: a smaller, faster model, "
+        "measured, that stays a stock Ultralytics model.",
         epilog="Defaults come from cfg/default.yaml; --cfg FILE overrides them and flags override both. "
         "Outputs go to a fresh run directory (runs/prune/exp, exp2, ...).",
     )
