@@ -204,6 +204,7 @@ CASES = [
     ("Ultralytics' dis", ["--cfg", "dis: 1.0"], "dis (Ultralytics' feature distillation) cannot be combined"),
     ("distill not a bool", ["--cfg", "distill: maybe"], "distill must be true or false"),
     ("negative weight", ["--cfg", "distill_weight: -1"], "distill_weight must be >= 0"),
+    ("teacher without distill", ["--distill", "false", "--teacher", "{d}/det3.pt"], "only used with --distill"),
 ]  # fmt: skip
 
 

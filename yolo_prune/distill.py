@@ -28,7 +28,8 @@ Usage:
                      distill={"teacher": str(run / "weights/base.pt"), "weight": 1.0, "warmup": 1.0})
 
 CLI:
-    yolo-prune --model best.pt --data data.yaml --distill true
+    yolo-prune --model best.pt --data data.yaml --distill
+    yolo-prune --method finetune --model final.pt --data data.yaml --distill --teacher best.pt
 """
 
 from __future__ import annotations

@@ -127,6 +127,8 @@ def _check_distill(settings: dict[str, Any]) -> None:
     _number(settings, "distill_weight", float, 0)
     _number(settings, "distill_warmup", float, 0)
     if not settings["distill"]:
+        if settings.get("teacher"):
+            raise UserError("--teacher is only used with --distill")
         return
     given = [k for k in ("distill_model", "dis") if settings.get(k) is not None]
     if given:
