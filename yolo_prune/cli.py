@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="sparse-training epochs; 0 prunes an already sparse model (default 50)")
     sl.add_argument("--min-channels", type=_min_channels,
                     help="per-layer floor: share (<1) or count (>=1) of channels always kept (default 0.1)")
+    ds = p.add_argument_group("distillation")
+    ds.add_argument("--distill", type=_bool, nargs="?", const=True, metavar="BOOL",
+                    help="fine-tuning also learns the teacher's class scores and box distributions (default false)")
+    ds.add_argument("--teacher", metavar="MODEL_PT",
+                    help="the teacher .pt (default: the run's base model, i.e. --model; needed with --method finetune)")
     tr = p.add_argument_group("fine-tuning (Ultralytics train settings)")
     tr.add_argument("--epochs", type=_at_least(0), help="fine-tuning epochs per step; 0 skips it (default 30)")
     tr.add_argument("--imgsz", type=_at_least(32), help="image size, a multiple of 32 (default 640)")

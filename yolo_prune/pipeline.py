@@ -130,11 +130,17 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     check_output(settings["project"])
     detector = check_model(model, data_info)
     _print_warnings(check_labels(data_info, bool(settings.get("single_cls"))))
+    if settings["distill"]:
+        from yolo_prune.distill import check_teacher
+
+        check_teacher(settings.get("teacher"), detector)
     # Absolute paths: Ultralytics puts a relative training folder under its own runs/, and --resume may run elsewhere.
     run_dir = new_run_dir(Path(settings["project"]).absolute(), settings["name"])
     view = data_view(data_info, run_dir / "dataset")
     settings.update(model=str(Path(model).absolute()) if Path(model).is_file() else str(model),
                     data=str(Path(data).absolute()))  # fmt: skip
+    if settings.get("teacher"):
+        settings["teacher"] = str(Path(settings["teacher"]).absolute())
     write_yaml(run_dir / "settings.yaml", {**settings, "command": command or "", "versions": versions()})
     return Run(run_dir, settings, str(view)), detector
 
@@ -283,6 +289,7 @@ def _accept(row: dict, run: Run, model: nn.Module, name: str) -> dict:
 
 
 def _loop(run: Run, model: nn.Module | None) -> PruneResult:
+    from yolo_prune.distill import distill_kwargs
     from yolo_prune.training import finetune
 
     s, log, method = run.settings, StepLog(run.dir), make_method(run.settings)
@@ -312,7 +319,8 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         started = time.time()
         reached = method.prune(model, k, steps, base_widths, run.imgsz)
         pruned = _measure(model, run, f"step_{k:02d}_pruned")
-        model = finetune(model, run.data, run.train_args, run.dir / "finetune" / f"step_{k:02d}")
+        model = finetune(model, run.data, run.train_args, run.dir / "finetune" / f"step_{k:02d}",
+                         **distill_kwargs(s, run.weights / "base.pt"))
         tuned = pruned if s["epochs"] == 0 else _measure(model, run, f"step_{k:02d}")
         rate = 1 - method.remaining_fraction(k, steps)
         row = _row(k, method.step_phase, rate, reached, model, run, base, pruned, tuned, started)
