@@ -212,7 +212,8 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
 
 def _check_saved_settings(path: Path, saved: dict[str, Any]) -> None:
     """The checks a new run's settings pass, on a run's settings.yaml (which may have been cut off or edited)."""
-    missing = [k for k in (*load_yaml(DEFAULT_CFG), "model", "data") if saved.get(k) is None and k != "device"]
+    required = [k for k, v in load_yaml(DEFAULT_CFG).items() if v is not None]  # None defaults may stay unset
+    missing = [k for k in (*required, "model", "data") if saved.get(k) is None]
     if missing:
         raise UserError(f"{path} lacks {', '.join(missing)}: it is cut off or was not written by yolo-prune")
     try:
