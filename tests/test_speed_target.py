@@ -22,7 +22,7 @@ from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import export_like, export_model
 from yolo_prune.methods import make_method
 from yolo_prune.methods.base import WidthRules, prunable_groups, yaml_widths
-from yolo_prune.methods.latency import LatencyMethod, cut_copy
+from yolo_prune.methods.latency import LatencyMethod, Probe, Ranking, cut_copy
 from yolo_prune.model_yaml import stock_yaml
 from yolo_prune.settings import resolve_settings
 from yolo_prune.speed_report import attainable_speedup, guidance_rows
@@ -105,8 +105,8 @@ def test_the_report_shows_the_floor_and_the_guidance_from_the_runs_files(run):
 
 def test_an_unreachable_speedup_is_refused_before_any_work_with_the_reachable_one(tiny_data_yaml, tmp_path, capsys):
     project = tmp_path / "runs"
-    code = main(["--model", "yolov8n.yaml", "--data", str(tiny_data_yaml), "--target-speedup", "100",
-                 "--imgsz", str(IMGSZ), "--latency-threads", "1", "--latency-runs", "10", "--project", str(project)])  # fmt: skip
+    code = main(["--model", "yolov8n.yaml", "--data", str(tiny_data_yaml), "--target-speedup", "100", "--imgsz",
+                 str(IMGSZ), "--latency-threads", "1", "--latency-runs", "10", "--project", str(project)])  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     found = re.fullmatch(r"error: target speed-up 100x is beyond this model's reach: .*the best reachable speed-up "
@@ -174,9 +174,10 @@ def test_timed_copies_have_the_architecture_of_the_real_cut(yaml_rules, tmp_path
     assert np.abs(outputs[0] - outputs[1]).max() <= 1e-4 * np.abs(outputs[1]).max()
 
 
-def test_channels_go_where_time_per_importance_is_highest():
-    """Given a latency table, the cut takes the layers whose channels cost the most time first, never a layer whose
-    cut saved nothing, keeps every floor and lands on widths the width rules allow."""
+def test_channels_go_where_time_is_dear_and_outputs_move_little():
+    """Given a latency table, the cut takes the layers whose channels cost the most time first and the layers whose
+    halving moved the outputs most last, never a layer whose cut saved nothing, keeps every floor and lands on widths
+    the width rules allow."""
     settings = resolve_settings(overrides={"target_speedup": 2.0})
     method, model = LatencyMethod(settings), load_detector("yolov8n.yaml", nc=3)
     with prunable(model):
@@ -184,16 +185,22 @@ def test_channels_go_where_time_per_importance_is_highest():
         groups = prunable_groups(graph, ignored)
         rules = WidthRules(model, groups, 8, True)
         base = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
-        units = [u for u in method._units(model, groups, rules, base, method.importance())
+        units = [u for u in method._units(model, groups, rules, base)
                  if u.cuttable and (u.stock_factor == 2 or re.fullmatch(r"model\.\d+\.(cv2\.)?conv", u.layer))]
         by_layer = {u.layer: u for u in units}  # layers with widths of their own (C2f outputs and halves, convs)
         dear, free = by_layer["model.15.cv2.conv"], by_layer["model.7.conv"]  # 20 times the others' time; none
-        slopes = [2e-3 if u is dear else 0.0 if u is free else 1e-4 for u in units]
-        widths, predicted, at_floor = method._choose(list(zip(units, slopes)), 0.05, rules)
+        touchy = by_layer["model.12.cv2.conv"]  # its halving moved the outputs 100 times as far
+        probes = [Probe(u, 2e-3 if u is dear else 0.0 if u is free else 1e-4, 100.0 if u is touchy else 1.0)
+                  for u in units]  # fmt: skip
+        ranking = Ranking(probes, rules)
+        n = ranking.first(0.05)
+        widths, fewer, every = ranking.widths(n), ranking.widths(n - 1), ranking.widths(ranking.size)
+        assert widths == rules.apply(widths)  # already what the width rules give
+    predicted = ranking.saving(widths)
     kept = {u.layer: widths[u.convs[0]] / u.width for u in units}
-    assert predicted >= 0.05 and not at_floor
+    assert ranking.saving(fewer) < 0.05 <= predicted < ranking.saving(every)  # the fewest channels that reach it
     assert kept[dear.layer] < min(k for layer, k in kept.items() if layer != dear.layer)
-    assert kept[free.layer] == 1
+    assert kept[touchy.layer] == 1 > min(k for layer, k in kept.items() if layer not in (dear.layer, free.layer))
+    assert kept[free.layer] == 1 and every[free.convs[0]] == free.width  # a cut that saved nothing never comes
     assert all(widths[u.convs[0]] >= u.floor and widths[u.convs[0]] % 8 == 0 for u in units)
-    assert widths == rules.apply(widths)  # already what the width rules give
-    assert math.isclose(predicted, sum(s * (u.width - widths[u.convs[0]]) for u, s in zip(units, slopes)))
+    assert math.isclose(predicted, sum(p.slope * (p.unit.width - widths[p.unit.convs[0]]) for p in probes))
