@@ -92,6 +92,10 @@ def test_the_report_shows_the_floor_and_the_guidance_from_the_runs_files(run):
         assert f"Met at step {state['met_at_step']}" in page
     guidance = guidance_rows(run.run_dir)
     first = read(run, "latency_table.json")[0]["layers"]
+    by_layer = {g["layer"]: g for g in guidance}
+    # Halving P3's output narrows the head's six class-branch convs too (yaml widths derive them from it).
+    assert by_layer["model.15.cv2.conv"]["layers_narrowed"] == pytest.approx(7)
+    assert all(g["output_change"] >= 0 for g in guidance) and any(g["output_change"] > 0 for g in guidance)
     assert {g["layer"] for g in guidance} == {r["layer"] for r in first}
     assert [g["saved_share"] for g in guidance] == sorted((r["saved_share"] for r in first), reverse=True)
     table = md[md.index("## Per-layer guidance"):]
@@ -99,8 +103,8 @@ def test_the_report_shows_the_floor_and_the_guidance_from_the_runs_files(run):
     assert len(lines) == len(guidance)
     top, layers = guidance[0], read(run, "layers.json")
     assert lines[0] == (f"| {top['layer']} | {layers['base'][top['layer']]} | {layers['final'][top['layer']]} | "
-                        f"{top['saved_ms']:.2f} | {top['saved_share'] * 100:.1f}% | "
-                        f"{top['importance_removed'] * 100:.1f}% | {top['time_per_importance']:.3f} |")  # fmt: skip
+                        f"{top['saved_ms']:.2f} | {top['saved_share'] * 100:.1f}% | {top['output_change']:.3f} | "
+                        f"{top['layers_narrowed']:.1f} | {top['importance_removed'] * 100:.1f}% |")  # fmt: skip
 
 
 def test_an_unreachable_speedup_is_refused_before_any_work_with_the_reachable_one(tiny_data_yaml, tmp_path, capsys):

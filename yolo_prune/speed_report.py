@@ -1,6 +1,6 @@
 """The report's sections on a speed target (``--target-speedup``/``--target-latency-ms`` runs): the target and each
 step's measured speed-up, the model's floor and the speed-up it allows at the run's MACs ratio, and per-layer
-guidance (which layers cost time and which cost importance when cut).
+guidance (which layers cost time and which cost accuracy when cut).
 
 It only reads what the latency method writes into the run directory, ``speed_target.json`` and
 ``latency_table.json``, beside ``layers.json``; a run without them gets no section. The blocks are the report's
@@ -10,7 +10,7 @@ Usage:
     from yolo_prune.speed_report import speed_blocks, guidance_rows
 
     blocks = speed_blocks(Path("runs/prune/exp"), summary)  # [] unless the run had a speed target
-    rows = guidance_rows(Path("runs/prune/exp"))              # per layer: widths, time and importance of a halving
+    rows = guidance_rows(Path("runs/prune/exp"))              # per layer: widths, time and accuracy of a halving
 
 CLI (the report, with these sections):
     yolo-prune --report runs/prune/exp
@@ -48,19 +48,18 @@ def attainable_speedup(base_ms: float, floor_ms: float, macs_ratio: float) -> fl
 
 def guidance_rows(run_dir: Path) -> list[dict[str, Any]]:
     """Per layer the run chose a width for, from the first latency table (measured on the base model): base and
-    final width (``layers.json``), the time a halving saves and the share of the layer's importance it removes,
-    most time first."""
+    final width (``layers.json``), the time a halving saves, how far it moves the detections, how many layers it
+    narrows and the share of the layer's importance it removes; most time first."""
     tables, layers = _read(run_dir / TABLE_FILE), _read(run_dir / LAYERS_FILE) or {}
     if not tables:
         return []
     base, final = layers.get("base") or {}, layers.get("final") or {}
     rows = []
     for r in tables[0]["layers"]:
-        lost = r["importance_removed"]
         rows.append({
             "layer": r["layer"], "base_width": base.get(r["layer"]), "final_width": final.get(r["layer"]),
-            "saved_ms": r["saved_ms"], "saved_share": r["saved_share"], "importance_removed": lost,
-            "time_per_importance": r["saved_share"] / lost if lost else None,
+            "saved_ms": r["saved_ms"], "saved_share": r["saved_share"], "output_change": r["output_change"],
+            "layers_narrowed": r["layers_narrowed"], "importance_removed": r["importance_removed"],
         })  # fmt: skip
     return sorted(rows, key=lambda g: -g["saved_share"])
 
@@ -124,18 +123,20 @@ def speed_blocks(run_dir: Path, summary: dict[str, Any] | None) -> list[tuple]:
         blocks += [
             ("h2", "Per-layer guidance"),
             ("p", "Measured on the base model (the first step's latency table): each layer whose width the run "
-                  "chooses was halved in a copy, and the copies were timed with the base in the same rounds. "
-                  "'halving saves' is the share of the base's latency that goes: where channels cost time (it "
-                  "includes the layers that read this one and the widths Ultralytics derives from it; two timings "
-                  f"of the base differed by {_pct(noise)}, so smaller differences are noise). 'importance removed' "
-                  "is the share of the layer's Torch-Pruning group L2 importance in the half that goes: near 50 % "
-                  "means the layer's channels are alike, so a cut there costs in proportion to its size; lower "
-                  "means it has a cheap half. The method cuts where the time per importance is highest. Sorted by "
-                  "time."),
-            ("table", ["layer", "base width", "final width", "halving saves (ms)", "halving saves",
-                       "importance removed", "time per importance"],
+                  "chooses was halved in a copy (its least important channels gone), the copies were timed with the "
+                  "base in the same rounds and run on training images. 'halving saves' is the share of the base's "
+                  "latency that goes: where channels cost time (it includes the convs that read the layer and the "
+                  "widths Ultralytics derives from it; two timings of the base differed by "
+                  f"{_pct(noise)}, so smaller differences are noise). 'output change' is how far the detections "
+                  "move (relative change of the class probabilities plus the confidence-weighted box shift): where "
+                  "channels cost accuracy. 'layers narrowed' counts the layers the halving narrows, derived widths "
+                  "included; 'importance removed' is the share of the layer's group L2 importance in the half that "
+                  "goes (near 50 %: its channels are alike). The method cuts first where time saved per output "
+                  "change is highest. Sorted by time."),
+            ("table", ["layer", "base width", "final width", "halving saves (ms)", "halving saves", "output change",
+                       "layers narrowed", "importance removed"],
              [[g["layer"], str(g["base_width"]), str(g["final_width"]), _ms(g["saved_ms"]), _pct(g["saved_share"]),
-               _pct(g["importance_removed"]), f"{g['time_per_importance']:.3f}"
-               if _finite(g["time_per_importance"]) else "n/a"] for g in rows], None),
+               f"{g['output_change']:.3f}", f"{g['layers_narrowed']:.1f}", _pct(g["importance_removed"])]
+              for g in rows], None),
         ]  # fmt: skip
     return blocks
