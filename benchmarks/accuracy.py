@@ -52,24 +52,34 @@ def narrow_yaml(target_macs: int, nc: int, imgsz: int, folder: Path) -> tuple[Pa
     return best[0], best[1]
 
 
-def run_pruning(method: str, rate: float, args: argparse.Namespace, project: Path) -> dict:
-    """``depgraph``, ``depgraph-keephead`` (the Detect head left whole) or ``slim``, with the same epoch budget."""
+# Pruning variants: the method and the width settings that differ from yolo-prune's defaults.
+VARIANTS = {
+    "depgraph": {"method": "depgraph"},  # the defaults: round_to 8, widths a model yaml can state, head pruned
+    "depgraph-free": {"method": "depgraph", "yaml_widths": False},  # round_to 8, widths free
+    "depgraph-r1": {"method": "depgraph", "round_to": 1, "yaml_widths": False},  # exact shares (the old default)
+    "depgraph-keephead": {"method": "depgraph", "prune_head": False, "yaml_widths": False},
+    "slim": {"method": "slim"},
+}
+
+
+def run_pruning(variant: str, rate: float, args: argparse.Namespace, project: Path) -> dict:
+    """One pruning variant (``VARIANTS``) with the same epoch budget: DepGraph as ``steps`` steps of ``epochs``
+    epochs, slimming as one step with half the budget for sparse training and half for fine-tuning."""
     budget = args.steps * args.epochs
-    extra = (
-        {"iterative_steps": args.steps, "epochs": args.epochs, "prune_head": method == "depgraph"}
-        if method.startswith("depgraph")
-        else {"iterative_steps": 1, "sparse_epochs": budget // 2, "epochs": budget - budget // 2, "sr": args.sr}
-    )
+    settings = dict(VARIANTS[variant])
+    if settings["method"] == "depgraph":
+        settings.update(iterative_steps=args.steps, epochs=args.epochs)
+    else:
+        settings.update(iterative_steps=1, sparse_epochs=budget // 2, epochs=budget - budget // 2, sr=args.sr)
     start = time.time()
-    result = prune(model=args.base, data=args.data, method=method.split("-")[0], target_prune_rate=rate,
-                   max_map_drop=1.0,
-                   imgsz=args.imgsz, batch=args.batch, workers=0, device="cpu", project=str(project), name=method,
-                   latency_runs=20, verbose=False, **extra)  # fmt: skip
+    result = prune(model=args.base, data=args.data, target_prune_rate=rate, max_map_drop=1.0, imgsz=args.imgsz,
+                   batch=args.batch, workers=0, device="cpu", project=str(project), name=variant, latency_runs=20,
+                   verbose=False, **settings)  # fmt: skip
     final = result.summary["final"]
-    return {"method": method, "rate": rate, "macs": final["macs"], "params": final["params"],
+    return {"method": variant, "rate": rate, "macs": final["macs"], "params": final["params"],
             "map50_95": final["map50_95"], "map50": final["map50"], "epochs": args.base_epochs + budget,
             "latency_ms": final["latency"]["median_ms"], "speedup": result.summary["speedup"],
-            "settings": extra, "minutes": (time.time() - start) / 60}  # fmt: skip
+            "settings": settings, "minutes": (time.time() - start) / 60}  # fmt: skip
 
 
 def run_scratch(rate: float, args: argparse.Namespace, project: Path) -> dict:
@@ -111,7 +121,8 @@ def main() -> None:
     ap.add_argument("--data", help="the demo's data.yaml")
     ap.add_argument("--base-epochs", type=int, default=30, help="epochs the base model was trained for")
     ap.add_argument("--rates", type=float, nargs="+", default=[0.3, 0.5])
-    ap.add_argument("--methods", nargs="+", default=["base", "depgraph", "slim", "scratch"])
+    ap.add_argument("--methods", nargs="+", default=["base", *VARIANTS, "scratch"],
+                    help=f"base, scratch and pruning variants: {', '.join(VARIANTS)}")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per step")
     ap.add_argument("--sr", type=float, default=1e-3)

@@ -10,9 +10,11 @@ Usage (from another script in benchmarks/):
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch.nn as nn
 
@@ -67,3 +69,14 @@ def to_onnx(net: nn.Module, folder: Path, name: str, imgsz: int) -> Path:
 
 def cores() -> int:
     return len(os.sched_getaffinity(0))
+
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def write_results(name: str, table: str, raw: Any) -> None:
+    """Print a benchmark's Markdown table and keep it, with the raw numbers, as results/<name>.md and .json."""
+    print(table, flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.md").write_text(table + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(raw, indent=2) + "\n")

@@ -14,16 +14,13 @@ Prints a Markdown table and writes it, with the raw numbers, to benchmarks/resul
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 from pathlib import Path
 
-from common import WidthVariant, cores, macs, pruned_model, to_onnx
+from common import WidthVariant, cores, macs, pruned_model, to_onnx, write_results
 
 from yolo_prune.latency import compare_latency
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def matching_rate(big: str, target_macs: int, nc: int, variant: WidthVariant, imgsz: int) -> tuple[float, int]:
@@ -82,11 +79,7 @@ def main() -> None:
             f"| {r['pruned_macs'] / 1e6:.0f} M / {r['stock_macs'] / 1e6:.0f} M | {r['pruned_ms']:.2f} "
             f"({r['pruned_p10_ms']:.2f}-{r['pruned_p90_ms']:.2f}) | {r['stock_ms']:.2f} | {r['pruned_vs_stock']:.2f}x |"
         )
-    table = "\n".join(lines)
-    print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "equal_macs.md").write_text(table + "\n")
-    (RESULTS / "equal_macs.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_results("equal_macs", "\n".join(lines), rows)
 
 
 if __name__ == "__main__":

@@ -13,16 +13,13 @@ benchmarks/results/latency_<model>_<imgsz>.{md,json}.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 from pathlib import Path
 
-from common import WidthVariant, cores, macs, pruned_model, to_onnx
+from common import WidthVariant, cores, macs, pruned_model, to_onnx, write_results
 
 from yolo_prune.latency import compare_latency
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
@@ -36,7 +33,6 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=20)
     args = ap.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
     for model in args.models:
         for imgsz in args.imgsz:
             rows = []
@@ -69,10 +65,7 @@ def main() -> None:
                     f"{r['macs_ratio']:.2f}x | {r['base_ms']:.2f} | {r['pruned_ms']:.2f} ({r['pruned_p10_ms']:.2f}-"
                     f"{r['pruned_p90_ms']:.2f}) | {r['speedup']:.2f}x | {r['share_of_macs_ratio']:.0%} |"
                 )
-            table = "\n".join(lines)
-            print(table, flush=True)
-            (RESULTS / f"latency_{model}_{imgsz}.md").write_text(table + "\n")
-            (RESULTS / f"latency_{model}_{imgsz}.json").write_text(json.dumps(rows, indent=2) + "\n")
+            write_results(f"latency_{model}_{imgsz}", "\n".join(lines), rows)
 
 
 if __name__ == "__main__":

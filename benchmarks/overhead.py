@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from common import write_results
+
 OPS = ("swap", "graph", "prune_step", "macs", "finetune_epoch")
 
 
@@ -34,32 +35,30 @@ def _rss_mb() -> float:
 
 def worker(op: str, model_name: str, imgsz: int, data: str, batch: int) -> dict:
     import torch
-    import torch_pruning as tp
 
     import yolo_prune  # noqa: F401
     from yolo_prune.checkpoint import load_detector
     from yolo_prune.evaluation import count_macs_params, layer_widths
     from yolo_prune.methods import make_method
+    from yolo_prune.methods.base import prunable_form
     from yolo_prune.settings import resolve_settings
-    from yolo_prune.surgery import replace_c2f
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     model = load_detector(f"yolov8{model_name}.yaml", nc=3)
     method = make_method(resolve_settings(overrides={"target_prune_rate": 0.5}))
-    if op != "swap":
-        replace_c2f(model)
     base = layer_widths(model)
     if op in ("macs", "finetune_epoch"):
         method.prune(model, 1, 16, base, imgsz)
     for p in model.parameters():
         p.requires_grad_(True)
-    example = torch.zeros(1, 3, imgsz, imgsz)
     rss = _rss_mb()
     start = time.perf_counter()
-    if op == "swap":
-        replace_c2f(model)
+    if op == "swap":  # into the prunable form and back to stock, as every pruning step does
+        with prunable_form(model):
+            pass
     elif op == "graph":
-        tp.DependencyGraph().build_dependency(model.eval(), example_inputs=example)
+        with prunable_form(model):
+            method.graph(model, imgsz)
     elif op == "prune_step":
         method.prune(model, 1, 16, base, imgsz)
     elif op == "macs":
@@ -123,11 +122,7 @@ def main() -> None:
         )
     lines.append("")
     lines.append("machinery total = swap + one pruning step (which builds its own graph) + one MACs count.")
-    table = "\n".join(lines)
-    print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "overhead.md").write_text(table + "\n")
-    (RESULTS / "overhead.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results("overhead", "\n".join(lines), results)
 
 
 if __name__ == "__main__":

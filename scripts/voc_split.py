@@ -8,8 +8,11 @@ Usage:
     print(voc_to_yolo("VOCdevkit/VOC2012", "datasets/voc-yolo", train_ratio=0.8, seed=0))
 
 CLI:
-    python scripts/voc_split.py --src VOCdevkit/VOC2012 --dst datasets/voc-yolo [--train-ratio 0.8] [--seed 0]
+    python scripts/voc_split.py --src VOCdevkit/VOC2012 [--dst datasets/VOC2012-yolo] [--train-ratio 0.8] [--seed 0]
         [--classes person,car,dog] [--drop-difficult]
+
+Without ``--dst`` the output goes to ``datasets/<source folder name>-yolo`` under the current folder: the project's
+``datasets/`` folder when run from the checkout's root (see datasets/README.md).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "train/val split and a data.yaml. The source folder is only read; the destination must be new or empty."
     )
     parser.add_argument("--src", required=True, type=Path, help="VOC folder holding JPEGImages/ and Annotations/")
-    parser.add_argument("--dst", required=True, type=Path, help="new or empty output folder")
+    parser.add_argument("--dst", type=Path,
+                        help="new or empty output folder (default: datasets/<source folder name>-yolo)")
     parser.add_argument("--train-ratio", type=float, default=0.8, help="share of images for training (default: 0.8)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split; the same seed gives the same split")
     parser.add_argument(
@@ -46,10 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--drop-difficult", action="store_true", help="leave out objects marked <difficult>1")
     args = parser.parse_args(argv)
     classes = args.classes.split(",") if args.classes is not None else None
+    dst = args.dst if args.dst is not None else Path("datasets") / f"{args.src.resolve().name}-yolo"
     try:
         summary = voc_to_yolo(
             args.src,
-            args.dst,
+            dst,
             train_ratio=args.train_ratio,
             seed=args.seed,
             classes=classes,

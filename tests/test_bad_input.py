@@ -13,9 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnxruntime as ort
 import pytest
 import torch
 
+import yolo_prune
 from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.cli import main
 from yolo_prune.settings import resolve_settings
@@ -44,6 +46,11 @@ def inputs(tmp_path_factory, tiny_data_yaml):
     (d / "malformed.yaml").write_text("path: [unclosed\ntrain: : :\n")
     shutil.copytree(root / "images", d / "nolabels" / "images")
     (d / "nolabels.yaml").write_text(f"path: {d / 'nolabels'}\ntrain: images/train\nval: images/val\nnames: [a, b]\n")
+    for name, val_label in (("emptyval", ""), ("badval", "5 0.5 0.5 0.2 0.2\n")):  # no box; class 5 of 3
+        shutil.copytree(root, d / name, ignore=shutil.ignore_patterns("*.cache"))
+        for label in (d / name / "labels" / "val").iterdir():
+            label.write_text(val_label)
+        (d / f"{name}.yaml").write_text(f"path: {d / name}\ntrain: images/train\nval: images/val\nnames: [a, b, c]\n")
     run = d / "fake_run"  # settings and an empty step log: enough for --resume to compare settings
     run.mkdir()
     settings = resolve_settings(overrides={"model": str(d / "det3.pt"), "data": str(tiny_data_yaml),
@@ -74,8 +81,8 @@ CASES = [
     ("classify pt", {"--model": "{d}/yolov8n-cls.pt"}, "classify model; yolo-prune supports detection"),
     ("segment pt", {"--model": "{d}/yolov8n-seg.pt"}, "segment model; yolo-prune supports detection"),
     ("pose pt", {"--model": "{d}/yolov8n-pose.pt"}, "pose model; yolo-prune supports detection"),
-    ("nothing to prune", {"--model": "yolov5n.yaml"}, "no C2f blocks"),
-    ("attention blocks", {"--model": "yolo11n.yaml"}, "has attention blocks (Attention, C2PSA, PSABlock)"),
+    ("older family", {"--model": "yolov5n.yaml"}, "cannot prune (C3); it prunes YOLOv8, YOLO11 and YOLO26 detection"),
+    ("YOLO12 attention", {"--model": "yolo12n.yaml"}, "cannot prune (A2C2f); it prunes YOLOv8, YOLO11 and YOLO26"),
     ("class count", {"--data": "{d}/nc2.yaml"}, "predicts 3 classes but {d}/nc2.yaml has 2"),
     ("data missing", {"--data": "{d}/nope.yaml"}, "data yaml not found"),
     ("data malformed", {"--data": "{d}/malformed.yaml"}, "not valid YAML"),
@@ -94,6 +101,20 @@ CASES = [
     ("cfg round to 0", {"--cfg": "round_to: 0"}, "round_to must be >= 1, got 0"),
     ("cfg not yaml", {"--cfg": "a: [b\n"}, "not valid YAML"),
     ("cfg Ultralytics value", {"--cfg": "lr0: abc"}, "invalid setting: 'lr0=abc' is of invalid type str"),
+    ("cfg optimizer", {"--cfg": "optimizer: FOO"}, "optimizer must be one of auto, SGD, Adam, Adamax, AdamW"),
+    ("cfg min channels 1.5", {"--cfg": "min_channels: 1.5"}, "min_channels must be a share below 1 (e.g. 0.1) or a "
+     "whole channel count (e.g. 8), got 1.5"),
+    ("min channels abc", {"--min-channels": "abc"}, "argument --min-channels: expected a number, got 'abc'"),
+    ("min channels 1.5", {"--min-channels": "1.5"}, "argument --min-channels: must be a share below 1"),
+    ("epochs abc", {"--epochs": "abc"}, "argument --epochs: expected a whole number, got 'abc'"),
+    ("val split without boxes", {"--data": "{d}/emptyval.yaml"},
+     "the val split of {d}/emptyval.yaml has no labelled objects (2 images, no box that Ultralytics can use): every "
+     "mAP would be 0"),
+    ("val labels out of range", {"--data": "{d}/badval.yaml"}, "the val split of {d}/badval.yaml has no image "
+     "Ultralytics can use"),
+    ("report with other options", {"--report": "{d}/fake_run", "--resume": "{d}/fake_run", "--imgsz": "64"},
+     "--report only rebuilds the plots and report of a run directory; it cannot be combined with --project, "
+     "--resume, --imgsz"),
     ("project under a file", {"--project": "{d}/a_file/runs"}, "is a file, not a folder"),
     ("device", {"--device": "{bad_device}"}, "does not exist; available: cpu"),
     ("resume a non-run", {"--resume": "{d}/folder.pt"}, "not a yolo-prune run directory"),
@@ -104,6 +125,13 @@ CASES = [
     ("resume other data", {"--resume": "{d}/fake_run", "--data": "{d}/nc2.yaml"}, "these differ: data"),
     ("resume with cfg", {"--resume": "{d}/fake_run", "--cfg": "epochs: 1"}, "--cfg cannot be used with --resume"),
 ]  # fmt: skip
+if "CUDAExecutionProvider" not in ort.get_available_providers():  # found out at the start, not after the pruning
+    CASES += [
+        ("latency provider cuda", {"--latency-provider": "cuda"}, "latency_provider cuda needs ONNX Runtime's "
+         "CUDAExecutionProvider, which is not available here (available: "),
+        ("resume latency provider cuda", {"--resume": "{d}/fake_run", "--latency-provider": "cuda"},
+         "latency_provider cuda needs ONNX Runtime's CUDAExecutionProvider"),
+    ]  # fmt: skip
 
 
 def command(case: dict[str, str], d: Path, data: Path, project: Path) -> list[str]:
@@ -152,3 +180,77 @@ def test_bad_input_in_a_real_process(case, inputs, tiny_data_yaml, tmp_path):
     assert p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert "Traceback" not in p.stdout + p.stderr
     assert not project.exists()
+
+
+@pytest.fixture(scope="module")
+def resumable(tmp_path_factory, tiny_data_yaml):
+    """A run directory as a run killed after its base measurement leaves it: settings, a one-row step log, the
+    base checkpoint and layers.json (what ``--resume`` reads before it does anything)."""
+    from yolo_prune.evaluation import layer_widths
+    from yolo_prune.rundir import STEP_COLUMNS, write_json, write_yaml
+    from yolo_prune.surgery import replace_c2f
+
+    run = tmp_path_factory.mktemp("resumable") / "exp"
+    model = load_detector("yolov8n.yaml", nc=3)
+    replace_c2f(model)
+    save_checkpoint(run / "weights" / "base.pt", model, train_args={})
+    settings = resolve_settings(overrides={"model": "yolov8n.yaml", "data": str(tiny_data_yaml), "imgsz": 64,
+                                           "iterative_steps": 3})  # fmt: skip
+    write_yaml(run / "settings.yaml", {**settings, "command": "yolo-prune --model yolov8n.yaml ...", "versions": {}})
+    row = {**dict.fromkeys(STEP_COLUMNS, 0.0), "phase": "base", "status": "kept", "checkpoint": "weights/base.pt"}
+    write_json(run / "steps.json", [row])
+    write_json(run / "layers.json", {"base": layer_widths(model), "final": layer_widths(model)})
+    return run
+
+
+def _cut(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _first_lines(path: Path) -> None:
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:3]))
+
+
+# (id, damaged file, damage, text the error must contain; {f} is the damaged file)
+DAMAGE = [
+    ("steps.json truncated", "steps.json", _cut, "cannot read {f} (the step log): "),
+    ("steps.json not a step log", "steps.json", lambda p: p.write_text('{"step": 0}'),
+     "{f} is not a yolo-prune step log"),
+    ("settings.yaml cut off", "settings.yaml", _first_lines, "{f} lacks "),
+    ("settings.yaml not YAML", "settings.yaml", lambda p: p.write_text("method: [depgraph\n"),
+     "settings file {f} is not valid YAML"),
+    ("settings.yaml bad value", "settings.yaml",
+     lambda p: p.write_text(p.read_text().replace("iterative_steps: 3", "iterative_steps: -3")),
+     "{f}: iterative_steps must be >= 1, got -3"),
+    ("checkpoint truncated", "weights/base.pt", _cut, "{f} is not a loadable Ultralytics checkpoint"),
+    ("checkpoint missing", "weights/base.pt", Path.unlink, "model not found: {f}"),
+    ("layers.json truncated", "layers.json", _cut, "cannot read {f} (the per-layer widths): "),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name,damage,expected", [c[1:] for c in DAMAGE], ids=[c[0] for c in DAMAGE])
+def test_resume_of_a_damaged_run_names_the_file(name, damage, expected, resumable, tmp_path, capfd, digests):
+    run = tmp_path / "exp"
+    shutil.copytree(resumable, run)
+    damage(run / name)
+    before = digests(run)
+    code = run_main(["--resume", str(run), "--quiet"])
+    out, err = capfd.readouterr()
+    assert code == 2
+    assert err.strip().startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert expected.format(f=run / name) in err
+    assert "Traceback" not in out + err
+    assert digests(run) == before  # nothing written, not even the data set view
+
+
+def test_version_names_the_libraries_results_depend_on():
+    import importlib.metadata
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.run([sys.executable, "-m", "yolo_prune.cli", "--version"], capture_output=True, text=True, env=env,
+                       timeout=60)  # fmt: skip
+    assert p.returncode == 0 and p.stderr == ""
+    v = importlib.metadata.version
+    assert p.stdout == (f"yolo-prune {yolo_prune.__version__} (ultralytics {v('ultralytics')}, torch-pruning "
+                        f"{v('torch-pruning')}, torch {v('torch')}, onnxruntime {v('onnxruntime')})\n")  # fmt: skip

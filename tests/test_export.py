@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import math
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -218,3 +220,34 @@ def test_require_onnxruntime_says_how_to_install(monkeypatch):
 def test_require_onnxruntime_accepts_either_build(monkeypatch, dist):
     _fake_installed(monkeypatch, dist)
     assert hasattr(require_onnxruntime(), "InferenceSession")
+
+
+def test_a_model_the_exporter_refuses_ends_in_one_error_line_and_keeps_the_run(tiny_data_yaml, tmp_path):
+    """Pruned to almost nothing (rate 0.99, exact shares), yolov8n exports to a 76 kB ONNX file, which Ultralytics' exporter
+    rejects as "too small (likely corrupt)". Found only after all the work: exit 1 (the run could not finish,
+    whereas 2 means a command to fix), one error line, every computed file kept, and a resume that says the same."""
+    project = tmp_path / "runs"
+    args = ["--model", "yolov8n.yaml", "--data", str(tiny_data_yaml), "--target-prune-rate", "0.99",
+            "--round-to", "1", "--yaml-widths", "false", "--iterative-steps", "1", "--epochs", "0", "--imgsz", "64", "--batch", "2", "--workers", "0",
+            "--device", "cpu", "--latency-runs", "2", "--project", str(project), "--quiet"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = project / "exp"
+    for command in (args, ["--resume", str(run), "--quiet"]):
+        p = subprocess.run([sys.executable, "-m", "yolo_prune.cli", *command], capture_output=True, text=True,
+                           env=env, timeout=600)  # fmt: skip
+        assert p.returncode == 1, p.stderr[-3000:]
+        assert "Traceback" not in p.stdout + p.stderr
+        assert p.stderr.startswith(f"error: ONNX export of {run / 'weights' / 'final.pt'} failed: AssertionError: ")
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert "output model too small" in p.stderr and f"yolo-prune --resume {run} tries the export" in p.stderr
+        assert "ONNX export was not possible" in p.stdout and f"report: {run / 'report.md'}" in p.stdout
+    for kept in ("steps.json", "layers.json", "summary.json", "report.md", "report.html", "weights/base.pt",
+                 "weights/step_01.pt", "weights/final.pt", "weights/base.onnx"):  # fmt: skip
+        assert (run / kept).is_file(), kept
+    assert not (run / "weights" / "final.onnx").exists()  # what the exporter wrote before refusing it is removed
+    summary = json.loads((run / "summary.json").read_text())
+    assert "output model too small" in summary["onnx_error"]
+    assert summary["final"]["onnx_bytes"] is None and summary["speedup"] is None
+    assert summary["final"]["params"] < summary["base"]["params"] / 100
+    assert "> **Warning:** ONNX export was not possible" in (run / "report.md").read_text()
+    assert [r["step"] for r in json.loads((run / "steps.json").read_text())] == [0, 1]  # the resume added nothing

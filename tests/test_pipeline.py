@@ -6,9 +6,11 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector, save_checkpoint
+from yolo_prune.cli import main
 from yolo_prune.evaluation import count_macs_params, layer_widths
 from yolo_prune.export import ONNX_TOLERANCE
 from yolo_prune.methods import make_method
@@ -20,7 +22,7 @@ TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=3, latency_
 
 @pytest.fixture(scope="module")
 def run(tiny_data_yaml, tmp_path_factory):
-    project = tmp_path_factory.mktemp("runs")
+    project = tmp_path_factory.mktemp("runs") / "Prüfläufe-実験"  # a non-ASCII path, kept readable in settings.yaml
     return prune(model="yolov8n.yaml", data=str(tiny_data_yaml), iterative_steps=2, epochs=1, target_prune_rate=0.5,
                  project=str(project), **TINY)  # fmt: skip
 
@@ -56,6 +58,19 @@ def test_every_checkpoint_holds_only_torch_and_ultralytics_classes(run):
     assert 0 < rows[1]["rate"] < rows[2]["rate"] <= 0.55  # the share of channels really removed, per step
 
 
+def test_report_says_the_widths_run_fast_and_stock_training_keeps_them(run):
+    """A default run: every pruned width a multiple of the default round_to (8), which the report states, and a
+    final model that `yolo train` keeps (its yaml states every width)."""
+    layers = json.loads((run.run_dir / "layers.json").read_text())
+    fixed = set(layers["fixed"])
+    assert fixed and all(n.startswith("model.22.") for n in fixed)  # the head's prediction convs and DFL
+    assert all(w % 8 == 0 for n, w in layers["final"].items() if n not in fixed)
+    md = run.report.read_text()
+    assert "Every pruned width is a multiple of 8, which ONNX Runtime's cpu kernels run at full speed." in md
+    assert "`yolo train model=final.pt` trains this pruned model further as it is" in md
+    assert json.loads((run.run_dir / "summary.json").read_text())["yaml_note"] is None
+
+
 def test_outputs_exist_and_onnx_matches_pytorch(run):
     for rel in ("settings.yaml", "layers.json", "summary.json", "report.md", "report.html",
                 "weights/base.pt", "weights/final.pt", "weights/final.onnx", "weights/base.onnx"):  # fmt: skip
@@ -67,6 +82,19 @@ def test_outputs_exist_and_onnx_matches_pytorch(run):
     assert summary["final"]["latency"]["median_ms"] > 0
     layers = json.loads((run.run_dir / "layers.json").read_text())
     assert layers["final"] == layer_widths(load_detector(run.final_pt))
+    settings = (run.run_dir / "settings.yaml").read_text(encoding="utf-8")
+    assert f"project: {run.run_dir.parent}\n" in settings and "\\u" not in settings
+    assert yaml.safe_load(settings)["project"] == str(run.run_dir.parent)
+
+
+def test_resuming_a_finished_run_says_so_and_changes_nothing(run, capfd, digests):
+    before = digests(run.run_dir)
+    assert main(["--resume", str(run.run_dir), "--quiet"]) == 0
+    out, err = capfd.readouterr()
+    assert out == (f"{run.run_dir} has finished: nothing to resume, nothing changed "
+                   f"(yolo-prune --report {run.run_dir} rebuilds its report)\n")  # fmt: skip
+    assert err == ""
+    assert digests(run.run_dir) == before  # not re-exported, re-timed or rewritten
 
 
 def test_final_pt_reloads_in_a_fresh_process(run, tiny_data_yaml, run_python):

@@ -50,6 +50,7 @@ def _summary(rows, gap=0.002, tol=0.01):
         return {
             "macs": r["macs"], "params": r["params"], "pt_bytes": pt, "onnx_bytes": onnx, "map50_95": r["map50_95"],
             "map50": r["map50"], "onnx_map50_95": r["map50_95"] - gap, "onnx_map50": r["map50"] - gap,
+            "yolo_val_map50_95": r["map50_95"] + 0.011, "yolo_val_map50": r["map50"] + 0.007,
             "latency": lat, "latency_batch": batch16,
         }  # fmt: skip
 
@@ -57,7 +58,7 @@ def _summary(rows, gap=0.002, tol=0.01):
         "base": side(base, 6_550_000, 12_800_000, LATENCY_BASE),
         "final": side(final, 2_700_000, 5_100_000, LATENCY_FINAL),
         "speedup": LATENCY_BASE["median_ms"] / LATENCY_FINAL["median_ms"],
-        "macs_ratio": base["macs"] / final["macs"], "onnx_gap": gap, "onnx_tolerance": tol,
+        "macs_ratio": base["macs"] / final["macs"], "onnx_gap": gap, "onnx_tolerance": tol, "yolo_val_batch": 16,
     }  # fmt: skip
 
 
@@ -239,6 +240,9 @@ def test_report_numbers_equal_logged_values(depgraph_run, depgraph_report):
     assert result["mAP50-95 (PyTorch)"] == ["0.450", "0.421", "-0.029"]
     assert result["mAP50 (PyTorch)"] == [f"{b['map50']:.3f}", f"{f['map50']:.3f}", "-0.029"]
     assert _close(result["mAP50-95 (ONNX Runtime)"][1], f["onnx_map50_95"])
+    assert result["mAP50-95 (yolo val)"][:2] == [f"{b['yolo_val_map50_95']:.3f}", f"{f['yolo_val_map50_95']:.3f}"]
+    assert result["mAP50 (yolo val)"][:2] == [f"{b['yolo_val_map50']:.3f}", f"{f['yolo_val_map50']:.3f}"]
+    assert "what `yolo val model=<.pt> data=<data> batch=16` reports, with rectangular batches (rect=True" in md
     assert result["latency median (p10-p90), batch 1"] == ["12.35 ms (11.90-13.10)", "6.00 ms (5.80-6.50)",
                                                            f"{summary['speedup']:.2f}x faster"]  # fmt: skip
     assert result["latency median (p10-p90), batch 16"][2] == f"{summary['speedup']:.2f}x faster"
@@ -284,6 +288,9 @@ def test_onnx_gap_flag(depgraph_report, slim_report):
 
 def test_interrupted_run(interrupted_run):
     rows = json.loads((interrupted_run / "steps.json").read_text())
+    (interrupted_run / "weights").mkdir()
+    for row, size in ((rows[0], 6_550_000), (rows[2], 2_700_000)):  # step 1's checkpoint is gone: not needed
+        (interrupted_run / row["checkpoint"]).write_bytes(b"\0" * size)
     md_path, html_path = report.write_report(interrupted_run)
     md = md_path.read_text()
     assert "Interrupted run" in md and "step 2 (prune)" in md
@@ -291,12 +298,45 @@ def test_interrupted_run(interrupted_run):
     assert result["mAP50-95 (PyTorch)"][:2] == [f"{rows[0]['map50_95']:.3f}", f"{rows[2]['map50_95']:.3f}"]
     assert _close(result["MACs"][1], rows[2]["macs"], 1e9, 2)
     assert result["MACs"][2] == f"{rows[0]['macs'] / rows[2]['macs']:.2f}x fewer"
-    for key in ("latency median (p10-p90)", ".pt size", "ONNX size", "mAP50-95 (ONNX Runtime)"):
+    assert result[".pt size"] == ["6.55 MB", "2.70 MB", "2.43x smaller"]  # the checkpoints that exist
+    for key in ("latency median (p10-p90)", "ONNX size", "mAP50-95 (ONNX Runtime)", "mAP50-95 (yolo val)"):
         assert result[key] == ["n/a", "n/a", "n/a"]
     assert len(_table(md, "step")) == 1 + len(rows)
     assert not (interrupted_run / "plots" / "channels.png").exists()
     assert "(plots/map_vs_step.png)" in md and "(plots/channels.png)" not in md
     assert html_path.read_text().count("data:image/png;base64,") == 3
+
+
+def test_map_axis_never_runs_below_zero(tmp_path):
+    """An untrained model scores 0.000 everywhere: the axis starts at 0, and a stop line below 0 is not drawn."""
+    rows = [{**r, **{k: 0.0 for k in r if k.startswith("map")}} for r in _depgraph_rows()[:3]]
+    run = _write(tmp_path / "zeros", _settings("depgraph"), rows)
+    report.plot_steps(run)
+    for name in ("map_vs_step", "map_vs_macs"):
+        for ax in _plot_data(run, name):
+            assert ax["ylim"][0] == 0 < ax["ylim"][1]
+            assert "stop line (base - max_map_drop)" not in ax["series"]
+    (ax, _) = _plot_data(run, "map_vs_step")
+    assert ax["series"]["after fine-tuning"]["y"] == [0.0, 0.0, 0.0]
+
+
+def test_a_run_without_a_kept_step_or_onnx_says_so(tmp_path):
+    rows = [_row(0, "base", 0.0, 1.0, 1.0, 0.45, 0.45), _row(1, "prune", 0.5, 0.3, 0.3, 0.05, 0.2, status="rejected")]
+    summary = {**_summary(rows), "speedup": None, "final_step": 0, "final_phase": "base", "no_step_kept": True,
+               "rejected": {"step": 1, "map_drop": 0.25}, "max_map_drop": 0.2,
+               "onnx_error": "ONNX export of final.pt failed: AssertionError: model too small"}  # fmt: skip
+    for side in ("base", "final"):
+        summary[side].update(latency=None, latency_batch=None, onnx_bytes=None, onnx_map50_95=None, onnx_map50=None)
+    run = _write(tmp_path / "nothing", _settings("depgraph"), rows, LAYERS, summary)
+    md = report.write_report(run)[0].read_text()
+    no_step = ("No pruning step was kept (step 1 lost 0.250 mAP50-95, more than max_map_drop 0.2): final.pt is the "
+               "base model, unpruned; there is no speed-up to measure.")  # fmt: skip
+    no_onnx = "ONNX export was not possible, so ONNX sizes, ONNX Runtime mAP and latency are n/a: ONNX export of"
+    assert f"> **Warning:** {no_step}" in md and f"> **Warning:** {no_onnx}" in md
+    result = {r[0]: r[1:] for r in _table(md, "")[1:]}
+    assert result["latency median (p10-p90)"] == ["n/a", "n/a", "n/a"] and result["ONNX size"][2] == "n/a"
+    text = report.format_summary_table(summary)
+    assert no_step in text and no_onnx in text and "Speed-up: n/a (not measured)" in text
 
 
 def test_regenerating_is_byte_identical(slim_run, slim_report):
@@ -345,3 +385,26 @@ def test_cli_module_has_no_traceback(tmp_path):
                           text=True, env=env, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_channel_counts_flag_widths_the_runtime_runs_slower_and_say_why(tmp_path):
+    """Exact shares (round_to 1) leave widths like 35 that ONNX Runtime's CPU kernels run slower: the report lists
+    them with the reason; a layer narrower than round_to is named as one rounding could not apply to; the head's
+    prediction convs (class count) are never flagged."""
+    rows = _depgraph_rows()[:4]
+    rows[-1]["rate"] = 0.41
+    layers = {
+        "base": {"model.0.conv": 16, "model.1.conv": 64, "model.2.cv1.conv": 12, "model.22.cv3.0.2": 3},
+        "final": {"model.0.conv": 8, "model.1.conv": 35, "model.2.cv1.conv": 12, "model.22.cv3.0.2": 3},
+        "fixed": ["model.22.cv3.0.2"],
+    }
+    odd = _write(tmp_path / "odd", {**_settings("depgraph"), "round_to": 1}, rows, layers, _summary(rows))
+    md = report.write_report(odd)[0].read_text()
+    assert "2 of 3 conv widths are not multiples of 8, which ONNX Runtime's cpu kernels run slower" in md
+    assert "| model.1.conv | 64 | 35 | round_to 1 is not a multiple of 8 |" in md
+    assert "| model.2.cv1.conv | 12 | 12 | not pruned: the base model's own width |" in md
+    assert "model.22.cv3.0.2 |" not in md.split("## Channel counts")[1].split("##")[0]
+    assert "41.0% of the base's prunable channels removed (scheduled: 40.5%)" in md
+    narrow = _write(tmp_path / "narrow", {**_settings("depgraph"), "round_to": 16}, rows, layers, _summary(rows))
+    md = report.write_report(narrow)[0].read_text()
+    assert "could not apply to 1 layer(s) narrower than that, which keep their own width: model.2.cv1.conv." in md

@@ -50,7 +50,13 @@ def start(model: Path, data: Path, project: str, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with open(cwd / "out.txt", "w") as out, open(cwd / "err.txt", "w") as err:
         return subprocess.Popen([sys.executable, "-m", "yolo_prune.cli", *args], stdout=out, stderr=err, env=env,
-                                cwd=cwd)  # fmt: skip
+                                cwd=cwd, preexec_fn=_ctrl_c_as_in_a_terminal)  # fmt: skip
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A shell starts background jobs with Ctrl-C ignored, and children inherit that: give the run what a terminal
+    gives it, whatever way the test suite itself was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_rows(steps_json: Path, n: int, proc: subprocess.Popen, timeout: float = 240) -> None:
@@ -81,10 +87,13 @@ def test_killed_run_resumes_as_if_it_had_never_stopped(inputs, tmp_path, run_pyt
     assert not (run_dir / "weights" / "final.pt").exists()
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    resumed = subprocess.run([sys.executable, "-m", "yolo_prune.cli", "--resume", str(run_dir), "--quiet"],
-                             capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    # Latency settings only affect the measurements at the end, so a resumed run may change them.
+    resumed = subprocess.run([sys.executable, "-m", "yolo_prune.cli", "--resume", str(run_dir), "--quiet",
+                              "--latency-runs", "3"], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Traceback" not in resumed.stdout + resumed.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["base"]["latency"]["runs"] == summary["final"]["latency"]["runs"] == 3
     rows = json.loads((run_dir / "steps.json").read_text())
     assert [(r["step"], r["phase"]) for r in rows] == [(0, "base"), (1, "prune"), (2, "prune"), (3, "prune")]
     assert len((run_dir / "steps.csv").read_text().strip().splitlines()) == 1 + len(rows)
@@ -162,6 +171,15 @@ def test_same_seed_same_channels_with_network_slimming(inputs, tmp_path):
     assert widths[0]["final"] != widths[0]["base"]
 
 
+@pytest.fixture
+def terminal_ctrl_c():
+    """Ctrl-C handled as in a terminal for the test, also when the suite runs as a background job (started with
+    Ctrl-C ignored, where the CLI rightly leaves it alone)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 class _Finaliser:
     def __del__(self) -> None:
         signal.raise_signal(signal.SIGINT)  # Ctrl-C landing in a finaliser: Python prints and drops the interrupt
@@ -178,8 +196,17 @@ def _swallowed_by_a_bare_except() -> None:
         pass
 
 
-@pytest.mark.parametrize("swallow", [_swallowed_in_a_finaliser, _swallowed_by_a_bare_except])
-def test_one_ctrl_c_stops_the_run_even_when_the_interrupt_is_swallowed(swallow, monkeypatch, tmp_path, capfd):
+def _turned_into_another_error() -> None:
+    try:
+        signal.raise_signal(signal.SIGINT)
+    except KeyboardInterrupt:  # what numpy's import did with a Ctrl-C that landed in it
+        raise ImportError("cannot load module more than once per process") from None
+
+
+@pytest.mark.parametrize("swallow", [_swallowed_in_a_finaliser, _swallowed_by_a_bare_except,
+                                     _turned_into_another_error])  # fmt: skip
+def test_one_ctrl_c_stops_the_run_even_when_the_interrupt_is_swallowed(swallow, monkeypatch, tmp_path, capfd,
+                                                                       terminal_ctrl_c):  # fmt: skip
     import yolo_prune.pipeline
 
     def run_that_swallows_ctrl_c(**kwargs):

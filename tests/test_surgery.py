@@ -123,3 +123,19 @@ def test_names_and_widths_map_between_the_forms():
     split = split_widths(model, stock)
     assert split["model.2.cv0.conv"] == split["model.2.cv1.conv"] == stock["model.2.cv1.conv"] // 2
     assert split["model.2.cv2.conv"] == stock["model.2.cv2.conv"]
+
+
+def test_checkpoints_of_yolo_prune_0_1_load_as_stock_models(tmp_path):
+    """yolo-prune 0.1 pickled its C2f_v2 blocks (without the stock class they came from) into checkpoints: they load
+    as stock C2f models that compute the same."""
+    model = trained_like(load_detector("yolov8n.yaml", nc=3)).eval()
+    replace_c2f(model)
+    for block in (m for m in model.modules() if isinstance(m, C2f_v2)):
+        del block.stock_cls, block.stock_attrs  # what 0.1's C2f_v2 did not have
+    torch.save({"model": model, "train_args": {}}, tmp_path / "old.pt")
+    loaded = load_detector(tmp_path / "old.pt")
+    assert not any(isinstance(m, C2f_v2) for m in loaded.modules())
+    assert sum(type(m) is C2f for m in loaded.modules()) == 8
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert (loaded(x)[0] - model(x)[0]).abs().max().item() == 0.0

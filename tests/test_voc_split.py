@@ -1,5 +1,6 @@
 """Pascal VOC to YOLO conversion on hand-made annotations: every rule, the untouched source, and the CLI script."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -189,8 +190,8 @@ def test_bad_folders_are_user_errors(tmp_path):
     voc_to_yolo(voc, tmp_path / "empty")  # an existing empty folder is fine
 
 
-def _script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
+def _script(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, cwd=cwd)
 
 
 def test_cli_script(tmp_path):
@@ -206,10 +207,34 @@ def test_cli_script(tmp_path):
         ("--src", str(voc), "--dst", str(tmp_path / "out2")),  # malformed XML
         ("--src", str(tmp_path / "nowhere"), "--dst", str(tmp_path / "out3")),  # not a VOC folder
         ("--src", str(voc), "--dst", str(tmp_path / "out"), "--train-ratio", "0.5"),  # destination not empty
-        ("--src", str(voc)),  # argparse: --dst missing
+        ("--dst", str(tmp_path / "out4")),  # argparse: --src missing
     ):
         bad = _script(*args)
         assert bad.returncode == 2
         assert "Traceback" not in bad.stderr and bad.stdout == ""
     bad = _script("--src", str(voc), "--dst", str(tmp_path / "out2"))
     assert bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1 and "broken.xml" in bad.stderr
+
+
+def test_cli_script_writes_into_datasets_by_default(tmp_path):
+    voc = _voc(tmp_path / "VOCdevkit")
+    ok = _script("--src", str(voc), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    data = tmp_path / "datasets" / "voc-yolo" / "data.yaml"  # datasets/<source folder name>-yolo
+    assert yaml.safe_load(data.read_text())["path"] == str(data.parent)
+    assert sorted(p.name for p in (data.parent / "labels").iterdir()) == ["train", "val"]
+
+
+def test_example_data_yaml_reads_the_demos_data_set(tmp_path):
+    """datasets/example.yaml points at where the demo puts its generated shapes, with the demo's class names."""
+    from yolo_prune.checks import check_data
+    from yolo_prune.data.synthetic import generate_voc_dataset
+
+    example = Path(__file__).resolve().parents[1] / "datasets" / "example.yaml"
+    demo = tmp_path / "datasets" / "generated" / "shapes-400x128-3cls-seed0"  # scripts/demo.sh's folder, fewer images
+    generate_voc_dataset(demo / "voc", n_images=10, imgsz=64, n_classes=3, seed=0)
+    made = voc_to_yolo(demo / "voc", demo / "yolo", train_ratio=0.8, seed=0)
+    shutil.copy(example, tmp_path / "datasets" / "example.yaml")
+    info = check_data(str(tmp_path / "datasets" / "example.yaml"))
+    assert info["names"] == yaml.safe_load(made.data_yaml.read_text())["names"]
+    assert Path(info["val"]) == demo / "yolo" / "images" / "val"

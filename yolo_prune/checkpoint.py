@@ -25,6 +25,7 @@ import torch.nn as nn
 import yolo_prune
 from yolo_prune.errors import UserError
 from yolo_prune.rundir import save_torch
+from yolo_prune.surgery import fold_c2f
 
 
 def _task_of(model: nn.Module) -> str:
@@ -70,6 +71,10 @@ def load_detector(source: str | Path, nc: int | None = None) -> nn.Module:
     task = _task_of(model)
     if task != "detect":
         raise UserError(f"{path} is a {task} model; yolo-prune supports detection models only")
+    try:  # checkpoints of yolo-prune 0.1 pickled its C2f_v2 blocks: give them back their stock C2f form
+        fold_c2f(model)
+    except ValueError as e:
+        raise UserError(f"{path} holds C2f blocks pruned unevenly by yolo-prune 0.1 ({e}); prune its base again") from None
     return model.float().cpu().eval()
 
 
@@ -77,7 +82,6 @@ def save_checkpoint(path: str | Path, model: nn.Module, train_args: dict[str, An
     """Atomically save ``model`` (fp32, eval mode, stock classes only) so that ``YOLO(path)`` predicts, validates,
     exports and trains it; ``meta`` goes into the checkpoint's ``yolo_prune`` entry."""
     from yolo_prune.model_yaml import stock_yaml
-    from yolo_prune.surgery import fold_c2f
 
     model = copy.deepcopy(model).float().cpu().eval()
     fold_c2f(model)

@@ -2,22 +2,27 @@
 one-line message, and nothing is written. Also the read-only view through which a run reads the user's data set.
 
 Usage:
-    from yolo_prune.checks import check_data, check_device, check_model, check_output, check_train_args, data_view
+    from yolo_prune.checks import (check_data, check_device, check_labels, check_model, check_onnx, check_output,
+                                   check_train_args, data_view)
 
     info = check_data("data.yaml")  # Ultralytics' own parse of the data yaml: nc, names, resolved paths
+    warnings = check_labels(info)  # Ultralytics' label scan: UserError for a split without boxes, lines for drops
     check_device("0")  # UserError naming the devices there are
-    check_train_args(settings)  # Ultralytics' checks of the fine-tuning settings, e.g. lr0: abc
+    check_train_args(settings)  # Ultralytics' checks of the fine-tuning settings, e.g. lr0: abc, optimizer: FOO
+    check_onnx(settings)  # the export packages and the latency provider, needed only at the end of a run
     check_output("runs/prune")  # UserError when no run directory can be created there
     model = check_model("best.pt", info)  # a detector with the data set's class count and C2f blocks, or UserError
     view_yaml = data_view(info, run_dir / "dataset")  # what Ultralytics reads, so it writes nothing beside the data
 
 CLI:
     yolo-prune --model best.pt --data missing.yaml   # error: data yaml not found: missing.yaml (exit 2)
+    yolo-prune --model best.pt --data data.yaml --latency-provider cuda   # error at once without onnxruntime-gpu
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -124,6 +129,111 @@ def check_train_args(settings: dict[str, Any]) -> None:
         get_cfg(overrides=args)
     except (TypeError, ValueError, SyntaxError) as e:
         raise UserError(f"invalid setting: {str(e).strip().splitlines()[0]}") from None
+    optimizer = settings.get("optimizer", "auto")
+    names = _optimizers()
+    if str(optimizer).lower() not in {n.lower() for n in names}:
+        raise UserError(f"optimizer must be one of {', '.join(names)} (any case), got {optimizer!r}")
+
+
+def _optimizers() -> list[str]:
+    """The optimizer names Ultralytics' ``BaseTrainer.build_optimizer`` accepts (case-insensitive). It raises
+    NotImplementedError for others only when fine-tuning starts, after the base model has been measured; the list
+    is local to that method, so it is repeated here: MuSGD exists from Ultralytics 8.4 on (``ultralytics.optim``)."""
+    import importlib.util
+
+    names = ["auto", "SGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSProp"]
+    if importlib.util.find_spec("ultralytics.optim") is not None:
+        names.append("MuSGD")
+    return names
+
+
+def check_onnx(settings: dict[str, Any]) -> None:
+    """What the end of a run needs, checked at its start: the ONNX export packages and an ONNX Runtime that has the
+    latency provider asked for (``--latency-provider cuda`` needs onnxruntime-gpu and a GPU)."""
+    from yolo_prune.export import require_export_packages, require_onnxruntime
+    from yolo_prune.latency import PROVIDERS
+
+    require_export_packages()
+    available = require_onnxruntime().get_available_providers()
+    wanted = PROVIDERS[settings["latency_provider"]]
+    if wanted not in available:
+        raise UserError(
+            f"latency_provider {settings['latency_provider']} needs ONNX Runtime's {wanted}, which is not available "
+            f"here (available: {', '.join(available)}); install 'yolo-prune[gpu]' on a CUDA machine, or use "
+            "--latency-provider cpu"
+        )
+
+
+def check_labels(info: dict[str, Any], single_cls: bool = False) -> list[str]:
+    """Scan both splits the way Ultralytics will (its own ``YOLODataset`` and label checks) and return one warning
+    line per split for the images and boxes it will drop; refuse a split without a single usable box.
+
+    Ultralytics drops corrupt images and label files (a class id out of range, unnormalised coordinates, ...) and
+    logs that at INFO level only, so a run could go on with part of the data, or with no val labels at all and
+    every mAP 0.000, which no ``--max-map-drop`` would ever stop. The scan reads a throwaway view of the data set
+    (see ``data_view``) because Ultralytics also writes there: label caches and "restored" JPEGs.
+    """
+    import tempfile
+
+    from ultralytics.data.dataset import YOLODataset
+    from ultralytics.data.utils import check_det_dataset, load_dataset_cache_file
+    from ultralytics.utils import LOGGER
+
+    warnings = []
+    level = LOGGER.level
+    with tempfile.TemporaryDirectory(prefix="yolo-prune-scan-") as tmp:
+        view_info = check_det_dataset(str(data_view(info, Path(tmp) / "dataset")), autodownload=False)
+        LOGGER.setLevel(logging.ERROR)  # its progress bars and per-file lines: the lines returned say it all
+        try:
+            for split in ("train", "val"):
+                listed = sum(len(_images(Path(s), split, str(s))) for s in _as_list(view_info[split]))
+                try:
+                    dataset = YOLODataset(img_path=view_info[split], data=view_info, task="detect", augment=False,
+                                          single_cls=single_cls)  # fmt: skip
+                except (RuntimeError, ValueError, FileNotFoundError) as e:  # "No valid images found in <cache>"
+                    # Ultralytics 8.4 lists each file's problem on the lines after the first; 8.3 does not.
+                    issues = [x.strip() for x in str(e).splitlines()[1:] if x.strip() and "://" not in x]
+                    reason = (f": {_user_paths(issues[0])}" if issues else " (class ids beyond its names, coordinates "
+                              "outside 0-1 or unreadable images)")  # fmt: skip
+                    raise UserError(f"the {split} split of {info['yaml_file']} has no image Ultralytics can "
+                                    f"use{reason}") from None  # fmt: skip
+                boxes = sum(len(label["cls"]) for label in dataset.labels)
+                if boxes == 0:
+                    raise UserError(
+                        f"the {split} split of {info['yaml_file']} has no labelled objects ({listed} images, no box "
+                        "that Ultralytics can use): " + ("every mAP would be 0 and --max-map-drop could never stop a "
+                        "run" if split == "val" else "there is nothing to fine-tune on") + "; add YOLO label files "
+                        "(labels/ beside images/)"
+                    )  # fmt: skip
+                cache = load_dataset_cache_file(Path(dataset.label_files[0]).parent.with_suffix(".cache"))
+                dropped = [m for m in cache["msgs"] if "ignoring corrupt" in m]
+                duplicates = [m for m in cache["msgs"] if "duplicate labels removed" in m]
+                if dropped:
+                    warnings.append(
+                        f"warning: Ultralytics drops {len(dropped)} of {listed} {split} images (corrupt image or "
+                        f"label), e.g. {_user_paths(dropped[0])}"
+                    )
+                if duplicates:
+                    warnings.append(f"warning: Ultralytics removes duplicate boxes in {len(duplicates)} {split} "
+                                    f"images, e.g. {_user_paths(duplicates[0])}")  # fmt: skip
+        finally:
+            LOGGER.setLevel(level)
+    return warnings
+
+
+def _as_list(source: Any) -> list:
+    return source if isinstance(source, list) else [source]
+
+
+def _user_paths(message: str) -> str:
+    """Ultralytics' message about a file in a throwaway view, with the view's links replaced by the user's files."""
+    words = []
+    for word in message.split(" "):
+        path = word.rstrip(":,")
+        if os.path.islink(path):
+            word = word.replace(path, os.readlink(path))
+        words.append(word)
+    return " ".join(words)
 
 
 def check_output(project: str | Path) -> None:
@@ -146,16 +256,10 @@ def _task_of_head(head: nn.Module) -> str:
     return next((task for cls, task in tasks if isinstance(head, cls)), f"{type(head).__name__}-headed")
 
 
-# Blocks of YOLO11/12 that Torch-Pruning cannot group in reasonable time (its tracer did not finish on yolo11n).
-_ATTENTION_BLOCKS = {"C2PSA", "PSA", "PSABlock", "Attention", "AAttn", "ABlock", "A2C2f"}
-
-
 def check_model(source: str | Path, data_info: dict[str, Any]) -> nn.Module:
     """Load the user's model (only reading the file) and refuse one yolo-prune cannot prune for this data set
-    (``check_data``'s result): not a detector, another class count, or no C2f blocks to prune."""
-    from ultralytics.nn.modules import C2f
-
-    from yolo_prune.surgery import C2f_v2
+    (``check_data``'s result): not a detector, another class count, or a family whose layers it does not know."""
+    from yolo_prune.families import supported_families, unsupported_layers
 
     nc = data_info["nc"]
     model = load_detector(source, nc=nc)
@@ -168,13 +272,11 @@ def check_model(source: str | Path, data_info: dict[str, Any]) -> nn.Module:
             f"{source} predicts {model_nc(model)} classes but {data_info.get('yaml_file', 'the data set')} has {nc}; "
             "prune a model trained on this data set"
         )
-    if not any(isinstance(m, (C2f, C2f_v2)) for m in model.modules()):
-        raise UserError(f"{source} has no C2f blocks, the part yolo-prune prunes: it supports YOLOv8-style detectors")
-    attention = sorted({type(m).__name__ for m in model.modules() if type(m).__name__ in _ATTENTION_BLOCKS})
-    if attention:
+    unknown = unsupported_layers(model)
+    if unknown:
         raise UserError(
-            f"{source} has attention blocks ({', '.join(attention)}), as YOLO11/YOLO12 do; yolo-prune supports "
-            "YOLOv8-style detectors, whose blocks Torch-Pruning can group"
+            f"{source} has layers yolo-prune cannot prune ({', '.join(unknown)}); it prunes {supported_families()} "
+            "detection models"
         )
     return model
 

@@ -5,14 +5,16 @@ CLI:
     yolo-prune --method slim --model best.pt --data data.yaml --sr 1e-2 --sparse-epochs 50
     yolo-prune --resume runs/prune/exp
     yolo-prune --report runs/prune/exp   # rebuild the report of a finished or interrupted run
+    yolo-prune --version                 # yolo-prune's version and those of the libraries it depends on
 
 Python:
     from yolo_prune.cli import main
 
     main(["--model", "best.pt", "--data", "data.yaml"])
 
-Mistakes in the command or its files print one ``error:`` line and exit with code 2; an interrupted run prints the
-command that resumes it.
+Mistakes in the command or its files print one ``error:`` line and exit with code 2; a run that cannot finish (e.g.
+ONNX export refused) one ``error:`` line and exit code 1; an interrupted run (exit code 130) prints the command that
+resumes it.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import shlex
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import yolo_prune
 from yolo_prune.errors import RunError, UserError
+from yolo_prune.settings import MIN_CHANNELS_RULE, valid_min_channels
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,8 +47,23 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+# argparse names a failed type conversion by the function's name ("invalid parse value"); these say what was expected.
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
 def _rate(text: str) -> float:
-    v = float(text)
+    v = _float(text)
     if not 0 < v < 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
     return v
@@ -53,7 +71,7 @@ def _rate(text: str) -> float:
 
 def _at_least(low: int):
     def parse(text: str) -> int:
-        v = int(text)
+        v = _int(text)
         if v < low:
             raise argparse.ArgumentTypeError(f"must be >= {low}, got {text}")
         return v
@@ -62,7 +80,7 @@ def _at_least(low: int):
 
 
 def _non_negative(text: str) -> float:
-    v = float(text)
+    v = _float(text)
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return v
@@ -84,13 +102,16 @@ def _positive(text: str) -> float:
 
 def _min_channels(text: str) -> float:
     v = _non_negative(text)
+    if not valid_min_channels(v):
+        raise argparse.ArgumentTypeError(f"must be {MIN_CHANNELS_RULE}, got {text}")
     return int(v) if v >= 1 else v
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="yolo-prune",
-        description="Structured pruning for Ultralytics YOLOv8 detectors: a smaller, faster model, measured.",
+        description="Structured pruning for Ultralytics YOLOv8, YOLO11 and YOLO26 detectors: a smaller, faster model, "
+        "measured, that stays a stock Ultralytics model.",
         epilog="Defaults come from cfg/default.yaml; --cfg FILE overrides them and flags override both. "
         "Outputs go to a fresh run directory (runs/prune/exp, exp2, ...).",
     )
@@ -102,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--name", help="run directory name; exp, exp2, ... are never overwritten (default exp)")
     io.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run after its last finished step")
     io.add_argument("--report", metavar="RUN_DIR", help="only rebuild the plots and report of a run directory")
+    io.add_argument("--version", action=_Version, help="print the versions of yolo-prune and its libraries, and exit")
     pr = p.add_argument_group("pruning")
     pr.add_argument("--method", choices=("depgraph", "slim", "latency", "finetune"),
                     help="depgraph (default), slim (network slimming), latency (widths for a measured speed-up; a "
@@ -124,13 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--target-latency-ms", type=_positive,
                     help="or until the model runs in this many ms here (turned into a speed-up at the start)")
     sl = p.add_argument_group("network slimming (--method slim)")
-    sl.add_argument("--sr", type=_non_negative, help="L1 penalty on BatchNorm scales (default 0.01)")
-    sl.add_argument("--sr-anneal", type=_bool, help="decay sr linearly to 10%% by the last sparse epoch (default true)")
+    sl.add_argument("--sr", type=_non_negative,
+                    help="L1 penalty on BatchNorm scales: each optimizer step moves every |gamma| lr*sr toward zero "
+                    "(default 0.01)")
+    sl.add_argument("--sr-anneal", type=_bool,
+                    help="sr falls linearly from 100%% in the first sparse epoch to 10%% in the last (default true)")
     sl.add_argument("--sparse-epochs", type=_at_least(0),
                     help="sparse-training epochs; 0 prunes an already sparse model (default 50)")
     sl.add_argument("--min-channels", type=_min_channels,
                     help="per-layer floor: share (<1) or count (>=1) of channels always kept (default 0.1; also "
                     "--method latency)")
+    ds = p.add_argument_group("distillation")
+    ds.add_argument("--distill", type=_bool, nargs="?", const=True, metavar="BOOL",
+                    help="fine-tuning also learns the teacher's class scores and box distributions (default false)")
+    ds.add_argument("--teacher", metavar="MODEL_PT",
+                    help="the teacher .pt (default: the run's base model, i.e. --model; needed with --method finetune)")
     tr = p.add_argument_group("fine-tuning (Ultralytics train settings)")
     tr.add_argument("--epochs", type=_at_least(0), help="fine-tuning epochs per step; 0 skips it (default 30)")
     tr.add_argument("--imgsz", type=_at_least(32), help="image size, a multiple of 32 (default 640)")
@@ -156,15 +186,38 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Version(argparse.Action):
+    """``--version``: yolo-prune's version and those of the libraries whose behaviour it depends on, on one line
+    (argparse's own version action wraps it at the terminal width)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        import importlib.metadata
+
+        found = []
+        for dist in ("ultralytics", "torch-pruning", "torch", "onnxruntime", "onnxruntime-gpu"):
+            try:
+                found.append(f"{dist} {importlib.metadata.version(dist)}")
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        print(f"yolo-prune {yolo_prune.__version__} ({', '.join(found)})")
+        parser.exit()
+
+
 class _OneCtrlCStops:
     """Make a single Ctrl-C stop the run. Python drops a KeyboardInterrupt that lands in a finaliser or weakref
     callback (printing an 'Exception ignored' traceback), and torch-pruning's tracer has a bare ``except``, so the
     run could go on: until ``main`` has caught the interrupt, it is sent again every second, and dropped ones are
-    not printed."""
+    not printed. One that lands in a C extension's import comes out as another error (numpy: "ImportError: cannot
+    load module more than once per process"); ``received`` tells ``main`` that such an error is the Ctrl-C."""
 
     def __init__(self) -> None:
         self.caught = False
-        self._resending = False
+        self.received = False
+        self._stopped = threading.Event()
+        self._resender: threading.Thread | None = None
         # Only in the main thread (signal handlers live there), and not where SIGINT is ignored (a background job).
         self._installed = (threading.current_thread() is threading.main_thread()
                            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)  # fmt: skip
@@ -177,6 +230,9 @@ class _OneCtrlCStops:
 
     def __exit__(self, *exc: object) -> None:
         self.caught = True
+        self._stopped.set()
+        if self._resender is not None:  # a resend under way must still meet our handler, never the default one
+            self._resender.join()
         if self._installed:
             signal.signal(signal.SIGINT, self._old_handler)
             sys.unraisablehook = self._old_hook
@@ -184,16 +240,14 @@ class _OneCtrlCStops:
     def _on_sigint(self, signum: int, frame: object) -> None:
         if self.caught:
             return
-        if not self._resending:
-            self._resending = True
-            threading.Thread(target=self._resend, daemon=True).start()
+        self.received = True
+        if self._resender is None:
+            self._resender = threading.Thread(target=self._resend, daemon=True)
+            self._resender.start()
         raise KeyboardInterrupt
 
     def _resend(self) -> None:
-        while True:
-            time.sleep(1)
-            if self.caught:
-                return
+        while not self._stopped.wait(1):
             if hasattr(signal, "pthread_kill"):  # a real signal, which also ends a sleep or a blocking read
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
             else:
@@ -216,6 +270,10 @@ def _run(argv: list[str], args: dict[str, Any], interrupts: _OneCtrlCStops) -> i
     runs_before: set[Path] | None = None  # known once the run starts: a Ctrl-C names only the run it created
     try:
         if report_dir is not None:
+            others = [_flag(k) for k, v in args.items() if v is not None and k != "verbose"]
+            if others:
+                raise UserError(f"--report only rebuilds the plots and report of a run directory; it cannot be "
+                                f"combined with {', '.join(others)}")  # fmt: skip
             from yolo_prune.report import main as report_main
 
             return report_main([report_dir])
@@ -233,10 +291,22 @@ def _run(argv: list[str], args: dict[str, Any], interrupts: _OneCtrlCStops) -> i
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        interrupts.caught = True
-        print(f"\n{_interrupted(args, runs_before)}", file=sys.stderr)
-        return 130
+        return _stop(interrupts, args, runs_before)
+    except Exception:
+        if not interrupts.received:
+            raise
+        return _stop(interrupts, args, runs_before)  # the Ctrl-C, turned into another error by what it interrupted
     return 0 if result is not None else 1
+
+
+def _flag(key: str) -> str:
+    return f"--{key.replace('_', '-')}"
+
+
+def _stop(interrupts: _OneCtrlCStops, args: dict[str, Any], runs_before: set[Path] | None) -> int:
+    interrupts.caught = True
+    print(f"\n{_interrupted(args, runs_before)}", file=sys.stderr)
+    return 130
 
 
 def _run_dirs(args: dict[str, Any]) -> set[Path]:

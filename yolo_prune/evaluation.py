@@ -5,6 +5,7 @@ Usage:
 
     macs, params = count_macs_params(model, imgsz=640)  # Torch-Pruning's counter, batch 1
     metrics = evaluate_map(model, data="data.yaml", imgsz=640, batch=16, device="cpu", save_dir=run / "val")
+    as_yolo_val = evaluate_map(model, "data.yaml", 640, 16, "cpu", run / "val_rect", rect=True)  # = YOLO(...).val()
     print(metrics["map50_95"], metrics["map50"])
 
 All functions work on a copy: Ultralytics' validator fuses Conv+BN in place and freezes parameters, which would
@@ -35,12 +36,19 @@ def layer_widths(model: nn.Module) -> dict[str, int]:
 
 
 def evaluate_map(
-    model: nn.Module, data: str, imgsz: int, batch: int, device: str | None, save_dir: Path, verbose: bool = False
-) -> dict[str, float]:
-    """mAP50-95 and mAP50 on the data set's val split with Ultralytics' own detection validator."""
+    model: nn.Module, data: str, imgsz: int, batch: int, device: str | None, save_dir: Path, verbose: bool = False,
+    rect: bool = False,
+) -> dict[str, float]:  # fmt: skip
+    """mAP50-95 and mAP50 on the data set's val split with Ultralytics' own detection validator.
+
+    ``rect=False`` (the default) letterboxes every image to ``imgsz`` x ``imgsz``: the input of the exported ONNX
+    model, so PyTorch and ONNX Runtime see the same pixels. ``rect=True`` is what ``yolo val`` / ``YOLO.val()`` use
+    (``Model.val`` sets it): rectangular batches, each letterboxed to its images' aspect ratio plus half a stride of
+    padding (160 x 160 for square images at imgsz 128), which gives a different number.
+    """
     from ultralytics.models.yolo.detect import DetectionValidator
 
-    args = dict(data=data, imgsz=imgsz, batch=batch, device=device or "", plots=False, rect=False, verbose=verbose)
+    args = dict(data=data, imgsz=imgsz, batch=batch, device=device or "", plots=False, rect=rect, verbose=verbose)
     validator = DetectionValidator(args=args, save_dir=Path(save_dir))
     m = copy.deepcopy(model).float().eval()
     metrics = validator(model=m)

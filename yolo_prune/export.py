@@ -84,7 +84,7 @@ def require_onnxruntime() -> ModuleType:
     return onnxruntime
 
 
-def _require_export_packages() -> None:
+def require_export_packages() -> None:
     """Fail with a pip command if the exporter's packages are missing, instead of letting Ultralytics pip-install."""
     from ultralytics.utils.checks import check_version
 
@@ -109,6 +109,25 @@ def _no_requirement_checks() -> Iterator[None]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = old
+
+
+class _DropErrors(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+@contextlib.contextmanager
+def _no_error_log() -> Iterator[None]:
+    """Keep Ultralytics' exporter from logging its failure ("ERROR ... export failure"): the ExportError raised
+    instead says the same in the one ``error:`` line a failed run prints."""
+    from ultralytics.utils import LOGGER
+
+    drop = _DropErrors()
+    LOGGER.addFilter(drop)
+    try:
+        yield
+    finally:
+        LOGGER.removeFilter(drop)
 
 
 def onnx_input_shape(onnx_path: Path) -> tuple[int, int, int, int]:
@@ -140,7 +159,7 @@ def export_onnx(pt_path: Path, imgsz: int, batch: int = 1) -> Path:
     pt_path = _require_file(pt_path, "checkpoint")
     if batch < 1:
         raise UserError(f"batch must be at least 1, got {batch}")
-    _require_export_packages()
+    require_export_packages()
     from ultralytics import YOLO
 
     try:
@@ -153,10 +172,11 @@ def export_onnx(pt_path: Path, imgsz: int, batch: int = 1) -> Path:
     target = pt_path.with_suffix(".onnx")
     target.unlink(missing_ok=True)  # a failed export must not leave an older .onnx that looks like its result
     try:
-        with _no_requirement_checks():
+        with _no_requirement_checks(), _no_error_log():
             written = model.export(**_EXPORT_ARGS, imgsz=imgsz, batch=batch, verbose=False)
     except Exception as e:
-        raise ExportError(f"ONNX export of {pt_path} failed: {type(e).__name__}: {e}") from e
+        target.unlink(missing_ok=True)  # what the exporter wrote before its own checks failed: not to be trusted
+        raise ExportError(f"ONNX export of {pt_path} failed: {' '.join(f'{type(e).__name__}: {e}'.split())}") from e
     if not written or Path(written).resolve() != target.resolve():
         raise ExportError(f"Ultralytics exported {pt_path} to {written!r}, expected {target}")
     return target
@@ -170,7 +190,7 @@ def export_model(model: Any, target: Path, imgsz: int, batch: int = 1) -> Path:
     from ultralytics.engine.exporter import Exporter
     from ultralytics.utils import LOGGER
 
-    _require_export_packages()
+    require_export_packages()
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)

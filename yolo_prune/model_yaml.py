@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import torch
 import torch.nn as nn
-from ultralytics.nn.modules import C2PSA, SPPF, C2f, C3k2, Conv
+from ultralytics.nn.modules import C2PSA, SPPF, C2f, C3k2, Conv, Detect
 
 # Message that a rebuild from an inexpressible yaml stops with: Ultralytics looks the first layer's module up by name.
 REFUSAL = (
@@ -124,6 +124,8 @@ def stock_yaml(model: nn.Module) -> tuple[dict[str, Any], str | None]:
     with a message that says so and what to use instead, and the reason."""
     from ultralytics.nn.tasks import DetectionModel
 
+    if type(model.model[-1]) is not Detect:  # other tasks are refused before any pruning: their yaml stays as it is
+        return model.yaml, f"a {type(model.model[-1]).__name__} head, not a detection model"
     nc = int(model.model[-1].nc)
     try:
         yaml = with_widths(model.yaml, row_widths(model), nc)

@@ -14,15 +14,16 @@ CLI:
 
 A run writes only inside its own fresh directory (``runs/prune/exp``, ``exp2``...): ``settings.yaml``, the step log
 ``steps.json``/``steps.csv``, ``weights/`` (base, each kept step, final, ONNX), ``layers.json``, ``summary.json``
-and the report. The step log is written as each step ends, so a killed run resumes where it stopped.
+and the report. The step log is written as each step ends, so a killed run resumes where it stopped; resuming a
+finished run changes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -32,13 +33,23 @@ from typing import Any, Iterator
 import torch.nn as nn
 
 from yolo_prune.checkpoint import load_detector, save_checkpoint
-from yolo_prune.checks import check_data, check_device, check_model, check_output, check_train_args, data_view
-from yolo_prune.errors import UserError
+from yolo_prune.checks import (
+    check_data,
+    check_device,
+    check_labels,
+    check_model,
+    check_onnx,
+    check_output,
+    check_train_args,
+    data_view,
+)
+from yolo_prune.errors import RunError, UserError
 from yolo_prune.evaluation import count_macs_params, evaluate_map, layer_widths
 from yolo_prune.methods import make_method
+from yolo_prune.model_yaml import stock_yaml
 from yolo_prune.offline import provide_local_fonts
-from yolo_prune.rundir import StepLog, new_run_dir, write_json, write_yaml
-from yolo_prune.settings import load_yaml, resolve_settings, training_overrides
+from yolo_prune.rundir import StepLog, new_run_dir, read_json, read_steps, write_json, write_yaml
+from yolo_prune.settings import DEFAULT_CFG, load_yaml, resolve_settings, training_overrides, validate
 
 
 # ONNX Runtime and PyTorch see the same images through the same validator: their mAP50-95 may differ by rounding only.
@@ -113,35 +124,70 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
         raise UserError("both a model and a data yaml are needed (or --resume RUN_DIR)")
     settings = resolve_settings(cfg, overrides)
     check_train_args(settings)
+    check_onnx(settings)
     data_info = check_data(str(data))
     check_device(settings.get("device"))
     check_output(settings["project"])
     detector = check_model(model, data_info)
+    _print_warnings(check_labels(data_info, bool(settings.get("single_cls"))))
+    if settings["distill"]:
+        from yolo_prune.distill import check_teacher
+
+        check_teacher(settings.get("teacher"), detector)
     files = make_method(settings).check(detector)  # e.g. a speed target beyond the model's reach: refused here
     # Absolute paths: Ultralytics puts a relative training folder under its own runs/, and --resume may run elsewhere.
     run_dir = new_run_dir(Path(settings["project"]).absolute(), settings["name"])
     view = data_view(data_info, run_dir / "dataset")
     settings.update(model=str(Path(model).absolute()) if Path(model).is_file() else str(model),
                     data=str(Path(data).absolute()))  # fmt: skip
+    if settings.get("teacher"):
+        settings["teacher"] = str(Path(settings["teacher"]).absolute())
     write_yaml(run_dir / "settings.yaml", {**settings, "command": command or "", "versions": versions()})
     for name, content in files.items():
         write_json(run_dir / name, content)
     return Run(run_dir, settings, str(view)), detector
 
 
-def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> Run:
-    """The run's own saved settings; only those that decide where and how verbosely it runs, not what it computes
-    (device, workers, verbose), may be given anew."""
-    may_change = ("device", "workers", "verbose")
+def _print_warnings(lines: list[str]) -> None:
+    """What the checks found that does not stop a run, shown even with --quiet."""
+    for line in lines:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _finished(run_dir: str | Path) -> PruneResult | None:
+    """A run that wrote its summary (with its ONNX files) is done: say so and change nothing. A run whose export
+    failed is not: resuming it tries the export again."""
     run_dir = Path(run_dir).absolute()
-    if not (run_dir / "settings.yaml").is_file():
+    if not (run_dir / "settings.yaml").is_file() or not (run_dir / "summary.json").is_file():
+        return None
+    summary = read_json(run_dir / "summary.json")
+    if not isinstance(summary, dict) or summary.get("onnx_error"):
+        return None
+    print(f"{run_dir} has finished: nothing to resume, nothing changed "
+          f"(yolo-prune --report {run_dir} rebuilds its report)")  # fmt: skip
+    weights = run_dir / "weights"
+    return PruneResult(run_dir, weights / "final.pt", weights / "final.onnx", run_dir / "report.md",
+                       read_steps(run_dir / "steps.json"), summary)  # fmt: skip
+
+
+def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Module]:
+    """The run's own saved settings and the model of its last kept step, every file checked before any work.
+
+    Only what decides where and how a run computes, not what, may be given anew: device, workers and verbosity,
+    and the latency settings, which only affect the measurements at the end.
+    """
+    may_change = ("device", "workers", "verbose", "latency_runs", "latency_warmup", "latency_provider")
+    run_dir = Path(run_dir).absolute()
+    settings_path, steps_path = run_dir / "settings.yaml", run_dir / "steps.json"
+    if not settings_path.is_file():
         raise UserError(f"{run_dir} is not a yolo-prune run directory (it has no settings.yaml)")
-    saved = load_yaml(run_dir / "settings.yaml")
+    saved = load_yaml(settings_path)
     saved.pop("versions", None)
     command = saved.pop("command", None)
-    if not (run_dir / "steps.json").is_file():
-        raise UserError(f"{run_dir} stopped before its first step finished, so there is nothing to resume; "
-                        f"start it again: {command or 'yolo-prune --model ... --data ...'}")  # fmt: skip
+    nothing = (f"{run_dir} stopped before its first step finished, so there is nothing to resume; "
+               f"start it again: {command or 'yolo-prune --model ... --data ...'}")  # fmt: skip
+    if not steps_path.is_file():
+        raise UserError(nothing)
     given = {k: str(Path(v).absolute()) if k in ("model", "data") and Path(v).is_file() else v
              for k, v in overrides.items() if v is not None and k not in ("project", "name")}  # fmt: skip
     conflicts = [f"{k} (run has {saved.get(k)!r}, given {v!r})" for k, v in given.items()
@@ -149,9 +195,34 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> Run:
     if conflicts:
         raise UserError(f"--resume continues with the run's own settings; these differ: {', '.join(conflicts)}")
     saved.update({k: v for k, v in given.items() if k in may_change})
+    _check_saved_settings(settings_path, saved)
+    check_onnx(saved)
     data_info = check_data(saved["data"])
     check_device(saved.get("device"))
-    return Run(run_dir, saved, str(data_view(data_info, run_dir / "dataset")))
+    rows = read_steps(steps_path)
+    if not rows:
+        raise UserError(nothing)
+    layers = read_json(run_dir / "layers.json", " (the per-layer widths)")
+    if not isinstance(layers, dict) or not isinstance(layers.get("base"), dict):
+        raise UserError(f"{run_dir / 'layers.json'} has no 'base' widths: it was not written by yolo-prune")
+    kept = [r for r in rows if r["status"] == "kept"]
+    if not kept or not kept[-1]["checkpoint"]:
+        raise UserError(f"{steps_path} names no kept step with a checkpoint to continue from")
+    model = load_detector(run_dir / kept[-1]["checkpoint"])  # a damaged checkpoint is named here, before any work
+    _print_warnings(check_labels(data_info, bool(saved.get("single_cls"))))
+    return Run(run_dir, saved, str(data_view(data_info, run_dir / "dataset"))), model
+
+
+def _check_saved_settings(path: Path, saved: dict[str, Any]) -> None:
+    """The checks a new run's settings pass, on a run's settings.yaml (which may have been cut off or edited)."""
+    missing = [k for k in (*load_yaml(DEFAULT_CFG), "model", "data") if saved.get(k) is None and k != "device"]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)}: it is cut off or was not written by yolo-prune")
+    try:
+        validate(saved)
+        check_train_args(saved)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
 
 
 def prune(
@@ -165,7 +236,10 @@ def prune(
     """Prune ``model`` on ``data`` with the resolved settings (see ``cfg/default.yaml``), or resume a run."""
     provide_local_fonts()
     if resume is not None:
-        run, detector = _resume(resume, {"model": model, "data": data, **overrides}), None
+        finished = _finished(resume)
+        if finished is not None:
+            return finished
+        run, detector = _resume(resume, {"model": model, "data": data, **overrides})
     else:
         run, detector = _start(model, data, cfg, command, overrides)
     with _ultralytics_verbosity(bool(run.settings["verbose"])):
@@ -218,6 +292,7 @@ def _accept(row: dict, run: Run, model: nn.Module, name: str) -> dict:
 
 
 def _loop(run: Run, model: nn.Module | None) -> PruneResult:
+    from yolo_prune.distill import distill_kwargs
     from yolo_prune.training import finetune
 
     s, log, method = run.settings, StepLog(run.dir), make_method(run.settings)
@@ -231,9 +306,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         _write_layers(run, layer_widths(model), model)
         log.append(row)
         _print_step(row, steps, row)
-    base, base_widths = log.rows[0], _read_json(run.dir / "layers.json")["base"]
-    if model is None:  # resumed: go on from the last kept step (a rejected one has no checkpoint)
-        model = load_detector(run.dir / [r for r in log.rows if r["status"] == "kept"][-1]["checkpoint"])
+    base, base_widths = log.rows[0], read_json(run.dir / "layers.json")["base"]
     if len(log.rows) == 1:
         started = time.time()
         model = method.prepare(model, run)
@@ -250,7 +323,8 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         started = time.time()
         reached = method.prune(model, k, steps, base_widths, run.imgsz)
         pruned = _measure(model, run, f"step_{k:02d}_pruned")
-        model = finetune(model, run.data, run.train_args, run.dir / "finetune" / f"step_{k:02d}")
+        model = finetune(model, run.data, run.train_args, run.dir / "finetune" / f"step_{k:02d}",
+                         **distill_kwargs(s, run.weights / "base.pt"))
         tuned = pruned if s["epochs"] == 0 else _measure(model, run, f"step_{k:02d}")
         rate = 1 - method.remaining_fraction(k, steps)
         row = _row(k, method.step_phase, rate, reached, model, run, base, pruned, tuned, started)
@@ -265,13 +339,14 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
     return _finish(run, log)
 
 
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
 def _write_layers(run: Run, base_widths: dict[str, int], current: nn.Module) -> None:
-    """Per-layer widths, base vs the model the run would end with now (the report's channel chart)."""
-    write_json(run.dir / "layers.json", {"base": base_widths, "final": layer_widths(current)})
+    """Per-layer widths, base vs the model the run would end with now (the report's channel chart), and the convs
+    whose width is the head's output (class count, box encoding), which no rounding applies to."""
+    from yolo_prune.methods.base import ignored_layers
+
+    names = {m: n for n, m in current.named_modules()}
+    fixed = [names[m] for layer in ignored_layers(current, True) for m in layer.modules() if isinstance(m, nn.Conv2d)]
+    write_json(run.dir / "layers.json", {"base": base_widths, "final": layer_widths(current), "fixed": fixed})
 
 
 def _compare_latency(run: Run, onnx: dict[str, Path]) -> dict[str, Any]:
@@ -303,40 +378,78 @@ def _batch_latency(run: Run, pts: dict[str, Path]) -> dict[str, Any]:
 
 
 def _finish(run: Run, log: StepLog) -> PruneResult:
-    """Final model = last kept step; export it and the base to ONNX, check them, time them, write the report."""
-    from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_onnx, validate_onnx
-    from yolo_prune.report import format_summary_table, write_report
+    """Final model = last kept step; export it and the base to ONNX, check them, time them, write the report.
+
+    Measured for both: mAP as ``yolo val`` reports it (rectangular batches) beside the run's own square-input mAP.
+    Without a kept pruning step there is no speed-up to measure; when Ultralytics cannot export a model (e.g. one
+    pruned to almost nothing), the summary and report say why and everything else is kept (a RunError then).
+    """
+    from yolo_prune.export import ONNX_TOLERANCE, ExportError, compare_with_torch, export_onnx, validate_onnx
+    from yolo_prune.report import format_summary_table, no_step_kept_line, slow_widths, slow_widths_line, write_report
 
     s = run.settings
     last = [r for r in log.rows if r["status"] == "kept"][-1]
     final = load_detector(run.dir / last["checkpoint"])
     final_pt = save_checkpoint(run.weights / "final.pt", final, _ckpt_args(run), step=last["step"], phase=last["phase"])
-    _write_layers(run, _read_json(run.dir / "layers.json")["base"], final)
-    base_pt = run.weights / "base.pt"
-    onnx = {name: export_onnx(pt, run.imgsz) for name, pt in (("base", base_pt), ("final", final_pt))}
-    output_diff = compare_with_torch(final_pt, onnx["final"], run.imgsz)
-    lat = _compare_latency(run, onnx)
-    lat_batch = _batch_latency(run, {"base": base_pt, "final": final_pt}) if s["batch"] > 1 else None
-    base_row = log.rows[0]
+    _write_layers(run, read_json(run.dir / "layers.json")["base"], final)
+    pts = {"base": run.weights / "base.pt", "final": final_pt}
+    rows = {"base": log.rows[0], "final": last}
+    onnx: dict[str, Path] = {}
+    export_error = None
+    try:
+        for name, pt in pts.items():
+            onnx[name] = export_onnx(pt, run.imgsz)
+    except ExportError as e:
+        export_error = str(e)
     summary: dict[str, Any] = {}
-    for name, row, pt in (("base", base_row, base_pt), ("final", last, final_pt)):
-        ort = validate_onnx(onnx[name], run.data, run.imgsz, batch=1, save_dir=run.dir / "val" / f"onnx_{name}")
+    for name, pt in pts.items():
+        rect = evaluate_map(load_detector(pt), run.data, run.imgsz, s["batch"], s.get("device"),
+                            run.dir / "val" / f"yolo_val_{name}", rect=True)  # fmt: skip
         summary[name] = {
-            "macs": row["macs"], "params": row["params"], "pt_bytes": pt.stat().st_size,
-            "onnx_bytes": onnx[name].stat().st_size, "map50_95": row["map50_95"], "map50": row["map50"],
-            "onnx_map50_95": ort["map50_95"], "onnx_map50": ort["map50"], "latency": lat[name].as_dict(),
-            "latency_batch": lat_batch[name].as_dict() if lat_batch else None,
+            "macs": rows[name]["macs"], "params": rows[name]["params"], "pt_bytes": pt.stat().st_size,
+            "onnx_bytes": onnx[name].stat().st_size if name in onnx else None,
+            "map50_95": rows[name]["map50_95"], "map50": rows[name]["map50"],
+            "yolo_val_map50_95": rect["map50_95"], "yolo_val_map50": rect["map50"],
+            "onnx_map50_95": None, "onnx_map50": None, "latency": None, "latency_batch": None,
         }  # fmt: skip
-    gap = max(abs(summary[n]["map50_95"] - summary[n]["onnx_map50_95"]) for n in ("base", "final"))
     summary.update(
-        speedup=lat["speedup"], macs_ratio=base_row["macs"] / last["macs"], onnx_gap=gap, onnx_tolerance=MAP_TOLERANCE,
-        onnx_output_diff=output_diff, onnx_output_tolerance=ONNX_TOLERANCE, final_step=last["step"],
+        target_rate=last["target_rate"], rate=last["rate"], yaml_note=stock_yaml(final)[1],
+        speedup=None, macs_ratio=rows["base"]["macs"] / last["macs"], onnx_gap=None, onnx_tolerance=MAP_TOLERANCE,
+        onnx_output_diff=None, onnx_output_tolerance=ONNX_TOLERANCE, final_step=last["step"], final_phase=last["phase"],
+        no_step_kept=last["step"] == 0, rejected=_rejected(log), max_map_drop=s["max_map_drop"],
+        onnx_error=export_error, yolo_val_batch=s["batch"],
     )  # fmt: skip
+    if export_error is None:
+        summary["onnx_output_diff"] = compare_with_torch(final_pt, onnx["final"], run.imgsz)
+        for name in pts:
+            ort = validate_onnx(onnx[name], run.data, run.imgsz, batch=1, save_dir=run.dir / "val" / f"onnx_{name}")
+            summary[name].update(onnx_map50_95=ort["map50_95"], onnx_map50=ort["map50"])
+        summary["onnx_gap"] = max(abs(summary[n]["map50_95"] - summary[n]["onnx_map50_95"]) for n in pts)
+        if not summary["no_step_kept"]:  # timing a model against itself would report noise as a speed-up
+            lat = _compare_latency(run, onnx)
+            lat_batch = _batch_latency(run, pts) if s["batch"] > 1 else None
+            for name in pts:
+                summary[name].update(latency=lat[name].as_dict(),
+                                     latency_batch=lat_batch[name].as_dict() if lat_batch else None)  # fmt: skip
+            summary["speedup"] = lat["speedup"]
     summary.update(make_method(s).summary(run, summary))
     write_json(run.dir / "summary.json", summary)
     md, _ = write_report(run.dir)
     print(format_summary_table(summary))
-    print(f"pruned model: {final_pt}\nONNX: {onnx['final']}\nreport: {md}")
+    slow = slow_widths_line(slow_widths(read_json(run.dir / "layers.json"), s))
+    if slow:
+        print(f"note: {slow}")
+    print(f"{no_step_kept_line(summary)}: {final_pt}" if summary["no_step_kept"] else f"pruned model: {final_pt}")
+    if export_error is None:
+        print(f"ONNX: {onnx['final']}")
+    print(f"report: {md}")
+    if export_error is not None:
+        raise RunError(f"{export_error}; everything else the run measured is kept in {run.dir} ({md.name} says what "
+                       f"is missing); yolo-prune --resume {run.dir} tries the export again")  # fmt: skip
     return PruneResult(run.dir, final_pt, onnx["final"], md, log.rows, summary)
 
 
+def _rejected(log: StepLog) -> dict[str, Any] | None:
+    """The step that crossed --max-map-drop and stopped the run, if one did."""
+    row = next((r for r in log.rows if r["status"] == "rejected"), None)
+    return None if row is None else {"step": row["step"], "map_drop": row["map_drop"]}

@@ -1,7 +1,8 @@
 """Plots and reports for a pruning run directory: did it get faster, and what did it cost?
 
 Everything here only reads the files the pipeline writes into a run directory (``settings.yaml``, ``steps.json``,
-``layers.json``, ``summary.json``, ``sparsity.csv``, ``gamma_before.npy``, ``gamma_after.npy``) and writes
+``layers.json``, ``summary.json``, ``sparsity.csv``, ``gamma_before.npy``, ``gamma_after.npy``, and the sizes of
+the checkpoints in ``weights/``) and writes
 ``plots/*.png`` (each with a ``plots/<name>.json`` holding the exact series drawn), ``report.md`` and a
 self-contained ``report.html``. It works on a finished run and on an interrupted one (only some files present), and
 regenerating from the same directory gives byte-identical files.
@@ -158,7 +159,8 @@ def _figure_data(fig: Figure) -> dict:
             if hasattr(patch, "get_data") and patch.get_label() and not patch.get_label().startswith("_"):
                 values, edges, _ = patch.get_data()
                 series[patch.get_label()] = {"x": np.asarray(edges).tolist(), "y": np.asarray(values).tolist()}
-        entry = {"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(), "series": series}
+        entry = {"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+                 "ylim": [float(v) for v in ax.get_ylim()], "series": series}  # fmt: skip
         secondary = [c.get_ylabel() for c in ax.child_axes if c.get_ylabel()]
         if secondary:
             entry["secondary_ylabel"] = secondary[0]
@@ -204,9 +206,10 @@ def plot_map(
                     ax.plot(rx, ry, marker=marker, label=f"rejected, {label}", **_REJECTED_STYLE)
             if metric == "map50_95" and max_map_drop is not None:
                 base = [v for v, p in zip(series["map50_95"], series["phase"]) if p == "base"]
-                if base:
+                if base and base[0] - float(max_map_drop) >= 0:  # below 0 no step can cross it
                     stop = base[0] - float(max_map_drop)
                     ax.axhline(stop, color="grey", linestyle=":", label="stop line (base - max_map_drop)")
+            ax.set_ylim(bottom=0)  # mAP is never negative; autoscaling all-zero values would show -0.05
             ax.set_title(title)
             ax.set_ylabel(title)
             ax.grid(alpha=0.3)
@@ -462,6 +465,8 @@ def summary_rows(summary: dict) -> list[tuple[str, str, str, str]]:
         rows.append(
             (f"{label} (ONNX Runtime)", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key)))
         )
+    for key, label in (("yolo_val_map50_95", "mAP50-95"), ("yolo_val_map50", "mAP50")):
+        rows.append((f"{label} (yolo val)", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key))))
     lat_b, lat_f = b.get("latency"), f.get("latency")
     batch = (lat_b or lat_f or {}).get("batch")
     label = "latency median (p10-p90)" + (f", batch {batch}" if batch is not None else "")
@@ -506,6 +511,90 @@ def _gap_line(summary: dict) -> str:
     return f"ONNX Runtime vs PyTorch mAP gap: {fmt_map(gap)} (tolerance {fmt_map(tol)}): within tolerance."
 
 
+def yolo_val_line(summary: dict, short: bool = False) -> str:
+    """Why the 'yolo val' rows differ from the PyTorch ones: users compare them with what Ultralytics prints."""
+    batch = summary.get("yolo_val_batch")
+    command = "yolo val model=<.pt> data=<data>" + (f" batch={batch}" if batch is not None else "")
+    if short:
+        return (f"mAP (yolo val) = what `{command}` reports (rectangular batches); the other mAP rows letterbox every "
+                "image to imgsz x imgsz, as the ONNX model sees it (see the report).")  # fmt: skip
+    return (
+        "mAP (PyTorch), mAP (ONNX Runtime) and the steps: every image letterboxed to imgsz x imgsz (rect=False), the "
+        f"input of the exported model. mAP (yolo val): what `{command}` reports, with rectangular batches (rect=True: "
+        "each batch letterboxed to its images' aspect ratio plus half a stride of padding, e.g. 160 x 160 for square "
+        "images at imgsz 128), so the two differ."
+    )
+
+
+def no_step_kept_line(summary: dict) -> str:
+    """One line for a run whose every pruning step lost too much: its final model is the base model."""
+    why = summary.get("rejected") or {}
+    lost = (f" (step {why['step']} lost {fmt_map(why.get('map_drop'))} mAP50-95, more than max_map_drop "
+            f"{summary.get('max_map_drop')})" if why else "")  # fmt: skip
+    base = "the base model" + (f" after {summary['final_phase']} training" if summary.get("final_phase") not in
+                               (None, "base") else "")  # fmt: skip
+    return f"no pruning step was kept{lost}: final.pt is {base}, unpruned"
+
+
+def slow_widths(layers: dict | None, settings: dict) -> dict[str, Any]:
+    """Pruned widths that are not multiples of what the run's latency provider runs fast (``FAST_MULTIPLE``), each
+    with why it is so: rounding could not apply (a layer narrower than ``round_to``), ``round_to`` itself, or a width
+    Ultralytics derives from others. The head's prediction convs (class count, box encoding) are left out."""
+    from yolo_prune.latency import FAST_MULTIPLE
+
+    provider = str(settings.get("latency_provider") or "cpu")
+    multiple, round_to = FAST_MULTIPLE.get(provider, 8), int(settings.get("round_to") or 1)
+    base, final = (layers or {}).get("base") or {}, (layers or {}).get("final") or {}
+    fixed = set((layers or {}).get("fixed") or [])
+    slow = []
+    for name, width in final.items():
+        if name in fixed or width % multiple == 0:
+            continue
+        if width == base.get(name):
+            why = "not pruned: the base model's own width"
+        elif width < round_to or base.get(name, round_to) < round_to:
+            why = f"narrower than round_to {round_to}, so rounding cannot apply"
+        elif round_to % multiple:
+            why = f"round_to {round_to} is not a multiple of {multiple}"
+        else:
+            why = "derived by Ultralytics' width rules from other layers' widths"
+        slow.append((name, base.get(name), width, why))
+    narrow = sorted(n for n, b in base.items() if n not in fixed and b < round_to)
+    return {"provider": provider, "multiple": multiple, "round_to": round_to, "narrow": narrow, "slow": slow,
+            "layers": len(final) - len(fixed & set(final))}  # fmt: skip
+
+
+def slow_widths_line(check: dict[str, Any]) -> str | None:
+    """One line flagging widths the runtime runs slower, or None when every width suits it."""
+    if not check["slow"]:
+        return None
+    return (f"{len(check['slow'])} of {check['layers']} conv widths are not multiples of {check['multiple']}, which "
+            f"ONNX Runtime's {check['provider']} kernels run slower (e.g. {check['slow'][0][0]}: "
+            f"{check['slow'][0][2]} channels); prune with --round-to 8 or 16 for widths that run fast")  # fmt: skip
+
+
+def stock_training_line(summary: dict) -> str | None:
+    """What ``yolo train model=final.pt`` does with this run's final model."""
+    if "yaml_note" not in summary:
+        return None
+    if summary["yaml_note"] is None:
+        return "`yolo train model=final.pt` trains this pruned model further as it is: its model.yaml states every width"
+    return (f"`yolo train model=final.pt` stops with a message, because these widths cannot be written as a model "
+            f"yaml ({summary['yaml_note']}); train it further with yolo-prune --method finetune")
+
+
+def notes(summary: dict) -> list[str]:
+    """What a reader must know before trusting the base-vs-final table: no step kept, no ONNX."""
+    out = []
+    if summary.get("no_step_kept"):
+        line = no_step_kept_line(summary)
+        out.append(f"{line[0].upper()}{line[1:]}; there is no speed-up to measure.")
+    if summary.get("onnx_error"):
+        out.append(f"ONNX export was not possible, so ONNX sizes, ONNX Runtime mAP and latency are n/a: "
+                   f"{summary['onnx_error']}")  # fmt: skip
+    return out
+
+
 def format_summary_table(summary: dict) -> str:
     """The base-vs-final table as aligned plain text, for the terminal at the end of a run."""
     rows = [("", "base", "final", "change"), *summary_rows(summary)]
@@ -513,19 +602,22 @@ def format_summary_table(summary: dict) -> str:
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in rows]  # fmt: skip
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines += ["", _speed_line(summary), _gap_line(summary)]
+    lines += ["", *notes(summary), _speed_line(summary), _gap_line(summary), yolo_val_line(summary, short=True)]
     return "\n".join(lines)
 
 
-def summary_from_steps(rows: Sequence[dict]) -> dict:
-    """A summary in ``summary.json``'s shape from the step log alone (base row vs last kept row), for unfinished runs."""
+def summary_from_steps(rows: Sequence[dict], run_dir: str | Path | None = None) -> dict:
+    """A summary in ``summary.json``'s shape from the step log alone (base row vs last kept row), for unfinished runs;
+    with ``run_dir``, the sizes of the checkpoints that exist there."""
     base = next((r for r in rows if r.get("phase") == "base"), rows[0])
     final = _last_kept(rows)
 
     def side(r: dict) -> dict:
-        keys = ("pt_bytes", "onnx_bytes", "onnx_map50_95", "onnx_map50", "latency")
+        keys = ("onnx_bytes", "yolo_val_map50_95", "yolo_val_map50", "onnx_map50_95", "onnx_map50", "latency")
+        pt = Path(run_dir) / str(r.get("checkpoint")) if run_dir is not None and r.get("checkpoint") else None
         return {"macs": r.get("macs"), "params": r.get("params"), "map50_95": r.get("map50_95"),
-                "map50": r.get("map50"), **dict.fromkeys(keys)}  # fmt: skip
+                "map50": r.get("map50"), "pt_bytes": pt.stat().st_size if pt and pt.is_file() else None,
+                **dict.fromkeys(keys)}  # fmt: skip
 
     bm, fm = base.get("macs"), final.get("macs")
     ratio = bm / fm if _finite(bm) and _finite(fm) and fm > 0 else None
@@ -592,19 +684,22 @@ def _blocks(run: dict[str, Any], plots: dict[str, Path]) -> list[tuple]:
     final_name = f"step {final_row.get('step')} ({final_row.get('phase')})"
     blocks.append(("h2", "Result: base vs final"))
     if summary is None:
-        summary = summary_from_steps(rows)
+        summary = summary_from_steps(rows, run["dir"])
         blocks.append((
             "warn",
             f"Interrupted run: summary.json is missing, so this run did not finish (or is still running). "
             f"{len(rows)} step(s) are logged; 'final' below is the last kept step, {final_name}, taken from "
-            "steps.json. Latency, file sizes and ONNX Runtime mAP are measured only at the end, so they read n/a.",
+            "steps.json. Latency, ONNX sizes and the yolo val and ONNX Runtime mAP are measured only at the end, so "
+            "they read n/a; .pt sizes are those of the checkpoints in the run directory.",
         ))  # fmt: skip
     else:
         blocks.append(("p", f"final = the run's final model; its last kept step is {final_name}."))
+    blocks += [("warn", note) for note in notes(summary)]
     blocks.append(("table", ["", "base", "final", "change"], [list(r) for r in summary_rows(summary)], None))
     blocks.append(("p", _speed_line(summary) + ". Sizes in MB = 10^6 bytes; mAP change = final - base."))
     gap = _gap_line(summary)
     blocks.append(("warn" if onnx_gap_exceeded(summary) else "p", gap))
+    blocks.append(("p", yolo_val_line(summary)))
 
     blocks.append(("h2", "Steps"))
     rejected = sum(r.get("status") == "rejected" for r in rows)
@@ -617,6 +712,28 @@ def _blocks(run: dict[str, Any], plots: dict[str, Path]) -> list[tuple]:
     headers, body, classes = _step_table(rows)
     blocks.append(("table", headers, body, classes))
     blocks += speed_blocks(run["dir"], summary)  # a speed target's sections; none for other runs
+
+    blocks.append(("h2", "Channel counts"))
+    if final_row.get("rate") is not None:
+        blocks.append(("p", f"The final model has {fmt_share(final_row['rate'])} of the base's prunable channels "
+                            f"removed (scheduled: {fmt_share(final_row.get('target_rate'))}); rounding and the width "
+                            "rules move the share a little."))  # fmt: skip
+    check = slow_widths(run["layers"], settings)
+    line = slow_widths_line(check)
+    if line:
+        blocks.append(("warn", line + "."))
+        blocks.append(("table", ["layer", "base", "final", "why"],
+                       [[n, str(b), str(w), why] for n, b, w, why in check["slow"]], None))  # fmt: skip
+    elif run["layers"]:
+        blocks.append(("p", f"Every pruned width is a multiple of {check['multiple']}, which ONNX Runtime's "
+                            f"{check['provider']} kernels run at full speed."))  # fmt: skip
+    if check["narrow"]:
+        blocks.append(("p", f"Rounding to multiples of {check['round_to']} could not apply to {len(check['narrow'])} "
+                            f"layer(s) narrower than that, which keep their own width: "
+                            f"{', '.join(check['narrow'])}."))  # fmt: skip
+    training = stock_training_line(summary)
+    if training:
+        blocks.append(("p", training + "."))
 
     blocks.append(("h2", "Plots"))
     for name, path in plots.items():

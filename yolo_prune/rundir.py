@@ -1,11 +1,12 @@
 """The run directory: a fresh folder per run, files written atomically, and the step log that resume reads back.
 
 Usage:
-    from yolo_prune.rundir import new_run_dir, StepLog
+    from yolo_prune.rundir import new_run_dir, read_steps, StepLog
 
     run = new_run_dir("runs/prune", "exp")  # runs/prune/exp, exp2, ... never an existing one
     log = StepLog(run)
     log.append({"step": 0, "phase": "base", ...})  # rewrites steps.json and steps.csv atomically
+    rows = read_steps(run / "steps.json")  # what resume reads back; a damaged file is a UserError naming it
 
 Every file goes through a temporary file and ``os.replace``, so a kill at any moment leaves either the old or the
 new file, never half of one.
@@ -91,12 +92,31 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def write_yaml(path: Path, data: dict) -> None:
-    write_text(path, yaml.safe_dump(data, sort_keys=False))
+    """Atomically replace ``path`` with ``data`` as YAML; non-ASCII (paths, class names) stays readable, not escaped."""
+    write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 def save_torch(path: Path, obj: Any) -> None:
     """Atomically ``torch.save`` a checkpoint (a killed save must not leave a truncated .pt behind)."""
     _atomic(Path(path), lambda f: torch.save(obj, f), mode="wb")
+
+
+def read_json(path: Path, what: str = "") -> Any:
+    """A JSON file the run wrote; a damaged one (truncated, edited, unreadable) is named in a UserError."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"cannot read {path}{what}: {str(e).splitlines()[0]}") from None
+
+
+def read_steps(path: Path) -> list[dict[str, Any]]:
+    """The step log as written by ``StepLog``: a list of rows with every column, the first the base model."""
+    rows = read_json(path, " (the step log)")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and set(STEP_COLUMNS) <= set(r) for r in rows):
+        raise UserError(f"{path} is not a yolo-prune step log: expected a list of rows with {', '.join(STEP_COLUMNS)}")
+    if rows and rows[0]["phase"] != "base":
+        raise UserError(f"{path} does not start with the base model's row")
+    return rows
 
 
 class StepLog:
@@ -105,7 +125,7 @@ class StepLog:
     def __init__(self, run_dir: Path) -> None:
         self.json_path = Path(run_dir) / "steps.json"
         self.csv_path = Path(run_dir) / "steps.csv"
-        self.rows: list[dict[str, Any]] = json.loads(self.json_path.read_text()) if self.json_path.exists() else []
+        self.rows: list[dict[str, Any]] = read_steps(self.json_path) if self.json_path.exists() else []
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append({k: row.get(k) for k in STEP_COLUMNS})

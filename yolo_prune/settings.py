@@ -25,6 +25,7 @@ DEFAULT_CFG = Path(__file__).parent / "cfg" / "default.yaml"
 PRUNE_KEYS = (
     "method", "target_prune_rate", "iterative_steps", "max_map_drop", "round_to", "prune_head", "yaml_widths",
     "sr", "sr_anneal", "sparse_epochs", "min_channels", "gamma_threshold",
+    "distill", "distill_weight", "distill_warmup", "teacher",
     "target_speedup", "target_latency_ms", "latency_runs", "latency_warmup", "latency_provider", "latency_threads",
 )  # fmt: skip
 # Ultralytics keys that name our run directory or that we set ourselves for fine-tuning.
@@ -94,6 +95,8 @@ def validate(settings: dict[str, Any]) -> None:
     _number(settings, "sparse_epochs", int, 0)
     _number(settings, "sr", float, 0)
     _number(settings, "min_channels", float, 0)
+    if not valid_min_channels(settings["min_channels"]):
+        raise UserError(f"min_channels must be {MIN_CHANNELS_RULE}, got {settings['min_channels']}")
     _number(settings, "gamma_threshold", float, 0)
     _number(settings, "imgsz", int, 32)
     _number(settings, "batch", int, 1)
@@ -118,6 +121,7 @@ def validate(settings: dict[str, Any]) -> None:
                 "add --yaml-widths false (then 'yolo train model=final.pt' stops with a message; train further "
                 "with yolo-prune --method finetune)"
             )
+    _check_distill(settings)
     if settings["imgsz"] % 32:
         raise UserError(f"imgsz must be a multiple of 32 (the model's largest stride), got {settings['imgsz']}")
 
@@ -138,6 +142,34 @@ def _speed_target(settings: dict[str, Any]) -> None:
         _number(settings, "target_speedup", float, 1, low_open=True)
     if settings.get("target_latency_ms") is not None:
         _number(settings, "target_latency_ms", float, 0, low_open=True)
+
+
+MIN_CHANNELS_RULE = "a share below 1 (e.g. 0.1) or a whole channel count (e.g. 8)"
+
+
+def valid_min_channels(value: float) -> bool:
+    """A per-layer floor is a share of a layer's channels (below 1) or a whole count: 1.5 is neither, and rounding it
+    silently would keep a floor the user did not ask for."""
+    return value < 1 or value == int(value)
+
+
+def _check_distill(settings: dict[str, Any]) -> None:
+    """``distill`` and its settings; Ultralytics' own distillation keys would distill twice, so they are refused."""
+    if not isinstance(settings["distill"], bool):
+        raise UserError(f"distill must be true or false, got {settings['distill']!r}")
+    _number(settings, "distill_weight", float, 0)
+    _number(settings, "distill_warmup", float, 0)
+    if not settings["distill"]:
+        if settings.get("teacher"):
+            raise UserError("--teacher is only used with --distill")
+        return
+    given = [k for k in ("distill_model", "dis") if settings.get(k) is not None]
+    if given:
+        raise UserError(f"{' and '.join(given)} (Ultralytics' feature distillation) cannot be combined with distill: "
+                        "yolo-prune distills from the base model itself; remove one of them")
+    if settings["method"] == "finetune" and not settings.get("teacher"):
+        raise UserError("--distill with --method finetune needs --teacher MODEL.pt (the unpruned model): the run's "
+                        "base is the already pruned input model, which has nothing to teach itself")
 
 
 def training_overrides(settings: dict[str, Any]) -> dict[str, Any]:

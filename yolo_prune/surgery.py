@@ -100,13 +100,16 @@ def c2f_to_v2(block: C2f) -> C2f_v2:
 
 
 def v2_to_c2f(block: C2f_v2) -> C2f:
-    """The stock block (``block.stock_cls``) equivalent to ``block``; its two halves must have one width."""
+    """The stock block (``block.stock_cls``) equivalent to ``block``; its two halves must have one width. Blocks that
+    yolo-prune 0.1 pickled into its checkpoints carry no stock class: they were C2f blocks."""
     c0, c1 = block.cv0.conv.out_channels, block.cv1.conv.out_channels
     if c0 != c1:
         raise ValueError(f"cannot fold a C2f_v2 whose halves differ in width ({c0} and {c1})")
-    new = block.stock_cls.__new__(block.stock_cls)
+    cls = getattr(block, "stock_cls", C2f)
+    attrs = getattr(block, "stock_attrs", {k: getattr(block, k) for k in _GRAPH_ATTRS if hasattr(block, k)})
+    new = cls.__new__(cls)
     nn.Module.__init__(new)
-    for k, v in block.stock_attrs.items():
+    for k, v in attrs.items():
         setattr(new, k, v)
     new.c = c0
     new.cv1, new.cv2, new.m = _joined(block.cv0, block.cv1), block.cv2, block.m

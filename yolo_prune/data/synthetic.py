@@ -72,7 +72,7 @@ def generate_voc_dataset(
         image, objects = _render(rng, imgsz, names, min_objects, max_objects, min_size, max_size)
         filename = f"{i:06d}.jpg"
         image.save(images / filename, format="JPEG", quality=quality)
-        (annotations / f"{i:06d}.xml").write_bytes(_voc_xml(filename, imgsz, objects))
+        (annotations / f"{i:06d}.xml").write_bytes(voc_xml(filename, imgsz, objects))
     return out
 
 
@@ -234,8 +234,16 @@ def _contrasting_colour(rng: np.random.Generator, background: np.ndarray) -> tup
     return tuple(int(c) for c in np.where(background < 128, 255, 0))
 
 
-def _voc_xml(filename: str, imgsz: int, objects: list[tuple[str, tuple[int, int, int, int]]]) -> bytes:
-    """A VOC annotation; boxes use VOC's 1-based inclusive pixel indices (xmin = left + 1, xmax = right)."""
+def voc_xml(
+    filename: str,
+    imgsz: int,
+    objects: Sequence[tuple[str, tuple[int, int, int, int]]],
+    truncated: Sequence[bool] | None = None,
+) -> bytes:
+    """A VOC annotation; boxes use VOC's 1-based inclusive pixel indices (xmin = left + 1, xmax = right).
+
+    ``truncated`` marks, per object, one that reaches past the image border (VOC's ``<truncated>``); default none.
+    """
     root = ET.Element("annotation")
     ET.SubElement(root, "folder").text = "shapes"
     ET.SubElement(root, "filename").text = filename
@@ -244,11 +252,11 @@ def _voc_xml(filename: str, imgsz: int, objects: list[tuple[str, tuple[int, int,
     for tag, value in (("width", imgsz), ("height", imgsz), ("depth", 3)):
         ET.SubElement(size, tag).text = str(value)
     ET.SubElement(root, "segmented").text = "0"
-    for name, (left, top, right, bottom) in objects:
+    for i, (name, (left, top, right, bottom)) in enumerate(objects):
         obj = ET.SubElement(root, "object")
         ET.SubElement(obj, "name").text = name
         ET.SubElement(obj, "pose").text = "Unspecified"
-        ET.SubElement(obj, "truncated").text = "0"
+        ET.SubElement(obj, "truncated").text = "1" if truncated is not None and truncated[i] else "0"
         ET.SubElement(obj, "difficult").text = "0"
         box = ET.SubElement(obj, "bndbox")
         for tag, value in (("xmin", left + 1), ("ymin", top + 1), ("xmax", right), ("ymax", bottom)):

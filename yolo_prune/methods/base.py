@@ -8,7 +8,7 @@ are ones an Ultralytics model yaml can state (the head's inner widths and other 
 their rules), so that ``yolo train model=final.pt`` rebuilds the pruned model as it is. The cut itself is always
 done by a Torch-Pruning pruner over its dependency graph, so coupled channels (residual adds, concatenations, the
 two C2f_v2 branches) are removed together. Models go in and come out in their stock form: the prunable form
-(``yolo_prune.surgery.prunable``) exists only during the cut.
+(``prunable_form``) exists only during the cut.
 
 Usage:
     from yolo_prune.methods import make_method
@@ -21,25 +21,42 @@ Usage:
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn as nn
 import torch_pruning as tp
 
+from yolo_prune.attention import CUSTOMIZED_PRUNERS, OpaqueBlock, attention_ignored_layers, opaque_attention
 from yolo_prune.model_yaml import ROWS, Widths, build_layers, with_widths
 from yolo_prune.surgery import C2f_v2, prunable, replace_c2f, split_widths
 
 
 def ignored_layers(model: nn.Module, prune_head: bool) -> list[nn.Module]:
     """Layers whose outputs must keep their width: the head's prediction convs and DFL (class count and box
-    encoding), or the whole head when ``prune_head`` is off."""
+    encoding), or, when ``prune_head`` is off, every conv of the head except the depthwise convs that open the class
+    branches of YOLO11/YOLO26 heads (their output width is their input width, the neck's: ignoring them would freeze
+    the P3-P5 widths too)."""
     head = model.model[-1]
     if not prune_head:
-        return [head]
+        return [m for m in head.modules() if isinstance(m, nn.Conv2d) and not _depthwise(m)]
     branches = [getattr(head, n) for n in ("cv2", "cv3", "one2one_cv2", "one2one_cv3") if getattr(head, n, None)]
     return [seq[-1] for branch in branches for seq in branch] + [head.dfl]
+
+
+def _depthwise(conv: nn.Conv2d) -> bool:
+    return conv.groups == conv.in_channels == conv.out_channels > 1
+
+
+@contextlib.contextmanager
+def prunable_form(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` as Torch-Pruning can prune it, for the duration of the block: C2f blocks split into halves
+    (``yolo_prune.surgery``) and attention hidden from the tracer as one fixed-width unit (``yolo_prune.attention``).
+    Stock form again afterwards, also on error."""
+    with prunable(model), opaque_attention(model):
+        yield model
 
 
 def keep_count(orig: int, fraction: float, round_to: int, floor: int = 1) -> int:
@@ -108,7 +125,8 @@ class WidthRules:
                 now = current[f"model.{i}.cv1.conv"] * row.input_divisor
                 wider = min(self._rounded(prev.out, row.input_divisor), now)
                 rows[i - 1] = (prev_cls, prev._replace(out=prev.out if prev.out == now else wider))
-            rows[i] = (cls, Widths(out, hidden, len(layer.m) if row.repeats else 1))
+            blocks = layer.m.inner if isinstance(getattr(layer, "m", None), OpaqueBlock) else getattr(layer, "m", ())
+            rows[i] = (cls, Widths(out, hidden, len(blocks) if row.repeats else 1))
         layers = build_layers(with_widths(self.model.yaml, rows, int(self.model.model[-1].nc)))
         replace_c2f(layers)
         built = {f"model.{n}": m.out_channels for n, m in layers.named_modules() if isinstance(m, nn.Conv2d)}
@@ -172,21 +190,24 @@ class PruningMethod:
     def graph(self, model: nn.Module, imgsz: int) -> tuple[tp.DependencyGraph, list[nn.Module], torch.Tensor]:
         """Torch-Pruning's dependency graph of ``model`` in its prunable form (moved to the CPU, eval mode), its
         ignored layers and example input."""
-        model.cpu().eval()  # eval: tracing must not update BatchNorm statistics
+        # eval: tracing must not update BatchNorm statistics, and YOLO26's head detaches its one-to-one branch in
+        # training mode, which would split the two branches of an end-to-end head into separate groups
+        model.cpu().eval()
         for p in model.parameters():
             p.requires_grad_(True)  # the tracer follows autograd; EMA checkpoints come with gradients off
         example = torch.zeros(1, 3, imgsz, imgsz)
-        graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
-        return graph, ignored_layers(model, self.settings["prune_head"]), example
+        graph = tp.DependencyGraph().build_dependency(model, example_inputs=example, customized_pruners=CUSTOMIZED_PRUNERS)
+        return graph, ignored_layers(model, self.settings["prune_head"]) + attention_ignored_layers(model), example
 
     def prune(self, model: nn.Module, step: int, steps: int, base_widths: dict[str, int], imgsz: int) -> float:
         """Cut every prunable layer of stock-form ``model`` (in place, on the CPU) to the widths of ``step``; return
         the share of the base's prunable channels removed so far (the rate reached, rounding included)."""
         with prunable(model):
+            base = split_widths(model, base_widths)
+        with prunable_form(model):
             graph, ignored, example = self.graph(model, imgsz)
             groups = prunable_groups(graph, ignored)
             rules = WidthRules(model, groups, self.settings["round_to"], yaml_widths(self.settings))
-            base = split_widths(model, base_widths)
             base_channels = sum(base[module_names(model)[convs[0]]] for convs in rules.convs if convs)
             widths = self.target_widths(model, groups, rules, step, steps, base)
             ratios = {c: 1 - (keep + 0.5) / c.out_channels for c, keep in widths.items() if keep < c.out_channels}
@@ -194,7 +215,7 @@ class PruningMethod:
                 # Torch-Pruning keeps int(current * (1 - ratio)) channels; the +0.5 makes that exactly `keep`.
                 pruner = self.pruner_cls(
                     model, example, importance=self.importance(), pruning_ratio=0.0, pruning_ratio_dict=ratios,
-                    ignored_layers=ignored,
+                    ignored_layers=ignored, customized_pruners=CUSTOMIZED_PRUNERS,
                 )  # fmt: skip
                 pruner.step()
             return 1 - rules.channels({c: c.out_channels for c in rules.current}) / base_channels
@@ -275,5 +296,5 @@ def search_widths(count: int, budget: int, widths_for: Callable[[int], dict[nn.C
 
 __all__ = [
     "PruningMethod", "WidthRules", "channel_floor", "ignored_layers", "keep_count", "module_names", "out_convs",
-    "prunable_groups", "search_widths", "tied_units", "yaml_widths",
+    "prunable_form", "prunable_groups", "search_widths", "tied_units", "yaml_widths",
 ]  # fmt: skip

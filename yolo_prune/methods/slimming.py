@@ -18,6 +18,7 @@ CLI:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,10 +27,10 @@ import torch.nn as nn
 import torch_pruning as tp
 
 from yolo_prune.methods.base import (
-    PruningMethod, channel_floor, module_names, prunable_groups, search_widths, tied_units,
+    PruningMethod, channel_floor, module_names, prunable_form, prunable_groups, search_widths, tied_units,
 )  # fmt: skip
-from yolo_prune.rundir import write_npy, write_text
-from yolo_prune.surgery import prunable, stock_name
+from yolo_prune.rundir import write_json, write_npy, write_text
+from yolo_prune.surgery import stock_name
 
 
 def penalised_bns(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module]) -> list[str]:
@@ -49,6 +50,28 @@ def gammas(model: nn.Module, bn_names: list[str]) -> np.ndarray:
     return torch.cat([modules[n].weight.detach().abs().float().cpu().flatten() for n in bn_names]).numpy()
 
 
+class SparsityLog:
+    """``on_train_epoch_end`` callback of sparse training that writes ``sparsity.csv``: per epoch the penalty ``sr``,
+    ``shrink`` (how far the penalty has pulled each |gamma| toward zero so far), and mean |gamma| and the share below
+    ``threshold`` of the EMA weights, which Ultralytics saves and which are pruned; ``live_share_below`` is the live
+    model's share, which the EMA trails by its averaging window (thousands of steps into a long run)."""
+
+    header = "epoch,sr,shrink,mean_abs_gamma,share_below,live_share_below"
+
+    def __init__(self, path: Path, threshold: float) -> None:
+        self.path, self.threshold, self.rows = path, threshold, [self.header]
+        self.epoch: int | None = None
+        self.shrink = 0.0
+
+    def __call__(self, trainer: Any) -> None:
+        ema = gammas(trainer.ema.ema, trainer.bn_names)
+        live = torch.cat([bn.weight.detach().abs().float().cpu().flatten() for bn in trainer.bns]).numpy()
+        self.epoch, self.shrink = trainer.epoch + 1, float(trainer.shrink)
+        self.rows.append(f"{self.epoch},{trainer.current_sr():.6g},{self.shrink:.6g},{ema.mean():.6g},"
+                         f"{(ema < self.threshold).mean():.6g},{(live < self.threshold).mean():.6g}")  # fmt: skip
+        write_text(self.path, "\n".join(self.rows) + "\n")
+
+
 class SlimmingMethod(PruningMethod):
     name = "slim"
     pruner_cls = tp.pruner.BNScalePruner
@@ -60,30 +83,41 @@ class SlimmingMethod(PruningMethod):
     def importance(self) -> tp.importance.Importance:
         return tp.importance.BNScaleImportance(normalizer=None)  # raw |gamma|: comparable across layers
 
+    def penalised(self, model: nn.Module, imgsz: int) -> list[str]:
+        """Names, in stock-form ``model``, of the BatchNorms whose channels pruning can remove: a C2f block's ``cv1``
+        BN covers both halves that pruning cuts alike."""
+        with prunable_form(model):  # penalised BNs lie outside the attention, whose names gain an "inner" while wrapped
+            graph, ignored, _ = self.graph(model, imgsz)
+            return list(dict.fromkeys(stock_name(n, model) for n in penalised_bns(model, graph, ignored)))
+
     def prepare(self, model: nn.Module, run: Any) -> nn.Module:
-        """Sparse-train ``model`` (unless ``sparse_epochs`` is 0) and save |gamma| before and after."""
+        """Sparse-train ``model`` (unless ``sparse_epochs`` is 0) and return its last epoch's EMA weights, which are
+        what gets pruned: the phase exists to make the model sparse, and its last epoch is the sparsest. ``best.pt``
+        would be the epoch with the best mAP, usually an early, less sparse one, since the penalty costs mAP.
+
+        Writes |gamma| before and after (``gamma_before.npy``, ``gamma_after.npy``), the per-epoch sparsity of the
+        EMA weights, which Ultralytics saves and which are pruned, with the live model's beside it
+        (``sparsity.csv``), and which checkpoint was pruned (``sparse.json``).
+        """
         from yolo_prune.training import SparseTrainer, finetune
 
-        with prunable(model):  # names of the stock model: a C2f block's cv1 BN covers both pruned halves
-            graph, ignored, _ = self.graph(model, run.imgsz)
-            bns = list(dict.fromkeys(stock_name(n, model) for n in penalised_bns(model, graph, ignored)))
+        bns = self.penalised(model, run.imgsz)
         write_npy(run.dir / "gamma_before.npy", gammas(model, bns))
         if self.settings["sparse_epochs"] == 0:
             return model
         threshold = self.settings["gamma_threshold"]
-        rows = ["epoch,sr,mean_abs_gamma,share_below"]
-
-        def log_sparsity(trainer: SparseTrainer) -> None:
-            g = torch.cat([bn.weight.detach().abs().float().flatten() for bn in trainer.bns])
-            rows.append(f"{trainer.epoch + 1},{trainer.current_sr():.6g},{g.mean():.6g},{(g < threshold).float().mean():.6g}")
-            write_text(run.dir / "sparsity.csv", "\n".join(rows) + "\n")
-
+        log = SparsityLog(run.dir / "sparsity.csv", threshold)
         sparse = {"sr": self.settings["sr"], "anneal": self.settings["sr_anneal"], "bns": bns}
         model = finetune(
             model, run.data, {**run.train_args, "epochs": self.settings["sparse_epochs"]}, run.dir / "sparse",
-            trainer_cls=SparseTrainer, callbacks={"on_train_epoch_end": log_sparsity}, sparse=sparse,
+            trainer_cls=SparseTrainer, callbacks={"on_train_epoch_end": log}, weights="last", sparse=sparse,
         )  # fmt: skip
-        write_npy(run.dir / "gamma_after.npy", gammas(model, bns))
+        after = gammas(model, bns)
+        write_npy(run.dir / "gamma_after.npy", after)
+        write_json(run.dir / "sparse.json", {
+            "pruned": "sparse/weights/last.pt", "weights": "EMA", "epoch": log.epoch, "shrink": log.shrink,
+            "mean_abs_gamma": float(after.mean()), "share_below": float((after < threshold).mean()),
+        })  # fmt: skip
         return model
 
     def target_widths(self, model, groups, rules, step, steps, base_widths) -> dict[nn.Conv2d, int]:

@@ -1,0 +1,214 @@
+"""Accuracy for latency: a bigger YOLOv8 pruned down to a smaller stock model's measured latency, against that stock
+model trained from scratch, on the hard generated data set where capacity matters.
+
+What a user compares: prune a yolov8s to yolov8n's speed, or just train a yolov8n? Every model here ends with its
+ONNX Runtime latency measured side by side with the stock small model (interleaved runs, batch 1), so points are
+placed by measured speed, not by MACs. The runs:
+
+- ``<big>-depgraph`` and ``<big>-depgraph-distill``: DepGraph at the uniform rate whose architecture runs as fast as
+  the small model (searched on measured latency before training), ``steps`` x ``epochs`` of fine-tuning, without and
+  with distillation from the unpruned big model;
+- ``<big>-latency`` and ``<big>-latency-distill``: the latency-targeted method (``--target-speedup``) aiming at the
+  speed-up that takes the big model to the small one's latency (measured side by side), same budget;
+- ``<big>-slim`` and ``<big>-slim-distill``: network slimming at the DepGraph rate, half the budget sparse training,
+  half fine-tuning (slimming keeps the fast, wide layers, so it lands slower at the same rate: the plot shows where);
+- ``<small>-scratch-total``: the small model trained from scratch for as many epochs as the pruned model has seen
+  in total (the big base's plus the pruning run's); ``<small>-scratch-extra``: the small base model trained further
+  for the pruning run's epochs only (what the same extra compute buys the small model);
+- ``<small>-depgraph``: the small model itself pruned (rate ``--small-rate``), same budget.
+
+Usage:
+    python benchmarks/accuracy_latency.py --big yolov8s --small yolov8n --imgsz 128 --steps 4 --epochs 4
+    python benchmarks/accuracy_latency.py --table   # rebuild the table and plot from the results so far
+
+Base models come from ``train_base_model`` (cached in .cache/base-models). Each run's result is written to
+benchmarks/results/accuracy_latency/<run>.json as soon as it is done, so the benchmark can run in parts; the table
+goes to benchmarks/results/accuracy_latency.md and the plot to benchmarks/results/accuracy_latency.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import RESULTS, WidthVariant, cores, pruned_model, to_onnx
+
+import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
+from yolo_prune import prune
+from yolo_prune.checkpoint import load_detector
+from yolo_prune.data.base_model import RECIPE, train_base_model
+from yolo_prune.data.hard import hard_dataset
+from yolo_prune.evaluation import count_macs_params, evaluate_map
+from yolo_prune.latency import compare_latency
+
+OUT = RESULTS / "accuracy_latency"
+
+
+def rate_for_latency(big: str, nc: int, small_onnx: Path, imgsz: int, folder: Path, runs: int) -> tuple[float, float]:
+    """The uniform DepGraph rate (to 0.01) at which ``big``'s architecture, with the default width rules, runs as
+    fast as the small model: latency ratio pruned / small measured interleaved, searched by bisection."""
+    lo, hi, best = 0.0, 0.9, (9.9, 0.0)
+    for i in range(7):
+        mid = round((lo + hi) / 2, 3)
+        onnx = to_onnx(pruned_model(f"{big}.yaml", nc, mid, WidthVariant(8, True), imgsz), folder, f"probe{i}", imgsz)
+        lat = compare_latency(small_onnx, onnx, runs=runs, warmup=5, progress=False)
+        ratio = lat["final"].median_ms / lat["base"].median_ms
+        best = min(best, (abs(ratio - 1), mid))
+        print(f"rate {mid:.3f}: {ratio:.2f}x the small model's latency", flush=True)
+        lo, hi = (mid, hi) if ratio > 1 else (lo, mid)
+    return best[1], 1 + best[0]
+
+
+def run_pruning(name: str, base: Path, data: str, settings: dict[str, Any], args: argparse.Namespace,
+                project: Path, small_onnx: Path) -> dict[str, Any]:  # fmt: skip
+    start = time.time()
+    result = prune(model=str(base), data=data, max_map_drop=1.0, imgsz=args.imgsz, batch=args.batch, workers=0,
+                   device="cpu", project=str(project), name=name, latency_runs=20, verbose=False, **settings)  # fmt: skip
+    final = result.summary["final"]
+    return {"run": name, "settings": settings, "macs": final["macs"], "params": final["params"],
+            "map50_95": final["map50_95"], "map50": final["map50"], "epochs_after_base": _budget(settings),
+            "minutes": (time.time() - start) / 60, **_latency(result.onnx, small_onnx, args.runs)}  # fmt: skip
+
+
+def _budget(settings: dict[str, Any]) -> int:
+    return settings.get("sparse_epochs", 0) * (settings.get("method") == "slim") + settings["iterative_steps"] * settings["epochs"]
+
+
+def _latency(onnx: Path, small_onnx: Path, runs: int) -> dict[str, float]:
+    """Latency of ``onnx`` and of the stock small model, measured in the same interleaved rounds."""
+    lat = compare_latency(small_onnx, onnx, runs=runs, warmup=10, progress=False)
+    return {"latency_ms": lat["final"].median_ms, "small_ms": lat["base"].median_ms,
+            "latency_vs_small": lat["final"].median_ms / lat["base"].median_ms}  # fmt: skip
+
+
+def run_training(name: str, model: str, data: str, epochs: int, args: argparse.Namespace, project: Path,
+                 small_onnx: Path, weights: Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """The small model trained with the base recipe for ``epochs`` epochs, from scratch or from ``weights``."""
+    from ultralytics import YOLO
+
+    start = time.time()
+    recipe = {**RECIPE, "epochs": epochs, "imgsz": args.imgsz, "batch": args.batch}
+    YOLO(str(weights or model)).train(data=data, workers=0, device="cpu", plots=False, project=str(project),
+                                      name=name, verbose=False, exist_ok=True, **recipe)  # fmt: skip
+    best = load_detector(project / name / "weights" / "best.pt")
+    metrics = evaluate_map(best, data, args.imgsz, args.batch, "cpu", project / "val" / name)
+    macs, params = count_macs_params(best, args.imgsz)
+    onnx = to_onnx(best, project, name, args.imgsz)
+    return {"run": name, "settings": {"epochs": epochs, "from": "scratch" if weights is None else "base"},
+            "macs": macs, "params": params, **metrics, "epochs_after_base": epochs if weights else 0,
+            "minutes": (time.time() - start) / 60, **_latency(onnx, small_onnx, args.runs)}  # fmt: skip
+
+
+def table() -> str:
+    rows = [json.loads(p.read_text()) for p in sorted(OUT.glob("*.json"))]
+    lines = [
+        "| run | mAP50-95 | mAP50 | latency vs stock small (measured) | ms (small ms) | MACs | params "
+        "| epochs after the base | minutes |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: r["latency_vs_small"]):
+        lines.append(f"| {r['run']} | {r['map50_95']:.3f} | {r['map50']:.3f} | {r['latency_vs_small']:.2f}x | "
+                     f"{r['latency_ms']:.2f} ({r['small_ms']:.2f}) | {r['macs'] / 1e6:.0f} M | "
+                     f"{r['params'] / 1e6:.2f} M | {r['epochs_after_base']} | {r['minutes']:.1f} |")  # fmt: skip
+    text = "\n".join(lines)
+    (RESULTS / "accuracy_latency.md").write_text(text + "\n")
+    _plot(rows)
+    return text
+
+
+def _plot(rows: list[dict[str, Any]]) -> None:
+    """mAP50-95 against measured latency (relative to the stock small model): the Pareto view."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5.5))
+    ax = fig.add_subplot()
+    for r in rows:
+        marker = "s" if "scratch" in r["run"] or r["run"].endswith("-base") else ("*" if "distill" in r["run"] else "o")
+        ax.scatter(r["latency_vs_small"], r["map50_95"], marker=marker, s=60)
+        ax.annotate(r["run"], (r["latency_vs_small"], r["map50_95"]), textcoords="offset points", xytext=(5, 4),
+                    fontsize=7)  # fmt: skip
+    ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("ONNX Runtime latency / stock small model's (measured side by side, batch 1)")
+    ax.set_ylabel("mAP50-95 (val)")
+    ax.set_title("Accuracy for latency on the hard data set")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "accuracy_latency.png", dpi=100)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--big", default="yolov8s")
+    ap.add_argument("--small", default="yolov8n")
+    ap.add_argument("--imgsz", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs per step")
+    ap.add_argument("--sr", type=float, default=50.0, help="slimming's L1 penalty (sized for a short sparse phase)")
+    ap.add_argument("--small-rate", type=float, default=0.3, help="rate at which the small model itself is pruned")
+    ap.add_argument("--runs", type=int, default=50, help="interleaved latency runs per comparison")
+    ap.add_argument("--only", nargs="*", help="run only these (names as in the table, e.g. yolov8s-depgraph)")
+    ap.add_argument("--table", action="store_true")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    if args.table:
+        print(table())
+        return
+    data = str(hard_dataset("datasets/generated", imgsz=args.imgsz))
+    bases = {m: train_base_model(data, model=f"{m}.yaml", imgsz=args.imgsz) for m in (args.big, args.small)}
+    nc = load_detector(bases[args.small].weights).model[-1].nc
+    budget = args.steps * args.epochs
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        small_onnx = to_onnx(load_detector(bases[args.small].weights), tmp, "small", args.imgsz)
+        rate, ratio = rate_for_latency(args.big, nc, small_onnx, args.imgsz, tmp, args.runs)
+        print(f"{args.big} at rate {rate:.3f} runs at {ratio:.2f}x {args.small}'s latency ({cores()} cores)")
+        big_onnx = to_onnx(load_detector(bases[args.big].weights), tmp, "big", args.imgsz)
+        speedup = compare_latency(small_onnx, big_onnx, runs=args.runs, warmup=10, progress=False)["speedup"] ** -1
+        print(f"stock {args.big} / {args.small} latency: {speedup:.2f}x")
+        depgraph = {"method": "depgraph", "target_prune_rate": rate, "iterative_steps": args.steps, "epochs": args.epochs}
+        slim = {"method": "slim", "target_prune_rate": rate, "iterative_steps": 1, "sparse_epochs": budget // 2,
+                "epochs": budget - budget // 2, "sr": args.sr}  # fmt: skip
+        latency = {"target_speedup": speedup, "iterative_steps": args.steps, "epochs": args.epochs}
+        plans: dict[str, Any] = {}
+        for name, settings in (("depgraph", depgraph), ("latency", latency), ("slim", slim)):
+            plans[f"{args.big}-{name}"] = ("prune", bases[args.big].weights, settings)
+            plans[f"{args.big}-{name}-distill"] = ("prune", bases[args.big].weights, {**settings, "distill": True})
+        small_prune = {**depgraph, "target_prune_rate": args.small_rate}
+        plans[f"{args.small}-depgraph"] = ("prune", bases[args.small].weights, small_prune)
+        plans[f"{args.small}-scratch-total"] = ("train", None, RECIPE["epochs"] + budget)
+        plans[f"{args.small}-scratch-extra"] = ("train", bases[args.small].weights, budget)
+        for name, (kind, weights, arg) in plans.items():
+            if args.only and name not in args.only:
+                continue
+            project = tmp / name
+            if kind == "prune":
+                row = run_pruning(name, weights, data, arg, args, project, small_onnx)
+            else:
+                row = run_training(name, f"{args.small}.yaml", data, arg, args, project, small_onnx, weights)
+            base = bases[args.big if name.startswith(args.big) else args.small]
+            row.update(base=Path(base.weights).parent.name, base_map50_95=base.map50_95, base_epochs=RECIPE["epochs"],
+                       matched_rate=rate)  # fmt: skip
+            (OUT / f"{name}.json").write_text(json.dumps(row, indent=2) + "\n")
+            print(row, flush=True)
+            shutil.rmtree(project, ignore_errors=True)
+        for model, base in bases.items():  # the two stock bases as points of their own
+            if args.only:
+                break
+            onnx = to_onnx(load_detector(base.weights), tmp, f"{model}-base", args.imgsz)
+            m = load_detector(base.weights)
+            macs, params = count_macs_params(m, args.imgsz)
+            metrics = evaluate_map(m, data, args.imgsz, args.batch, "cpu", tmp / "val" / model)
+            row = {"run": f"{model}-base", "settings": {}, "macs": macs, "params": params, **metrics,
+                   "epochs_after_base": 0, "minutes": 0.0, **_latency(onnx, small_onnx, args.runs)}  # fmt: skip
+            (OUT / f"{model}-base.json").write_text(json.dumps(row, indent=2) + "\n")
+    print(table())
+
+
+if __name__ == "__main__":
+    main()
