@@ -51,7 +51,6 @@ def worker(op: str, model_name: str, imgsz: int, data: str, batch: int) -> dict:
         method.prune(model, 1, 16, base, imgsz)
     for p in model.parameters():
         p.requires_grad_(True)
-    example = torch.zeros(1, 3, imgsz, imgsz)
     rss = _rss_mb()
     start = time.perf_counter()
     if op == "swap":  # into the prunable form and back to stock, as every pruning step does

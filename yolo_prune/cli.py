@@ -26,7 +26,6 @@ import shlex
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -87,6 +86,20 @@ def _non_negative(text: str) -> float:
     return v
 
 
+def _above_one(text: str) -> float:
+    v = float(text)
+    if not v > 1:
+        raise argparse.ArgumentTypeError(f"must be > 1 (a speed-up over the base), got {text}")
+    return v
+
+
+def _positive(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
 def _min_channels(text: str) -> float:
     v = _non_negative(text)
     if not valid_min_channels(v):
@@ -112,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--report", metavar="RUN_DIR", help="only rebuild the plots and report of a run directory")
     io.add_argument("--version", action=_Version, help="print the versions of yolo-prune and its libraries, and exit")
     pr = p.add_argument_group("pruning")
-    pr.add_argument("--method", choices=("depgraph", "slim", "finetune"),
-                    help="depgraph (default), slim (network slimming) or finetune (train a pruned model further)")
+    pr.add_argument("--method", choices=("depgraph", "slim", "latency", "finetune"),
+                    help="depgraph (default), slim (network slimming), latency (widths for a measured speed-up; a "
+                    "speed target selects it) or finetune (train a pruned model further)")
     pr.add_argument("--target-prune-rate", type=_rate,
                     help="share of each prunable layer's channels removed by the last step, in (0, 1) (default 0.5)")
     pr.add_argument("--iterative-steps", type=_at_least(1), help="prune + fine-tune steps to reach it (default 16)")
@@ -125,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--yaml-widths", type=_bool,
                     help="only channel counts an Ultralytics model yaml can state, so that 'yolo train "
                     "model=final.pt' keeps the pruned model (default true; needs --round-to a multiple of 8)")
+    sp = p.add_argument_group("speed target (--method latency)")
+    sp.add_argument("--target-speedup", type=_above_one,
+                    help="prune until ONNX Runtime measures this speed-up over the base, e.g. 2; selects --method "
+                    "latency")
+    sp.add_argument("--target-latency-ms", type=_positive,
+                    help="or until the model runs in this many ms here (turned into a speed-up at the start)")
     sl = p.add_argument_group("network slimming (--method slim)")
     sl.add_argument("--sr", type=_non_negative,
                     help="L1 penalty on BatchNorm scales: each optimizer step moves every |gamma| lr*sr toward zero "
@@ -134,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument("--sparse-epochs", type=_at_least(0),
                     help="sparse-training epochs; 0 prunes an already sparse model (default 50)")
     sl.add_argument("--min-channels", type=_min_channels,
-                    help="per-layer floor: share (<1) or count (>=1) of channels always kept (default 0.1)")
+                    help="per-layer floor: share (<1) or count (>=1) of channels always kept (default 0.1; also "
+                    "--method latency)")
     ds = p.add_argument_group("distillation")
     ds.add_argument("--distill", type=_bool, nargs="?", const=True, metavar="BOOL",
                     help="fine-tuning also learns the teacher's class scores and box distributions (default false)")
@@ -154,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp = p.add_argument_group("reporting")
     rp.add_argument("--latency-runs", type=_at_least(1), help="timed ONNX Runtime runs per model (default 50)")
     rp.add_argument("--latency-provider", choices=("cpu", "cuda"), help="ONNX Runtime provider for latency")
+    rp.add_argument("--latency-threads", type=_at_least(1),
+                    help="ONNX Runtime intra-op threads for every timing (default: its own, all cores; 1 is steadiest "
+                    "on a busy machine)")
     verbosity = rp.add_mutually_exclusive_group()
     verbosity.add_argument("--verbose", dest="verbose", action="store_const", const=True,
                            help="show Ultralytics' own progress (default)")

@@ -6,9 +6,12 @@ first and Ultralytics' own checks (which may call pip) are switched off while it
 
 Usage:
     from pathlib import Path
-    from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_onnx, validate_onnx
+    from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_like, export_model, export_onnx
+    from yolo_prune.export import validate_onnx
 
     onnx_path = export_onnx(Path("runs/prune/final.pt"), imgsz=640)  # -> runs/prune/final.onnx
+    export_model(model, Path("runs/prune/variant.onnx"), imgsz=640)  # an in-memory stock-form model, same exporter
+    export_like(Path("runs/prune/variant.onnx"), narrower, Path("runs/prune/narrower.onnx"))  # same graph, new widths
     if compare_with_torch(Path("runs/prune/final.pt"), onnx_path, imgsz=640) > ONNX_TOLERANCE:
         print("ONNX output differs from PyTorch")
     metrics = validate_onnx(onnx_path, data="data.yaml", imgsz=640, save_dir=Path("runs/prune/onnx_val"))
@@ -25,6 +28,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +42,8 @@ from yolo_prune.errors import UserError
 ONNX_TOLERANCE = 1e-3
 
 ORT_CPU, ORT_GPU = "onnxruntime", "onnxruntime-gpu"
+# How every model is exported: fp32 on the CPU, static shape, simplified (what the user deploys and what is timed).
+_EXPORT_ARGS = {"format": "onnx", "simplify": True, "dynamic": False, "device": "cpu"}
 _EXPORT_REQUIREMENTS = {"onnx": ">=1.12.0,<2.0.0", "onnxslim": ">=0.1.82"}  # what Ultralytics' export_onnx asks for
 
 
@@ -167,14 +173,100 @@ def export_onnx(pt_path: Path, imgsz: int, batch: int = 1) -> Path:
     target.unlink(missing_ok=True)  # a failed export must not leave an older .onnx that looks like its result
     try:
         with _no_requirement_checks(), _no_error_log():
-            written = model.export(
-                format="onnx", imgsz=imgsz, batch=batch, simplify=True, dynamic=False, device="cpu", verbose=False
-            )
+            written = model.export(**_EXPORT_ARGS, imgsz=imgsz, batch=batch, verbose=False)
     except Exception as e:
         target.unlink(missing_ok=True)  # what the exporter wrote before its own checks failed: not to be trusted
         raise ExportError(f"ONNX export of {pt_path} failed: {' '.join(f'{type(e).__name__}: {e}'.split())}") from e
     if not written or Path(written).resolve() != target.resolve():
         raise ExportError(f"Ultralytics exported {pt_path} to {written!r}, expected {target}")
+    return target
+
+
+def export_model(model: Any, target: Path, imgsz: int, batch: int = 1) -> Path:
+    """Export an in-memory stock-form detection model to ``target`` with the exporter and options ``export_onnx``
+    uses, without writing a checkpoint first. The model is not changed (the exporter works on a copy)."""
+    import copy
+
+    from ultralytics.engine.exporter import Exporter
+    from ultralytics.utils import LOGGER
+
+    require_export_packages()
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    named = copy.copy(model)  # a shallow copy only carries the output path: the exporter takes it from ``pt_path``
+    named.pt_path = str(target.with_suffix(".pt"))
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)  # internal exports: their banners would drown the step lines
+    try:
+        with _no_requirement_checks():
+            exporter = Exporter(overrides={**_EXPORT_ARGS, "imgsz": imgsz, "batch": batch, "verbose": False})
+            written = exporter(model=named)
+    except Exception as e:
+        raise ExportError(f"ONNX export of an in-memory model to {target} failed: {type(e).__name__}: {e}") from e
+    finally:
+        LOGGER.setLevel(level)
+    if Path(written).resolve() != target.resolve():
+        raise ExportError(f"Ultralytics exported to {written!r}, expected {target}")
+    return target
+
+
+def export_like(template: Path, model: Any, target: Path) -> Path:
+    """What exporting stock-form ``model`` gives, made from ``template`` (an export of a model that differs from it in
+    widths only) without tracing it: the template's graph with every conv's weights (BatchNorm folded in, as the
+    exporter folds it) and every block's split sizes taken from ``model``. Milliseconds instead of seconds, for the
+    dozens of copies a latency table times; the outputs match a real export's (tests/test_speed_target.py)."""
+    import onnx
+    import torch
+    import torch.nn as nn
+    from onnx import numpy_helper
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+    proto = onnx.load(str(template))
+    graph, modules, added = proto.graph, dict(model.named_modules()), []
+
+    def tensor(name: str, value: torch.Tensor) -> str:
+        value = value.detach().cpu()
+        added.append(numpy_helper.from_array((value if value.dtype == torch.int64 else value.float()).numpy(), name))
+        return name
+
+    for node in graph.node:
+        if node.op_type == "Conv":
+            path = node.input[1].removesuffix(".weight")  # the exporter names weights after their layer
+            conv, parent = modules.get(path), modules.get(path.rpartition(".")[0])
+            if not isinstance(conv, nn.Conv2d):
+                raise ExportError(f"{template}: {node.name} reads {node.input[1]}, which is no conv of the model")
+            weight, bias, bn = conv.weight, conv.bias, getattr(parent, "bn", None)
+            if isinstance(bn, nn.BatchNorm2d) and path.endswith(".conv"):
+                weight, bias = fuse_conv_bn_weights(weight, bias, bn.running_mean, bn.running_var, bn.eps, bn.weight,
+                                                    bn.bias)  # fmt: skip
+            inputs = [node.input[0], tensor(f"{path}.weight:like", weight)]
+            if bias is not None or len(node.input) > 2:
+                inputs.append(tensor(f"{path}.bias:like", bias if bias is not None else torch.zeros(len(weight))))
+            del node.input[:]
+            node.input.extend(inputs)
+            for attribute in node.attribute:
+                if attribute.name == "group":
+                    attribute.i = conv.groups
+        elif node.op_type == "Split":
+            block = modules.get(node.name.strip("/").split("/")[0])  # "/model.2/Split": C2f's split of cv1 (c, c)
+            if block is not None and hasattr(block, "c"):
+                sizes = torch.tensor([block.c, block.c], dtype=torch.int64)
+                if len(node.input) > 1:
+                    node.input[1] = tensor(f"{node.name}:sizes", sizes)
+                for attribute in node.attribute:
+                    if attribute.name == "split":
+                        del attribute.ints[:]
+                        attribute.ints.extend(sizes.tolist())
+    graph.initializer.extend(added)
+    used = {name for node in graph.node for name in node.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    del graph.value_info[:]  # shapes inferred for the template's widths
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(target))
     return target
 
 

@@ -134,6 +134,7 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
         from yolo_prune.distill import check_teacher
 
         check_teacher(settings.get("teacher"), detector)
+    files = make_method(settings).check(detector)  # e.g. a speed target beyond the model's reach: refused here
     # Absolute paths: Ultralytics puts a relative training folder under its own runs/, and --resume may run elsewhere.
     run_dir = new_run_dir(Path(settings["project"]).absolute(), settings["name"])
     view = data_view(data_info, run_dir / "dataset")
@@ -142,6 +143,8 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     if settings.get("teacher"):
         settings["teacher"] = str(Path(settings["teacher"]).absolute())
     write_yaml(run_dir / "settings.yaml", {**settings, "command": command or "", "versions": versions()})
+    for name, content in files.items():
+        write_json(run_dir / name, content)
     return Run(run_dir, settings, str(view)), detector
 
 
@@ -294,6 +297,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
     from yolo_prune.training import finetune
 
     s, log, method = run.settings, StepLog(run.dir), make_method(run.settings)
+    method.attach(run)
     steps = s["iterative_steps"]
     if not log.rows:
         started = time.time()
@@ -315,7 +319,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
     _refresh_plots(run)
     done = [r["step"] for r in log.rows if r["phase"] == method.step_phase]
     for k in range(max(done, default=0) + 1, steps + 1):
-        if log.rows[-1]["status"] == "rejected":
+        if log.rows[-1]["status"] == "rejected" or method.goal_reached(log.rows[-1]):
             break
         started = time.time()
         reached = method.prune(model, k, steps, base_widths, run.imgsz)
@@ -331,6 +335,8 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
             _write_layers(run, base_widths, model)
         _print_step(row, steps, base)
         _refresh_plots(run)
+    if log.rows[-1]["status"] == "kept":
+        method.goal_reached(log.rows[-1])  # the last step is measured too (the answer is kept per step)
     return _finish(run, log)
 
 
@@ -349,7 +355,7 @@ def _compare_latency(run: Run, onnx: dict[str, Path]) -> dict[str, Any]:
 
     s = run.settings
     return compare_latency(onnx["base"], onnx["final"], runs=s["latency_runs"], warmup=s["latency_warmup"],
-                           provider=s["latency_provider"])  # fmt: skip
+                           provider=s["latency_provider"], threads=s.get("latency_threads"))  # fmt: skip
 
 
 def _refresh_plots(run: Run) -> None:
@@ -427,6 +433,7 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
                 summary[name].update(latency=lat[name].as_dict(),
                                      latency_batch=lat_batch[name].as_dict() if lat_batch else None)  # fmt: skip
             summary["speedup"] = lat["speedup"]
+    summary.update(make_method(s).summary(run, summary))
     write_json(run.dir / "summary.json", summary)
     md, _ = write_report(run.dir)
     print(format_summary_table(summary))

@@ -38,6 +38,7 @@ from matplotlib.figure import Figure
 
 from yolo_prune.errors import UserError
 from yolo_prune.rundir import write_bytes, write_text
+from yolo_prune.speed_report import speed_blocks
 
 PLOTS_DIR = "plots"
 STEP_KEYS = (
@@ -490,6 +491,8 @@ def _speed_line(summary: dict) -> str:
             f"batch {lat['batch']}" if lat.get("batch") is not None else "",
             f"imgsz {lat['imgsz']}" if lat.get("imgsz") is not None else "",
             f"{lat['runs']} runs" if lat.get("runs") is not None else "",
+            "1 thread, timed by its CPU time" if lat.get("clock") == "cpu" else
+            f"{lat['threads']} threads" if lat.get("threads") else "",
         ) if s
     )  # fmt: skip
     speed = f"{fmt_ratio(summary.get('speedup'))} measured" if _finite(summary.get("speedup")) else "n/a (not measured)"
@@ -647,7 +650,7 @@ def _step_table(rows: Sequence[dict]) -> tuple[list[str], list[list[str]], list[
     return headers, body, classes
 
 
-_TEXT_COLUMNS = {"", "phase", "status", "checkpoint", "setting", "value", "package", "version"}
+_TEXT_COLUMNS = {"", "phase", "status", "checkpoint", "setting", "value", "package", "version", "layer", "met"}
 
 
 # --------------------------------------------------------------------------------------------------------- reports
@@ -708,6 +711,7 @@ def _blocks(run: dict[str, Any], plots: dict[str, Path]) -> list[tuple]:
     ))  # fmt: skip
     headers, body, classes = _step_table(rows)
     blocks.append(("table", headers, body, classes))
+    blocks += speed_blocks(run["dir"], summary)  # a speed target's sections; none for other runs
 
     blocks.append(("h2", "Channel counts"))
     if final_row.get("rate") is not None:

@@ -26,11 +26,12 @@ PRUNE_KEYS = (
     "method", "target_prune_rate", "iterative_steps", "max_map_drop", "round_to", "prune_head", "yaml_widths",
     "sr", "sr_anneal", "sparse_epochs", "min_channels", "gamma_threshold",
     "distill", "distill_weight", "distill_warmup", "teacher",
-    "latency_runs", "latency_warmup", "latency_provider",
+    "target_speedup", "target_latency_ms", "latency_runs", "latency_warmup", "latency_provider", "latency_threads",
 )  # fmt: skip
 # Ultralytics keys that name our run directory or that we set ourselves for fine-tuning.
 RUN_KEYS = ("project", "name", "verbose", "model", "data", "resume")
-METHODS = ("depgraph", "slim", "finetune")
+METHODS = ("depgraph", "slim", "finetune", "latency")
+SPEED_TARGETS = ("target_speedup", "target_latency_ms")  # either one selects the latency method
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -56,9 +57,11 @@ def _ultralytics_keys() -> set[str]:
 def resolve_settings(cfg: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Merge defaults, the user's cfg file and explicit overrides (``None`` values mean "not given"), then validate."""
     settings = load_yaml(DEFAULT_CFG)
-    if cfg is not None:
-        settings.update(load_yaml(cfg))
-    settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    chosen = load_yaml(cfg) if cfg is not None else {}
+    chosen.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    settings.update(chosen)
+    if "method" not in chosen and any(settings.get(k) is not None for k in SPEED_TARGETS):
+        settings["method"] = "latency"  # a speed target without a method asks for latency-targeted widths
     unknown = sorted(k for k in settings if k not in PRUNE_KEYS and k not in RUN_KEYS and k not in _ultralytics_keys())
     if unknown:
         raise UserError(f"unknown setting(s): {', '.join(unknown)} (see cfg/default.yaml for the keys)")
@@ -100,6 +103,7 @@ def validate(settings: dict[str, Any]) -> None:
     _number(settings, "latency_runs", int, 1)
     _number(settings, "latency_warmup", int, 0)
     _number(settings, "seed", int, 0)
+    _speed_target(settings)
     if settings["latency_provider"] not in ("cpu", "cuda"):
         raise UserError(f"latency_provider must be cpu or cuda, got {settings['latency_provider']!r}")
     if not isinstance(settings["yaml_widths"], bool) or not isinstance(settings["prune_head"], bool):
@@ -120,6 +124,24 @@ def validate(settings: dict[str, Any]) -> None:
     _check_distill(settings)
     if settings["imgsz"] % 32:
         raise UserError(f"imgsz must be a multiple of 32 (the model's largest stride), got {settings['imgsz']}")
+
+
+def _speed_target(settings: dict[str, Any]) -> None:
+    """A speed target is one of ``target_speedup`` and ``target_latency_ms``, and only the latency method has one."""
+    given = [k for k in SPEED_TARGETS if settings.get(k) is not None]
+    if settings.get("latency_threads") is not None:
+        _number(settings, "latency_threads", int, 1)
+    if len(given) == 2:
+        raise UserError("give either target_speedup or target_latency_ms, not both")
+    if settings["method"] == "latency" and not given:
+        raise UserError("method latency needs a target: --target-speedup X (e.g. 2) or --target-latency-ms T")
+    if given and settings["method"] != "latency":
+        raise UserError(f"{given[0]} is a target of method latency, not of {settings['method']}: leave --method out "
+                        "or use --method latency")  # fmt: skip
+    if settings.get("target_speedup") is not None:
+        _number(settings, "target_speedup", float, 1, low_open=True)
+    if settings.get("target_latency_ms") is not None:
+        _number(settings, "target_latency_ms", float, 0, low_open=True)
 
 
 MIN_CHANNELS_RULE = "a share below 1 (e.g. 0.1) or a whole channel count (e.g. 8)"

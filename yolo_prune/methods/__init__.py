@@ -3,7 +3,7 @@
 Usage:
     from yolo_prune.methods import make_method
 
-    method = make_method(settings)  # DepGraph (default), network slimming or fine-tuning only, by settings["method"]
+    method = make_method(settings)  # DepGraph (default), slimming, latency-targeted or fine-tuning only, by settings["method"]
 """
 
 from __future__ import annotations
@@ -13,13 +13,18 @@ from typing import Any
 from yolo_prune.methods.base import PruningMethod
 from yolo_prune.methods.depgraph import DepGraphMethod
 from yolo_prune.methods.finetune import FinetuneMethod
+from yolo_prune.methods.latency import LatencyMethod
 from yolo_prune.methods.slimming import SlimmingMethod
 
-METHODS: dict[str, type[PruningMethod]] = {"depgraph": DepGraphMethod, "slim": SlimmingMethod, "finetune": FinetuneMethod}
+METHODS: dict[str, type[PruningMethod]] = {
+    "depgraph": DepGraphMethod, "slim": SlimmingMethod, "latency": LatencyMethod, "finetune": FinetuneMethod,
+}  # fmt: skip
 
 
 def make_method(settings: dict[str, Any]) -> PruningMethod:
     return METHODS[settings["method"]](settings)
 
 
-__all__ = ["METHODS", "DepGraphMethod", "FinetuneMethod", "PruningMethod", "SlimmingMethod", "make_method"]
+__all__ = [
+    "METHODS", "DepGraphMethod", "FinetuneMethod", "LatencyMethod", "PruningMethod", "SlimmingMethod", "make_method",
+]  # fmt: skip

@@ -157,6 +157,25 @@ class PruningMethod:
 
     prepare_phase: str | None = None  # the step-log phase of ``prepare``'s result, when it trains
 
+    def check(self, model: nn.Module) -> dict[str, Any]:
+        """Work that may refuse the run before anything is written (the latency method measures whether its target
+        is within the model's reach); returns files for the new run directory, {name: JSON data}. None by default."""
+        return {}
+
+    def attach(self, run: Any) -> None:
+        """The run this method works for, before the loop's first step (a resumed run attaches again)."""
+        self.run = run
+
+    def goal_reached(self, row: dict[str, Any]) -> bool:
+        """Whether the run may end after the step logged as ``row``: the latency method times that step's checkpoint
+        against the base. The loop asks after every kept step, the last included, and again for the last row of a
+        resumed run, so a method answers each step once. Never, by default: the schedule ends the run."""
+        return False
+
+    def summary(self, run: Any, summary: dict[str, Any]) -> dict[str, Any]:
+        """What the method adds to the run's ``summary`` (summary.json); nothing by default."""
+        return {}
+
     def prepare(self, model: nn.Module, run: Any) -> nn.Module:
         """Work before the first pruning step (network slimming's sparse training); none by default."""
         return model
@@ -217,6 +236,42 @@ def out_convs(group: Any) -> list[nn.Conv2d]:
     ]
 
 
+def tied_units(model: nn.Module, groups: list[Any], imp: tp.importance.Importance | None = None,
+               ) -> list[tuple[list[nn.Conv2d], torch.Tensor | None]]:  # fmt: skip
+    """Groups as units of one width (``model`` in its prunable form): the two halves of a C2f block are one unit, as
+    the width rules tie them. With ``imp``, each unit comes with its channel scores sorted high to low, channel k of
+    a C2f block scored by the mean of both halves' k-th largest; groups ``imp`` cannot score are left out."""
+    scored = []
+    for group in groups:
+        convs, scores = out_convs(group), imp(group) if imp is not None else None
+        if convs and (imp is None or scores is not None):
+            ordered = None if scores is None else torch.sort(scores.detach().cpu().float(), descending=True).values
+            scored.append((convs, ordered))
+    unit_of = {c: i for i, (convs, _) in enumerate(scored) for c in convs}
+    merged: dict[int, int] = {}
+    for block in (m for m in model.modules() if isinstance(m, C2f_v2)):
+        a, b = unit_of.get(block.cv0.conv), unit_of.get(block.cv1.conv)
+        if a is not None and b is not None and a != b:
+            merged[b] = a
+    units = []
+    for i, (convs, scores) in enumerate(scored):
+        if i in merged:
+            continue
+        for j in (j for j, into in merged.items() if into == i):
+            other = scored[j][1]
+            if scores is not None and other is not None:
+                n = min(len(scores), len(other))
+                scores = (scores[:n] + other[:n]) / 2
+            convs = convs + scored[j][0]
+        units.append((convs, scores))
+    return units
+
+
+def channel_floor(base: int, min_channels: float) -> int:
+    """The fewest channels a layer of ``base`` channels keeps: a share (< 1) or a count (>= 1), at least one."""
+    return max(math.ceil(min_channels * base) if min_channels < 1 else int(min_channels), 1)
+
+
 def module_names(model: nn.Module) -> dict[nn.Module, str]:
     return {m: n for n, m in model.named_modules()}
 
@@ -240,6 +295,6 @@ def search_widths(count: int, budget: int, widths_for: Callable[[int], dict[nn.C
 
 
 __all__ = [
-    "PruningMethod", "WidthRules", "ignored_layers", "keep_count", "module_names", "out_convs", "prunable_form",
-    "prunable_groups", "search_widths", "yaml_widths",
+    "PruningMethod", "WidthRules", "channel_floor", "ignored_layers", "keep_count", "module_names", "out_convs",
+    "prunable_form", "prunable_groups", "search_widths", "tied_units", "yaml_widths",
 ]  # fmt: skip

@@ -18,7 +18,6 @@ CLI:
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,11 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
-from yolo_prune.methods.base import PruningMethod, module_names, out_convs, prunable_form, prunable_groups, search_widths
+from yolo_prune.methods.base import (
+    PruningMethod, channel_floor, module_names, prunable_form, prunable_groups, search_widths, tied_units,
+)  # fmt: skip
 from yolo_prune.rundir import write_json, write_npy, write_text
-from yolo_prune.surgery import C2f_v2, stock_name
+from yolo_prune.surgery import stock_name
 
 
 def penalised_bns(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module]) -> list[str]:
@@ -125,10 +126,9 @@ class SlimmingMethod(PruningMethod):
         kept is as close to the step's as those rules allow."""
         names, imp = module_names(model), self.importance()
         units = []  # (convs cut to one width, |gamma| scores sorted high to low, floor)
-        for convs, scores in _units(model, groups, imp):
+        for convs, scores in tied_units(model, groups, imp):
             base = base_widths[names[convs[0]]]
-            floor = self.settings["min_channels"]
-            floor = min(max(math.ceil(floor * base) if floor < 1 else int(floor), 1), convs[0].out_channels)
+            floor = min(channel_floor(base, self.settings["min_channels"]), convs[0].out_channels)
             units.append((convs, scores, floor))
         ranked = sorted(((float(s), i) for i, (_, scores, floor) in enumerate(units) for s in scores[floor:]),
                         key=lambda t: -t[0])  # fmt: skip
@@ -142,28 +142,3 @@ class SlimmingMethod(PruningMethod):
         base_channels = sum(base_widths[names[convs[0]]] for convs in rules.convs if convs)
         budget = round(self.remaining_fraction(step, steps) * base_channels)
         return search_widths(len(ranked), budget, widths_for, rules)
-
-
-def _units(model: nn.Module, groups: list[Any], imp: tp.importance.Importance) -> list[tuple[list[nn.Conv2d], torch.Tensor]]:
-    """Groups as units of one width with their scores sorted high to low; the two halves of a C2f block are one unit
-    (they keep one width), channel k scored by the mean of both halves' k-th largest |gamma|."""
-    scored = []
-    for group in groups:
-        convs, scores = out_convs(group), imp(group)
-        if convs and scores is not None:
-            scored.append((convs, torch.sort(scores.detach().cpu().float(), descending=True).values))
-    unit_of = {c: i for i, (convs, _) in enumerate(scored) for c in convs}
-    merged: dict[int, int] = {}
-    for block in (m for m in model.modules() if isinstance(m, C2f_v2)):
-        a, b = unit_of.get(block.cv0.conv), unit_of.get(block.cv1.conv)
-        if a is not None and b is not None and a != b:
-            merged[b] = a
-    units = []
-    for i, (convs, scores) in enumerate(scored):
-        if i in merged:
-            continue
-        for j in (j for j, into in merged.items() if into == i):
-            n = min(len(scores), len(scored[j][1]))
-            convs, scores = convs + scored[j][0], (scores[:n] + scored[j][1][:n]) / 2
-        units.append((convs, scores))
-    return units

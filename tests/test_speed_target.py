@@ -1,0 +1,210 @@
+"""Pruning for a measured speed-up (``--target-speedup``): a small run reaches its target by its own interleaved
+measurement, an unreachable target is refused before any work with the reachable one, the floor and the per-layer
+guidance in the report are the run's own numbers, and what the latency table times is what the real cut builds."""
+
+import html
+import json
+import math
+import re
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn as nn
+import yaml
+
+from yolo_prune import prune
+from yolo_prune.checkpoint import load_detector
+from yolo_prune.cli import main
+from yolo_prune.errors import UserError
+from yolo_prune.evaluation import layer_widths
+from yolo_prune.export import export_like, export_model
+from yolo_prune.methods import make_method
+from yolo_prune.methods.base import WidthRules, prunable_groups, yaml_widths
+from yolo_prune.methods.latency import LatencyMethod, Probe, Ranking, cut_copy
+from yolo_prune.model_yaml import stock_yaml
+from yolo_prune.settings import resolve_settings
+from yolo_prune.speed_report import attainable_speedup, guidance_rows
+from yolo_prune.surgery import prunable, split_widths
+
+IMGSZ = 64
+# One ONNX Runtime thread: timed by its CPU time, which the other work on a shared test machine does not disturb.
+TIMING = dict(latency_threads=1, latency_runs=50, latency_warmup=5)
+TINY = dict(imgsz=IMGSZ, batch=4, workers=0, device="cpu", epochs=1, verbose=False, **TIMING)
+TARGET = 1.5
+
+
+@pytest.fixture(scope="module")
+def run(tiny_data_yaml, tmp_path_factory):
+    project = tmp_path_factory.mktemp("speed")
+    return prune(model="yolov8n.yaml", data=str(tiny_data_yaml), target_speedup=TARGET, iterative_steps=2,
+                 project=str(project), **TINY)  # fmt: skip
+
+
+def read(run, name):
+    text = (run.run_dir / name).read_text()
+    return yaml.safe_load(text) if name.endswith(".yaml") else json.loads(text)
+
+
+def test_the_run_reaches_its_speed_target_by_its_own_measurement(run):
+    settings, state, rows = read(run, "settings.yaml"), read(run, "speed_target.json"), read(run, "steps.json")
+    assert settings["method"] == "latency"  # a speed target chose the method
+    steps = state["steps"]
+    assert [s["step"] for s in steps] == [r["step"] for r in rows[1:]]  # every step timed against the base
+    assert all(s["met"] == (s["speedup"] >= TARGET) for s in steps)
+    met = [s["step"] for s in steps if s["met"]]
+    assert state["met_at_step"] == (met[0] if met else None)
+    assert not met or met[0] == rows[-1]["step"]  # the run ends at the first step that meets the target
+    # Each measurement is the run's own, interleaved with the base; timing noise may cost one a little.
+    assert steps[-1]["speedup"] >= 0.9 * TARGET and run.summary["speedup"] >= 0.9 * TARGET
+    assert run.summary["final"]["latency"]["clock"] == "cpu"
+    assert run.summary["macs_ratio"] > 1
+
+
+def test_widths_follow_the_width_rules_and_the_last_table(run):
+    final = load_detector(run.final_pt)
+    assert stock_yaml(final)[1] is None  # widths an Ultralytics yaml states: round_to 8, derived widths as derived
+    layers, tables = read(run, "layers.json"), read(run, "latency_table.json")
+    assert [t["step"] for t in tables] == [r["step"] for r in read(run, "steps.json")[1:]]
+    last = tables[-1]
+    assert last["layers"] and all(0 < r["probe_width"] < r["width"] for r in last["layers"])
+    for r in last["layers"]:  # the final model holds the widths the last step chose
+        assert layers["final"][r["layer"]] == r["chosen_stock_width"], r["layer"]
+        assert r["floor"] <= r["chosen_width"] <= r["width"]
+    chosen = [p for p in last["proposals"] if p["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["measured_speedup"] >= last["step_target"] * 0.95
+
+
+def test_the_report_shows_the_floor_and_the_guidance_from_the_runs_files(run):
+    state, summary = read(run, "speed_target.json"), read(run, "summary.json")
+    md = (run.run_dir / "report.md").read_text()
+    page_html = (run.run_dir / "report.html").read_text()
+    assert 1 < state["floor_speedup"] == pytest.approx(state["base_ms"] / state["floor_ms"])
+    for key in ("base_ms", "floor_ms", "floor_speedup", "target_speedup", "met_at_step"):
+        assert summary["speed_target"][key] == state[key]
+    attainable = attainable_speedup(state["base_ms"], state["floor_ms"], summary["macs_ratio"])
+    assert summary["speed_target"]["attainable_speedup"] == pytest.approx(attainable)
+    for page in (md, html.unescape(page_html)):
+        assert f"the model runs in {state['floor_ms']:.2f} ms against the base's {state['base_ms']:.2f} ms" in page
+        assert f"no pruning of this model reaches more than {state['floor_speedup']:.2f}x here" in page
+        assert f"would run {attainable:.2f}x faster" in page
+        assert f"Met at step {state['met_at_step']}" in page
+    guidance = guidance_rows(run.run_dir)
+    first = read(run, "latency_table.json")[0]["layers"]
+    by_layer = {g["layer"]: g for g in guidance}
+    # Halving P3's output narrows the head's six class-branch convs too (yaml widths derive them from it).
+    assert by_layer["model.15.cv2.conv"]["layers_narrowed"] == pytest.approx(7)
+    assert all(g["output_change"] >= 0 for g in guidance) and any(g["output_change"] > 0 for g in guidance)
+    assert {g["layer"] for g in guidance} == {r["layer"] for r in first}
+    assert [g["saved_share"] for g in guidance] == sorted((r["saved_share"] for r in first), reverse=True)
+    table = md[md.index("## Per-layer guidance"):]
+    lines = [line for line in table.splitlines() if line.startswith("| model.")]
+    assert len(lines) == len(guidance)
+    top, layers = guidance[0], read(run, "layers.json")
+    assert lines[0] == (f"| {top['layer']} | {layers['base'][top['layer']]} | {layers['final'][top['layer']]} | "
+                        f"{top['saved_ms']:.2f} | {top['saved_share'] * 100:.1f}% | {top['output_change']:.3f} | "
+                        f"{top['layers_narrowed']:.1f} | {top['importance_removed'] * 100:.1f}% |")  # fmt: skip
+
+
+def test_an_unreachable_speedup_is_refused_before_any_work_with_the_reachable_one(tiny_data_yaml, tmp_path, capsys):
+    project = tmp_path / "runs"
+    code = main(["--model", "yolov8n.yaml", "--data", str(tiny_data_yaml), "--target-speedup", "100", "--imgsz",
+                 str(IMGSZ), "--latency-threads", "1", "--latency-runs", "10", "--project", str(project)])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    found = re.fullmatch(r"error: target speed-up 100x is beyond this model's reach: .*the best reachable speed-up "
+                         r"is (\d+\.\d\d)x", err[0])  # fmt: skip
+    assert found, err[0]
+    assert 1 < float(found.group(1)) < 100
+    assert not project.exists() or not any(project.iterdir())  # no run directory: nothing was started
+
+
+def test_an_unreachable_latency_is_refused_with_the_lowest_reachable(tiny_data_yaml, tmp_path):
+    with pytest.raises(UserError, match=r"target latency 0.001 ms is beyond this model's reach: .*the lowest "
+                                        r"reachable is \d+\.\d\d ms, a \d+\.\d\dx speed-up"):  # fmt: skip
+        prune(model="yolov8n.yaml", data=str(tiny_data_yaml), target_latency_ms=0.001, project=str(tmp_path),
+              **TINY)  # fmt: skip
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("given", "error"), [
+    ({"method": "depgraph", "target_speedup": 2.0}, "target_speedup is a target of method latency, not of depgraph"),
+    ({"method": "latency"}, "method latency needs a target"),
+    ({"target_speedup": 2.0, "target_latency_ms": 5.0}, "either target_speedup or target_latency_ms, not both"),
+    ({"target_speedup": 1.0}, "target_speedup must be > 1"),
+    ({"target_latency_ms": -1.0}, "target_latency_ms must be > 0"),
+    ({"target_speedup": 2.0, "latency_threads": 0}, "latency_threads must be >= 1"),
+])  # fmt: skip
+def test_speed_target_settings_are_checked(given, error):
+    with pytest.raises(UserError, match=re.escape(error)):
+        resolve_settings(overrides=given)
+
+
+def test_a_speed_target_selects_the_latency_method_unless_another_is_named():
+    assert resolve_settings(overrides={"target_latency_ms": 3.0})["method"] == "latency"
+    assert resolve_settings(overrides={"method": "latency", "target_speedup": 2.0})["method"] == "latency"
+    assert resolve_settings()["method"] == "depgraph"
+
+
+@pytest.mark.parametrize("yaml_rules", [True, False])
+def test_timed_copies_have_the_architecture_of_the_real_cut(yaml_rules, tmp_path):
+    """The latency table times copies cut without Torch-Pruning's pruner, written into the graph of an exported model
+    without exporting them: they must be the model the pruner builds, and the ONNX file the exporter writes."""
+    settings = resolve_settings(overrides={"target_prune_rate": 0.4, "yaml_widths": yaml_rules,
+                                           "round_to": 8 if yaml_rules else 1})  # fmt: skip
+    model, method = load_detector("yolov8n.yaml", nc=3), make_method(settings)
+    base = layer_widths(model)
+    with prunable(model):
+        graph, ignored, _ = method.graph(model, IMGSZ)
+        groups = prunable_groups(graph, ignored)
+        rules = WidthRules(model, groups, settings["round_to"], yaml_widths(settings))
+        widths = method.target_widths(model, groups, rules, 1, 1, split_widths(model, base))
+        copy = cut_copy(model, graph, widths)
+        template = export_model(cut_copy(model, graph, {}), tmp_path / "base.onnx", IMGSZ)
+    assert layer_widths(model) == base  # the model itself is not cut
+    real = load_detector("yolov8n.yaml", nc=3)
+    real.load_state_dict(model.state_dict())
+    method.prune(real, 1, 1, base, IMGSZ)
+    assert {k: v.shape for k, v in copy.state_dict().items()} == {k: v.shape for k, v in real.state_dict().items()}
+    assert layer_widths(copy) != base
+    with torch.no_grad():
+        assert copy.eval()(torch.zeros(1, 3, IMGSZ, IMGSZ))[0].shape == (1, 7, 84)
+    like = export_like(template, copy, tmp_path / "like.onnx")
+    exported = export_model(copy, tmp_path / "exported.onnx", IMGSZ)
+    x = np.random.default_rng(0).random((1, 3, IMGSZ, IMGSZ), dtype=np.float32)
+    outputs = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+               for p in (like, exported)]  # fmt: skip
+    assert np.abs(outputs[0] - outputs[1]).max() <= 1e-4 * np.abs(outputs[1]).max()
+
+
+def test_channels_go_where_time_is_dear_and_outputs_move_little():
+    """Given a latency table, the cut takes the layers whose channels cost the most time first and the layers whose
+    halving moved the outputs most last, never a layer whose cut saved nothing, keeps every floor and lands on widths
+    the width rules allow."""
+    settings = resolve_settings(overrides={"target_speedup": 2.0})
+    method, model = LatencyMethod(settings), load_detector("yolov8n.yaml", nc=3)
+    with prunable(model):
+        graph, ignored, _ = method.graph(model, IMGSZ)
+        groups = prunable_groups(graph, ignored)
+        rules = WidthRules(model, groups, 8, True)
+        base = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+        units = [u for u in method._units(model, groups, rules, base)
+                 if u.cuttable and (u.stock_factor == 2 or re.fullmatch(r"model\.\d+\.(cv2\.)?conv", u.layer))]
+        by_layer = {u.layer: u for u in units}  # layers with widths of their own (C2f outputs and halves, convs)
+        dear, free = by_layer["model.15.cv2.conv"], by_layer["model.7.conv"]  # 20 times the others' time; none
+        touchy = by_layer["model.12.cv2.conv"]  # its halving moved the outputs 100 times as far
+        probes = [Probe(u, 2e-3 if u is dear else 0.0 if u is free else 1e-4, 100.0 if u is touchy else 1.0)
+                  for u in units]  # fmt: skip
+        ranking = Ranking(probes, rules)
+        n = ranking.first(0.05)
+        widths, fewer, every = ranking.widths(n), ranking.widths(n - 1), ranking.widths(ranking.size)
+        assert widths == rules.apply(widths)  # already what the width rules give
+    predicted = ranking.saving(widths)
+    kept = {u.layer: widths[u.convs[0]] / u.width for u in units}
+    assert ranking.saving(fewer) < 0.05 <= predicted < ranking.saving(every)  # the fewest channels that reach it
+    assert kept[dear.layer] < min(k for layer, k in kept.items() if layer != dear.layer)
+    assert kept[touchy.layer] == 1 > min(k for layer, k in kept.items() if layer not in (dear.layer, free.layer))
+    assert kept[free.layer] == 1 and every[free.convs[0]] == free.width  # a cut that saved nothing never comes
+    assert all(widths[u.convs[0]] >= u.floor and widths[u.convs[0]] % 8 == 0 for u in units)
+    assert math.isclose(predicted, sum(p.slope * (p.unit.width - widths[p.unit.convs[0]]) for p in probes))

@@ -1,0 +1,142 @@
+"""The report's sections on a speed target (``--target-speedup``/``--target-latency-ms`` runs): the target and each
+step's measured speed-up, the model's floor and the speed-up it allows at the run's MACs ratio, and per-layer
+guidance (which layers cost time and which cost accuracy when cut).
+
+It only reads what the latency method writes into the run directory, ``speed_target.json`` and
+``latency_table.json``, beside ``layers.json``; a run without them gets no section. The blocks are the report's
+neutral blocks (``yolo_prune.report`` renders them to Markdown and HTML).
+
+Usage:
+    from yolo_prune.speed_report import speed_blocks, guidance_rows
+
+    blocks = speed_blocks(Path("runs/prune/exp"), summary)  # [] unless the run had a speed target
+    rows = guidance_rows(Path("runs/prune/exp"))              # per layer: widths, time and accuracy of a halving
+
+CLI (the report, with these sections):
+    yolo-prune --report runs/prune/exp
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from yolo_prune.errors import UserError
+from yolo_prune.latency import timing_label
+
+SPEED_FILE, TABLE_FILE, LAYERS_FILE = "speed_target.json", "latency_table.json", "layers.json"
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read {path}: {e}") from None
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def attainable_speedup(base_ms: float, floor_ms: float, macs_ratio: float) -> float:
+    """The speed-up of a model whose time above the floor shrank in proportion to its MACs (Amdahl's law):
+    ``base / (floor + (base - floor) / macs_ratio)``."""
+    return base_ms / (floor_ms + (base_ms - floor_ms) / macs_ratio)
+
+
+def guidance_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """Per layer the run chose a width for, from the first latency table (measured on the base model): base and
+    final width (``layers.json``), the time a halving saves, how far it moves the detections, how many layers it
+    narrows and the share of the layer's importance it removes; most time first."""
+    tables, layers = _read(run_dir / TABLE_FILE), _read(run_dir / LAYERS_FILE) or {}
+    if not tables:
+        return []
+    base, final = layers.get("base") or {}, layers.get("final") or {}
+    rows = []
+    for r in tables[0]["layers"]:
+        rows.append({
+            "layer": r["layer"], "base_width": base.get(r["layer"]), "final_width": final.get(r["layer"]),
+            "saved_ms": r["saved_ms"], "saved_share": r["saved_share"], "output_change": r["output_change"],
+            "layers_narrowed": r["layers_narrowed"], "importance_removed": r["importance_removed"],
+        })  # fmt: skip
+    return sorted(rows, key=lambda g: -g["saved_share"])
+
+
+def _pct(v: Any) -> str:
+    return f"{v * 100:.1f}%" if _finite(v) else "n/a"
+
+
+def _x(v: Any) -> str:
+    return f"{v:.2f}x" if _finite(v) else "n/a"
+
+
+def _ms(v: Any) -> str:
+    return f"{v:.2f}" if _finite(v) else "n/a"
+
+
+def speed_blocks(run_dir: Path, summary: dict[str, Any] | None) -> list[tuple]:
+    """Report blocks for a run with a speed target; [] for any other run. ``summary`` is the run's summary (or the
+    step log's, for an unfinished run): its MACs ratio and measured speed-up."""
+    state = _read(run_dir / SPEED_FILE)
+    if not state:
+        return []
+    summary = summary or {}
+    where = f"{timing_label(state['provider'], state.get('threads'))}, imgsz {state.get('imgsz')}, batch 1"
+    target, steps, met = state["target_speedup"], state.get("steps") or [], state.get("met_at_step")
+    wanted = f" ({state['target_latency_ms']:g} ms asked for)" if state.get("target_latency_ms") else ""
+    if met is not None:
+        hit = next(s for s in steps if s["step"] == met)
+        verdict = f"Met at step {met}: {_x(hit['speedup'])} measured against the base."
+    elif steps:
+        best = max(steps, key=lambda s: s["speedup"])
+        verdict = f"Not met: the best step measured {_x(best['speedup'])} (step {best['step']})."
+    else:
+        verdict = "No step has been measured yet."
+    blocks: list[tuple] = [
+        ("h2", "Speed target"),
+        ("p", f"Target: {_x(target)} the base's speed{wanted} ({where}; each step's checkpoint exported and timed "
+              f"against the base in interleaved rounds). {verdict}"),
+        ("table", ["step", "step target", "measured speed-up", "base ms", "step ms", "met"],
+         [[str(s["step"]), _x(s["step_target"]), _x(s["speedup"]), _ms(s["base_ms"]), _ms(s["ms"]),
+           "yes" if s["met"] else "no"] for s in steps], None),
+    ]  # fmt: skip
+    base_ms, floor_ms = state["base_ms"], state["floor_ms"]
+    blocks.append(("p", (
+        f"Floor: with every prunable layer at the narrowest width the run allows (min_channels, round_to and the "
+        f"width rules), the model runs in {_ms(floor_ms)} ms against the base's {_ms(base_ms)} ms: "
+        f"{_pct(floor_ms / base_ms)} of the base's latency does not shrink with the channels, so no pruning of this "
+        f"model reaches more than {_x(base_ms / floor_ms)} here."
+    )))  # fmt: skip
+    ratio, measured = summary.get("macs_ratio"), summary.get("speedup")
+    if _finite(ratio) and ratio > 0:
+        attainable = attainable_speedup(base_ms, floor_ms, ratio)
+        seen = (f"this run measured {_x(measured)}, {_pct(measured / attainable)} of that" if _finite(measured)
+                else "the final model's speed-up is measured when the run finishes")  # fmt: skip
+        blocks.append(("p", (
+            f"At this run's MACs ratio ({_x(ratio)} fewer), a model whose time above that floor shrank in proportion "
+            f"to its MACs would run {_x(attainable)} faster (base / (floor + (base - floor) / MACs ratio)); {seen}."
+        )))  # fmt: skip
+    rows, noise = guidance_rows(run_dir), (_read(run_dir / TABLE_FILE) or [{}])[0].get("noise")
+    if rows:
+        blocks += [
+            ("h2", "Per-layer guidance"),
+            ("p", "Measured on the base model (the first step's latency table): each layer whose width the run "
+                  "chooses was halved in a copy (its least important channels gone), the copies were timed with the "
+                  "base in the same rounds and run on training images. 'halving saves' is the share of the base's "
+                  "latency that goes: where channels cost time (it includes the convs that read the layer and the "
+                  "widths Ultralytics derives from it; two timings of the base differed by "
+                  f"{_pct(noise)}, so smaller differences are noise). 'output change' is how far the detections "
+                  "move (relative change of the class probabilities plus the confidence-weighted box shift): where "
+                  "channels cost accuracy. 'layers narrowed' counts the layers the halving narrows, derived widths "
+                  "included; 'importance removed' is the share of the layer's group L2 importance in the half that "
+                  "goes (near 50 %: its channels are alike). The method cuts first where time saved per output "
+                  "change is highest. Sorted by time."),
+            ("table", ["layer", "base width", "final width", "halving saves (ms)", "halving saves", "output change",
+                       "layers narrowed", "importance removed"],
+             [[g["layer"], str(g["base_width"]), str(g["final_width"]), _ms(g["saved_ms"]), _pct(g["saved_share"]),
+               f"{g['output_change']:.3f}", f"{g['layers_narrowed']:.1f}", _pct(g["importance_removed"])]
+              for g in rows], None),
+        ]  # fmt: skip
+    return blocks
