@@ -2,8 +2,8 @@
 model trained from scratch, on the hard generated data set where capacity matters.
 
 What a user compares: prune a yolov8s to yolov8n's speed, or just train a yolov8n? Every model here ends with its
-ONNX Runtime latency measured side by side with the stock small model (interleaved runs, batch 1), so points are
-placed by measured speed, not by MACs. The runs:
+ONNX Runtime latency measured side by side with the stock small model (interleaved runs, batch 1, one thread timed
+by its CPU time, as ``--latency-threads 1``), so points are placed by measured speed, not by MACs. The runs:
 
 - ``<big>-depgraph`` and ``<big>-depgraph-distill``: DepGraph at the uniform rate whose architecture runs as fast as
   the small model (searched on measured latency before training), ``steps`` x ``epochs`` of fine-tuning, without and
@@ -47,6 +47,7 @@ from yolo_prune.evaluation import count_macs_params, evaluate_map
 from yolo_prune.latency import compare_latency
 
 OUT = RESULTS / "accuracy_latency"
+THREADS = 1  # every timing on one thread, by its CPU time: steady while other work shares the machine
 
 
 def rate_for_latency(big: str, nc: int, small_onnx: Path, imgsz: int, folder: Path, runs: int) -> tuple[float, float]:
@@ -56,7 +57,7 @@ def rate_for_latency(big: str, nc: int, small_onnx: Path, imgsz: int, folder: Pa
     for i in range(7):
         mid = round((lo + hi) / 2, 3)
         onnx = to_onnx(pruned_model(f"{big}.yaml", nc, mid, WidthVariant(8, True), imgsz), folder, f"probe{i}", imgsz)
-        lat = compare_latency(small_onnx, onnx, runs=runs, warmup=5, progress=False)
+        lat = compare_latency(small_onnx, onnx, runs=runs, warmup=5, progress=False, threads=THREADS)
         ratio = lat["final"].median_ms / lat["base"].median_ms
         best = min(best, (abs(ratio - 1), mid))
         print(f"rate {mid:.3f}: {ratio:.2f}x the small model's latency", flush=True)
@@ -68,7 +69,8 @@ def run_pruning(name: str, base: Path, data: str, settings: dict[str, Any], args
                 project: Path, small_onnx: Path) -> dict[str, Any]:  # fmt: skip
     start = time.time()
     result = prune(model=str(base), data=data, max_map_drop=1.0, imgsz=args.imgsz, batch=args.batch, workers=0,
-                   device="cpu", project=str(project), name=name, latency_runs=20, verbose=False, **settings)  # fmt: skip
+                   device="cpu", project=str(project), name=name, latency_runs=20, latency_threads=THREADS,
+                   verbose=False, **settings)  # fmt: skip
     final = result.summary["final"]
     return {"run": name, "settings": settings, "macs": final["macs"], "params": final["params"],
             "map50_95": final["map50_95"], "map50": final["map50"], "epochs_after_base": _budget(settings),
@@ -81,7 +83,7 @@ def _budget(settings: dict[str, Any]) -> int:
 
 def _latency(onnx: Path, small_onnx: Path, runs: int) -> dict[str, float]:
     """Latency of ``onnx`` and of the stock small model, measured in the same interleaved rounds."""
-    lat = compare_latency(small_onnx, onnx, runs=runs, warmup=10, progress=False)
+    lat = compare_latency(small_onnx, onnx, runs=runs, warmup=10, progress=False, threads=THREADS)
     return {"latency_ms": lat["final"].median_ms, "small_ms": lat["base"].median_ms,
             "latency_vs_small": lat["final"].median_ms / lat["base"].median_ms}  # fmt: skip
 
@@ -169,7 +171,8 @@ def main() -> None:
         rate, ratio = rate_for_latency(args.big, nc, small_onnx, args.imgsz, tmp, args.runs)
         print(f"{args.big} at rate {rate:.3f} runs at {ratio:.2f}x {args.small}'s latency ({cores()} cores)")
         big_onnx = to_onnx(load_detector(bases[args.big].weights), tmp, "big", args.imgsz)
-        speedup = compare_latency(small_onnx, big_onnx, runs=args.runs, warmup=10, progress=False)["speedup"] ** -1
+        speedup = compare_latency(small_onnx, big_onnx, runs=args.runs, warmup=10, progress=False,
+                                  threads=THREADS)["speedup"] ** -1
         print(f"stock {args.big} / {args.small} latency: {speedup:.2f}x")
         depgraph = {"method": "depgraph", "target_prune_rate": rate, "iterative_steps": args.steps, "epochs": args.epochs}
         slim = {"method": "slim", "target_prune_rate": rate, "iterative_steps": 1, "sparse_epochs": budget // 2,
@@ -198,8 +201,6 @@ def main() -> None:
             print(row, flush=True)
             shutil.rmtree(project, ignore_errors=True)
         for model, base in bases.items():  # the two stock bases as points of their own
-            if args.only:
-                break
             onnx = to_onnx(load_detector(base.weights), tmp, f"{model}-base", args.imgsz)
             m = load_detector(base.weights)
             macs, params = count_macs_params(m, args.imgsz)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from common import WidthVariant, cores, macs, pruned_model, to_onnx, write_results
 
-from yolo_prune.latency import compare_latency
+from yolo_prune.latency import compare_latency, timing_label
 
 
 def matching_rate(big: str, target_macs: int, nc: int, variant: WidthVariant, imgsz: int) -> tuple[float, int]:
@@ -41,6 +41,9 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=["1", "8", "16", "8y", "16y"])
     ap.add_argument("--nc", type=int, default=20, help="class count of every model (20: a VOC-sized data set)")
     ap.add_argument("--runs", type=int, default=60)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="ONNX Runtime threads; 1 (default) is timed by its CPU time, steady on a shared machine; 0: "
+                    "ONNX Runtime's own choice, wall clock")
     ap.add_argument("--warmup", type=int, default=10)
     args = ap.parse_args()
     rows = []
@@ -55,7 +58,8 @@ def main() -> None:
                     rate, pruned_macs = matching_rate(f"{big}.yaml", stock_macs, args.nc, variant, imgsz)
                     net = pruned_model(f"{big}.yaml", args.nc, rate, variant, imgsz)
                     onnx = to_onnx(net, Path(tmp), f"{big}_{variant}", imgsz)
-                    lat = compare_latency(stock_onnx, onnx, runs=args.runs, warmup=args.warmup, progress=False)
+                    lat = compare_latency(stock_onnx, onnx, runs=args.runs, warmup=args.warmup, progress=False,
+                                          threads=args.threads or None)
                     rows.append({"big": big, "small": small, "imgsz": imgsz, "variant": str(variant), "rate": rate,
                                  "pruned_macs": pruned_macs, "stock_macs": stock_macs,
                                  "stock_ms": lat["base"].median_ms, "pruned_ms": lat["final"].median_ms,
@@ -66,7 +70,8 @@ def main() -> None:
                           f"vs {stock_macs / 1e6:.0f} M, {r['pruned_ms']:.2f} ms vs {r['stock_ms']:.2f} ms "
                           f"({r['pruned_vs_stock']:.2f}x)", flush=True)  # fmt: skip
     lines = [
-        f"ONNX Runtime CPU, batch 1, {args.nc} classes, median of {args.runs} interleaved runs after {args.warmup} "
+        f"{timing_label('cpu', args.threads or None)}, batch 1, {args.nc} classes, median of {args.runs} interleaved "
+        f"runs after {args.warmup} "
         f"warm-up ({platform.processor() or platform.machine()}, {cores()} cores)",
         "",
         "| pruned model | stock model | imgsz | widths | rate | MACs pruned / stock | ms pruned (p10-p90) | ms stock "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from common import WidthVariant, cores, macs, pruned_model, to_onnx, write_results
 
-from yolo_prune.latency import compare_latency
+from yolo_prune.latency import compare_latency, timing_label
 
 
 def main() -> None:
@@ -31,6 +31,9 @@ def main() -> None:
     ap.add_argument("--nc", type=int, default=3)
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="ONNX Runtime threads; 1 (default) is timed by its CPU time, steady on a shared machine; 0: "
+                    "ONNX Runtime's own choice, wall clock")
     ap.add_argument("--warmup", type=int, default=20)
     args = ap.parse_args()
     for model in args.models:
@@ -44,7 +47,8 @@ def main() -> None:
                         variant = WidthVariant.parse(text)
                         net = pruned_model(f"{model}.yaml", args.nc, rate, variant, imgsz, args.steps)
                         onnx, pruned_macs = to_onnx(net, Path(tmp), f"r{rate}_{variant}", imgsz), macs(net, imgsz)
-                        lat = compare_latency(base_onnx, onnx, runs=args.runs, warmup=args.warmup, progress=False)
+                        lat = compare_latency(base_onnx, onnx, runs=args.runs, warmup=args.warmup, progress=False,
+                                              threads=args.threads or None)
                         ratio = base_macs / pruned_macs
                         rows.append({"model": model, "imgsz": imgsz, "rate": rate, "variant": str(variant),
                                      "macs": pruned_macs, "macs_ratio": ratio, "base_ms": lat["base"].median_ms,
@@ -52,7 +56,8 @@ def main() -> None:
                                      "pruned_p90_ms": lat["final"].p90_ms, "speedup": lat["speedup"],
                                      "share_of_macs_ratio": lat["speedup"] / ratio})  # fmt: skip
             lines = [
-                f"ONNX Runtime CPU latency, {model}, imgsz {imgsz}, batch 1, median of {args.runs} interleaved runs "
+                f"{timing_label('cpu', args.threads or None)}, {model}, imgsz {imgsz}, batch 1, median of {args.runs} "
+                f"interleaved runs "
                 f"after {args.warmup} warm-up ({platform.processor() or platform.machine()}, {cores()} cores)",
                 "",
                 "| target rate | widths | MACs | MACs ratio | base ms | pruned ms (p10-p90) | speed-up "
