@@ -7,11 +7,15 @@ training plus all fine-tuning). Slimming gets the same fine-tuning budget as Dep
 training and fine-tuning.
 
 Usage:
-    python benchmarks/accuracy.py --base BASE.pt --data DATA.yaml --base-epochs 30 --rates 0.3 0.5 --steps 4 --epochs 5
+    python benchmarks/accuracy.py --data DATA.yaml --model yolo11n --rates 0.3 0.5 --steps 4 --epochs 4
+    python benchmarks/accuracy.py --base BASE.pt --data DATA.yaml --base-epochs 30 --rates 0.5 --methods depgraph
     python benchmarks/accuracy.py --table   # rebuild the table from the results written so far
 
-Each (method, rate) result is written to benchmarks/results/accuracy/<method>_<rate>.json as soon as it is done,
-so the benchmark can run in parts; the table goes to benchmarks/results/accuracy.md.
+Without ``--base``, the base model is ``--model``'s yaml trained by the demo's recipe (``train_base_model``, cached).
+Each (model, method, rate) result is written to benchmarks/results/accuracy/<model>_<method>_<rate>.json as soon as
+it is done, so the benchmark can run in parts; the table goes to benchmarks/results/accuracy.md. Results written
+before the model was part of the name (``<method>_<rate>.json``) are yolov8n on an earlier base and yolo-prune 0.1's
+width defaults; the table labels them so.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector
 from yolo_prune.checks import check_data
-from yolo_prune.data.base_model import RECIPE
+from yolo_prune.data.base_model import RECIPE, train_base_model
 from yolo_prune.evaluation import count_macs_params, evaluate_map
 
 RESULTS = Path(__file__).parent / "results" / "accuracy"
+EARLIER = "yolov8n (0.1)"  # the model label of results written before the model was part of the name
 
 
 def narrow_yaml(target_macs: int, nc: int, imgsz: int, folder: Path) -> tuple[Path, float]:
@@ -76,7 +81,7 @@ def run_pruning(variant: str, rate: float, args: argparse.Namespace, project: Pa
                    batch=args.batch, workers=0, device="cpu", project=str(project), name=variant, latency_runs=20,
                    verbose=False, **settings)  # fmt: skip
     final = result.summary["final"]
-    return {"method": variant, "rate": rate, "macs": final["macs"], "params": final["params"],
+    return {"model": args.model, "method": variant, "rate": rate, "macs": final["macs"], "params": final["params"],
             "map50_95": final["map50_95"], "map50": final["map50"], "epochs": args.base_epochs + budget,
             "latency_ms": final["latency"]["median_ms"], "speedup": result.summary["speedup"],
             "settings": settings, "minutes": (time.time() - start) / 60}  # fmt: skip
@@ -85,7 +90,7 @@ def run_pruning(variant: str, rate: float, args: argparse.Namespace, project: Pa
 def run_scratch(rate: float, args: argparse.Namespace, project: Path) -> dict:
     from ultralytics import YOLO
 
-    target = json.loads((RESULTS / f"depgraph_{rate}.json").read_text())["macs"]
+    target = json.loads((RESULTS / f"{args.model}_depgraph_{rate}.json").read_text())["macs"]
     project.mkdir(parents=True, exist_ok=True)
     yaml_path, width = narrow_yaml(target, check_data(args.data)["nc"], args.imgsz, project)
     epochs = args.base_epochs + args.steps * args.epochs
@@ -96,19 +101,21 @@ def run_scratch(rate: float, args: argparse.Namespace, project: Path) -> dict:
     best = load_detector(project / "scratch" / "weights" / "best.pt")
     metrics = evaluate_map(best, args.data, args.imgsz, args.batch, "cpu", project / "val")
     macs, params = count_macs_params(best, args.imgsz)
-    return {"method": f"scratch (width {width:.3f})", "rate": rate, "macs": macs, "params": params, **metrics,
+    return {"model": args.model, "method": f"scratch (width {width:.3f})", "rate": rate, "macs": macs, "params": params, **metrics,
             "epochs": epochs, "minutes": (time.time() - start) / 60}  # fmt: skip
 
 
 def table() -> str:
     rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
     lines = [
-        "| target rate | method | MACs | params | mAP50-95 | mAP50 | ONNX Runtime speed-up | total epochs |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | target rate | method | MACs | params | mAP50-95 | mAP50 | ONNX Runtime speed-up | total epochs |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(rows, key=lambda r: (r["rate"], r["method"] != "base", r["method"])):
+    for r in rows:
+        r.setdefault("model", EARLIER)
+    for r in sorted(rows, key=lambda r: (r["model"] == EARLIER, r["model"], r["rate"], r["method"] != "base", r["method"])):
         speedup = f"{r['speedup']:.2f}x" if r.get("speedup") else "-"
-        lines.append(f"| {r['rate']} | {r['method']} | {r['macs'] / 1e6:.1f} M | {r['params'] / 1e6:.2f} M | "
+        lines.append(f"| {r['model']} | {r['rate']} | {r['method']} | {r['macs'] / 1e6:.1f} M | {r['params'] / 1e6:.2f} M | "
                      f"{r['map50_95']:.3f} | {r['map50']:.3f} | {speedup} | {r['epochs']} |")  # fmt: skip
     text = "\n".join(lines)
     (RESULTS.parent / "accuracy.md").write_text(text + "\n")
@@ -117,9 +124,10 @@ def table() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--base", help="the demo's base model .pt")
+    ap.add_argument("--model", default="yolov8n", help="the base model's yaml name, e.g. yolo11n (default yolov8n)")
+    ap.add_argument("--base", help="the base model .pt (default: --model trained by the demo's recipe, cached)")
     ap.add_argument("--data", help="the demo's data.yaml")
-    ap.add_argument("--base-epochs", type=int, default=30, help="epochs the base model was trained for")
+    ap.add_argument("--base-epochs", type=int, default=RECIPE["epochs"], help="epochs the base model was trained for")
     ap.add_argument("--rates", type=float, nargs="+", default=[0.3, 0.5])
     ap.add_argument("--methods", nargs="+", default=["base", *VARIANTS, "scratch"],
                     help=f"base, scratch and pruning variants: {', '.join(VARIANTS)}")
@@ -132,18 +140,21 @@ def main() -> None:
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.table:
+        if not args.base:
+            args.base = str(train_base_model(args.data, model=f"{args.model}.yaml", imgsz=args.imgsz).weights)
         with tempfile.TemporaryDirectory() as tmp:
             if "base" in args.methods:
                 model = load_detector(args.base)
                 macs, params = count_macs_params(model, args.imgsz)
                 m = evaluate_map(model, args.data, args.imgsz, args.batch, "cpu", Path(tmp) / "val")
-                (RESULTS / "base.json").write_text(json.dumps({"method": "base", "rate": 0, "macs": macs,
-                                                               "params": params, **m, "epochs": args.base_epochs}))  # fmt: skip
+                (RESULTS / f"{args.model}_base.json").write_text(json.dumps({
+                    "model": args.model, "method": "base", "rate": 0, "macs": macs, "params": params, **m,
+                    "epochs": args.base_epochs}))  # fmt: skip
             for rate in args.rates:
                 for method in (m for m in args.methods if m != "base"):
                     project = Path(tmp) / f"{method}_{rate}"
                     row = run_scratch(rate, args, project) if method == "scratch" else run_pruning(method, rate, args, project)
-                    (RESULTS / f"{method}_{rate}.json").write_text(json.dumps(row, indent=2) + "\n")
+                    (RESULTS / f"{args.model}_{method}_{rate}.json").write_text(json.dumps(row, indent=2) + "\n")
                     print(row, flush=True)
                     shutil.rmtree(project, ignore_errors=True)
     print(table())
