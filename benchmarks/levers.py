@@ -23,7 +23,6 @@ Usage (from ``recovery.py``):
 from __future__ import annotations
 
 import copy
-import math
 from collections import defaultdict
 from typing import Any
 
@@ -31,9 +30,10 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
-from yolo_prune.methods.base import module_names, out_convs, prunable_form, prunable_groups
+from yolo_prune.methods.base import (
+    channel_floor, module_names, out_convs, prunable_form, prunable_groups, ranked_widths, tied_units,
+)  # fmt: skip
 from yolo_prune.methods.depgraph import DepGraphMethod
-from yolo_prune.methods.slimming import _units
 from yolo_prune.surgery import C2f_v2, stock_name
 from yolo_prune.training import PrunedModelTrainer, finetune
 
@@ -92,20 +92,10 @@ class GlobalDepGraph(DepGraphMethod):
             self.budgets = {k: macs(uniform(model, groups, rules, k, steps, base_widths)) for k in range(1, steps + 1)}
         budget = self.budgets[step]
         names = module_names(model)
-        units = []
-        for convs, scores in _units(model, groups, tp.importance.GroupMagnitudeImportance(p=2)):
-            floor = min(max(math.ceil(self.floor * base_widths[names[convs[0]]]), 1), convs[0].out_channels)
-            units.append((convs, scores, floor))
-        ranked = sorted(((float(s), i) for i, (_, scores, floor) in enumerate(units) for s in scores[floor:]),
-                        key=lambda t: -t[0])  # fmt: skip
-
-        def widths_for(n: int) -> dict[nn.Conv2d, int]:
-            keep = [floor for _, _, floor in units]
-            for _, i in ranked[:n]:
-                keep[i] += 1
-            return rules.apply({c: k for (convs, _, _), k in zip(units, keep) for c in convs})
-
-        lo, hi = 0, len(ranked)  # the most channels whose MACs stay within the uniform cut's
+        units = [(convs, scores, min(channel_floor(base_widths[names[convs[0]]], self.floor), convs[0].out_channels))
+                 for convs, scores in tied_units(model, groups, tp.importance.GroupMagnitudeImportance(p=2))]
+        count, widths_for = ranked_widths(units, rules)
+        lo, hi = 0, count  # the most channels whose MACs stay within the uniform cut's
         while lo < hi:
             mid = (lo + hi + 1) // 2
             lo, hi = (mid, hi) if macs(widths_for(mid)) <= budget else (lo, mid - 1)

@@ -60,6 +60,8 @@ def test_measure_latency_counts_runs_and_orders_percentiles(models, capsys):
         "batch": 1,
         "imgsz": 64,
         "provider": "cpu",
+        "threads": 1,
+        "clock": "cpu",  # one thread is timed by its CPU time
     }
     assert capsys.readouterr().err == "latency base.onnx: 23 runs\n"  # not a terminal: one plain line, no carriage-return redraws
 

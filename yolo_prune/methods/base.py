@@ -276,6 +276,23 @@ def module_names(model: nn.Module) -> dict[nn.Module, str]:
     return {m: n for n, m in model.named_modules()}
 
 
+def ranked_widths(units: list[tuple[list[nn.Conv2d], torch.Tensor, int]], rules: WidthRules,
+                  ) -> tuple[int, Callable[[int], dict[nn.Conv2d, int]]]:  # fmt: skip
+    """Channels ranked across layers: ``units`` are (convs of one width, channel scores sorted high to low, floor).
+    Returns how many channels lie above the floors and ``widths_for(n)``: every unit at its floor plus the ``n``
+    best-scored of those channels, through the width rules (for ``search_widths`` or a search of one's own)."""
+    ranked = sorted(((float(s), i) for i, (_, scores, floor) in enumerate(units) for s in scores[floor:]),
+                    key=lambda t: -t[0])  # fmt: skip
+
+    def widths_for(n: int) -> dict[nn.Conv2d, int]:
+        keep = [floor for _, _, floor in units]
+        for _, i in ranked[:n]:
+            keep[i] += 1
+        return rules.apply({c: k for (convs, _, _), k in zip(units, keep) for c in convs})
+
+    return len(ranked), widths_for
+
+
 def search_widths(count: int, budget: int, widths_for: Callable[[int], dict[nn.Conv2d, int]],
                   rules: WidthRules) -> dict[nn.Conv2d, int]:  # fmt: skip
     """The widths ``widths_for(n)`` (n in 0..count, kept channels growing with n) whose kept channels, after the width
@@ -296,5 +313,5 @@ def search_widths(count: int, budget: int, widths_for: Callable[[int], dict[nn.C
 
 __all__ = [
     "PruningMethod", "WidthRules", "channel_floor", "ignored_layers", "keep_count", "module_names", "out_convs",
-    "prunable_form", "prunable_groups", "search_widths", "tied_units", "yaml_widths",
+    "prunable_form", "prunable_groups", "ranked_widths", "search_widths", "tied_units", "yaml_widths",
 ]  # fmt: skip

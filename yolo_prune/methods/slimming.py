@@ -27,7 +27,8 @@ import torch.nn as nn
 import torch_pruning as tp
 
 from yolo_prune.methods.base import (
-    PruningMethod, channel_floor, module_names, prunable_form, prunable_groups, search_widths, tied_units,
+    PruningMethod, channel_floor, module_names, prunable_form, prunable_groups, ranked_widths, search_widths,
+    tied_units,
 )  # fmt: skip
 from yolo_prune.rundir import write_json, write_npy, write_text
 from yolo_prune.surgery import stock_name
@@ -130,15 +131,7 @@ class SlimmingMethod(PruningMethod):
             base = base_widths[names[convs[0]]]
             floor = min(channel_floor(base, self.settings["min_channels"]), convs[0].out_channels)
             units.append((convs, scores, floor))
-        ranked = sorted(((float(s), i) for i, (_, scores, floor) in enumerate(units) for s in scores[floor:]),
-                        key=lambda t: -t[0])  # fmt: skip
-
-        def widths_for(n: int) -> dict[nn.Conv2d, int]:
-            keep = [floor for _, _, floor in units]
-            for _, i in ranked[:n]:
-                keep[i] += 1
-            return rules.apply({c: k for (convs, _, _), k in zip(units, keep) for c in convs})
-
+        count, widths_for = ranked_widths(units, rules)
         base_channels = sum(base_widths[names[convs[0]]] for convs in rules.convs if convs)
         budget = round(self.remaining_fraction(step, steps) * base_channels)
-        return search_widths(len(ranked), budget, widths_for, rules)
+        return search_widths(count, budget, widths_for, rules)
