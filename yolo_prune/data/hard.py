@@ -55,7 +55,7 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw
 
-from yolo_prune.data.synthetic import voc_xml
+from yolo_prune.data.synthetic import voc_folders, voc_xml
 from yolo_prune.data.voc import voc_to_yolo
 from yolo_prune.errors import UserError
 
@@ -136,11 +136,7 @@ def generate_hard_voc(out_dir: str | Path, settings: HardSettings | None = None,
     """Write the hard set's JPEGs and VOC annotations under ``out_dir`` (new or empty) and return ``out_dir``."""
     settings = _settings(settings, overrides)
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"output folder {out} already exists and is not empty; choose a new folder")
-    images, annotations = out / "JPEGImages", out / "Annotations"
-    images.mkdir(parents=True)
-    annotations.mkdir()
+    images, annotations = voc_folders(out)
     for i in range(settings.n_images):
         scene = render_scene(settings, i)
         truncated = [shape.truncated for shape in scene.shapes if shape.labelled]

@@ -62,11 +62,7 @@ def generate_voc_dataset(
     if seed < 0:
         raise UserError(f"seed must be 0 or more, got {seed}")
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"output folder {out} already exists and is not empty; choose a new folder")
-    images, annotations = out / "JPEGImages", out / "Annotations"
-    images.mkdir(parents=True)
-    annotations.mkdir()
+    images, annotations = voc_folders(out)
     for i in range(n_images):
         rng = np.random.default_rng([seed, i])
         image, objects = _render(rng, imgsz, names, min_objects, max_objects, min_size, max_size)
@@ -232,6 +228,17 @@ def _contrasting_colour(rng: np.random.Generator, background: np.ndarray) -> tup
         if np.linalg.norm(colour - background) >= MIN_CONTRAST:
             return tuple(int(c) for c in colour)
     return tuple(int(c) for c in np.where(background < 128, 255, 0))
+
+
+def voc_folders(out: Path) -> tuple[Path, Path]:
+    """Create a VOC layout's ``JPEGImages`` and ``Annotations`` under ``out``, which must be new or empty: a data set
+    is never written over another one."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"output folder {out} already exists and is not empty; choose a new folder")
+    images, annotations = out / "JPEGImages", out / "Annotations"
+    images.mkdir(parents=True)
+    annotations.mkdir()
+    return images, annotations
 
 
 def voc_xml(
