@@ -19,6 +19,7 @@ by its CPU time, as ``--latency-threads 1``), so points are placed by measured s
 
 Usage:
     python benchmarks/accuracy_latency.py --big yolov8s --small yolov8n --imgsz 128 --steps 4 --epochs 4
+    python benchmarks/accuracy_latency.py --device 0 --imgsz 320 --epochs 10   # on a GPU: larger images, more epochs
     python benchmarks/accuracy_latency.py --table   # rebuild the table and plot from the results so far
 
 Base models come from ``train_base_model`` (cached in .cache/base-models). Each run's result is written to
@@ -69,7 +70,7 @@ def run_pruning(name: str, base: Path, data: str, settings: dict[str, Any], args
                 project: Path, small_onnx: Path) -> dict[str, Any]:  # fmt: skip
     start = time.time()
     result = prune(model=str(base), data=data, max_map_drop=1.0, imgsz=args.imgsz, batch=args.batch, workers=0,
-                   device="cpu", project=str(project), name=name, latency_runs=20, latency_threads=THREADS,
+                   device=args.device, project=str(project), name=name, latency_runs=20, latency_threads=THREADS,
                    verbose=False, **settings)  # fmt: skip
     final = result.summary["final"]
     return {"run": name, "settings": settings, "macs": final["macs"], "params": final["params"],
@@ -95,10 +96,10 @@ def run_training(name: str, model: str, data: str, epochs: int, args: argparse.N
 
     start = time.time()
     recipe = {**RECIPE, "epochs": epochs, "imgsz": args.imgsz, "batch": args.batch}
-    YOLO(str(weights or model)).train(data=data, workers=0, device="cpu", plots=False, project=str(project),
+    YOLO(str(weights or model)).train(data=data, workers=0, device=args.device, plots=False, project=str(project),
                                       name=name, verbose=False, exist_ok=True, **recipe)  # fmt: skip
     best = load_detector(project / name / "weights" / "best.pt")
-    metrics = evaluate_map(best, data, args.imgsz, args.batch, "cpu", project / "val" / name)
+    metrics = evaluate_map(best, data, args.imgsz, args.batch, args.device, project / "val" / name)
     macs, params = count_macs_params(best, args.imgsz)
     onnx = to_onnx(best, project, name, args.imgsz)
     return {"run": name, "settings": {"epochs": epochs, "from": "scratch" if weights is None else "base"},
@@ -154,6 +155,8 @@ def main() -> None:
     ap.add_argument("--sr", type=float, default=50.0, help="slimming's L1 penalty (sized for a short sparse phase)")
     ap.add_argument("--small-rate", type=float, default=0.3, help="rate at which the small model itself is pruned")
     ap.add_argument("--runs", type=int, default=50, help="interleaved latency runs per comparison")
+    ap.add_argument("--device", default="cpu",
+                    help="training device, e.g. 0 for a GPU (latency is always ONNX Runtime's CPU provider)")
     ap.add_argument("--only", nargs="*", help="run only these (names as in the table, e.g. yolov8s-depgraph)")
     ap.add_argument("--table", action="store_true")
     args = ap.parse_args()
@@ -162,7 +165,8 @@ def main() -> None:
         print(table())
         return
     data = str(hard_dataset("datasets/generated", imgsz=args.imgsz))
-    bases = {m: train_base_model(data, model=f"{m}.yaml", imgsz=args.imgsz) for m in (args.big, args.small)}
+    bases = {m: train_base_model(data, model=f"{m}.yaml", imgsz=args.imgsz, device=args.device)
+             for m in (args.big, args.small)}
     nc = load_detector(bases[args.small].weights).model[-1].nc
     budget = args.steps * args.epochs
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,7 +208,7 @@ def main() -> None:
             onnx = to_onnx(load_detector(base.weights), tmp, f"{model}-base", args.imgsz)
             m = load_detector(base.weights)
             macs, params = count_macs_params(m, args.imgsz)
-            metrics = evaluate_map(m, data, args.imgsz, args.batch, "cpu", tmp / "val" / model)
+            metrics = evaluate_map(m, data, args.imgsz, args.batch, args.device, tmp / "val" / model)
             row = {"run": f"{model}-base", "settings": {}, "macs": macs, "params": params, **metrics,
                    "epochs_after_base": 0, "minutes": 0.0, **_latency(onnx, small_onnx, args.runs)}  # fmt: skip
             (OUT / f"{model}-base.json").write_text(json.dumps(row, indent=2) + "\n")

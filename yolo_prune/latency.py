@@ -37,7 +37,7 @@ from yolo_prune.errors import UserError
 from yolo_prune.export import onnx_input_shape, require_onnxruntime
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
-# Channel counts each provider's kernels run at full speed: measured for the CPU (BENCHMARKS.md, "Channel counts"),
+# Channel counts each provider's kernels run at full speed: measured for the CPU (BENCHMARKS.md, section 2),
 # and NVIDIA's rule for fp16/fp32 tensor-core convolutions (channels in multiples of 8) for CUDA.
 FAST_MULTIPLE = {"cpu": 8, "cuda": 8}
 
