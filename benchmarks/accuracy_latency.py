@@ -10,8 +10,10 @@ by its CPU time, as ``--latency-threads 1``), so points are placed by measured s
   with distillation from the unpruned big model;
 - ``<big>-latency`` and ``<big>-latency-distill``: the latency-targeted method (``--target-speedup``) aiming at the
   speed-up that takes the big model to the small one's latency (measured side by side), same budget;
-- ``<big>-slim`` and ``<big>-slim-distill``: network slimming at the DepGraph rate, half the budget sparse training,
-  half fine-tuning (slimming keeps the fast, wide layers, so it lands slower at the same rate: the plot shows where);
+- ``<big>-slim`` and ``<big>-slim-distill``: network slimming, half the budget sparse training (once, shared by
+  both), then pruned at the rate whose slimmed architecture (its widths follow the trained |gamma|) runs as fast as
+  the small model, and fine-tuned for the other half; ``<big>-slim-samerate``: slimming at the DepGraph rate instead
+  (slimming keeps the fast, wide layers, so it lands slower at the same rate: the plot shows where);
 - ``<small>-scratch-total``: the small model trained from scratch for as many epochs as the pruned model has seen
   in total (the big base's plus the pruning run's); ``<small>-scratch-extra``: the small base model trained further
   for the pruning run's epochs only (what the same extra compute buys the small model);
@@ -19,7 +21,7 @@ by its CPU time, as ``--latency-threads 1``), so points are placed by measured s
 
 Usage:
     python benchmarks/accuracy_latency.py --big yolov8s --small yolov8n --imgsz 128 --steps 4 --epochs 4
-    python benchmarks/accuracy_latency.py --device 0 --imgsz 320 --epochs 10   # on a GPU: larger images, more epochs
+    python benchmarks/accuracy_latency.py --device 0 --imgsz 320 --base-epochs 150 --epochs 10   # on a GPU
     python benchmarks/accuracy_latency.py --table   # rebuild the table and plot from the results so far
 
 Base models come from ``train_base_model`` (cached in .cache/base-models). Each run's result is written to
@@ -35,35 +37,63 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import torch.nn as nn
 from common import RESULTS, WidthVariant, cores, pruned_model, to_onnx
 
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
-from yolo_prune.checkpoint import load_detector
+from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.data.base_model import RECIPE, train_base_model
 from yolo_prune.data.hard import hard_dataset
-from yolo_prune.evaluation import count_macs_params, evaluate_map
+from yolo_prune.evaluation import count_macs_params, evaluate_map, layer_widths
 from yolo_prune.latency import compare_latency
+from yolo_prune.methods import SlimmingMethod
+from yolo_prune.pipeline import Run
+from yolo_prune.settings import resolve_settings
 
 OUT = RESULTS / "accuracy_latency"
 THREADS = 1  # every timing on one thread, by its CPU time: steady while other work shares the machine
 
 
-def rate_for_latency(big: str, nc: int, small_onnx: Path, imgsz: int, folder: Path, runs: int) -> tuple[float, float]:
-    """The uniform DepGraph rate (to 0.01) at which ``big``'s architecture, with the default width rules, runs as
-    fast as the small model: latency ratio pruned / small measured interleaved, searched by bisection."""
+def rate_for_latency(build: Callable[[float], nn.Module], small_onnx: Path, imgsz: int, folder: Path,
+                     runs: int) -> tuple[float, float]:  # fmt: skip
+    """The rate (to 0.01) at which ``build(rate)``, a pruned architecture, runs as fast as the small model: latency
+    ratio pruned / small measured interleaved, searched by bisection."""
     lo, hi, best = 0.0, 0.9, (9.9, 0.0)
     for i in range(7):
         mid = round((lo + hi) / 2, 3)
-        onnx = to_onnx(pruned_model(f"{big}.yaml", nc, mid, WidthVariant(8, True), imgsz), folder, f"probe{i}", imgsz)
+        onnx = to_onnx(build(mid), folder, f"probe{i}", imgsz)
         lat = compare_latency(small_onnx, onnx, runs=runs, warmup=5, progress=False, threads=THREADS)
         ratio = lat["final"].median_ms / lat["base"].median_ms
         best = min(best, (abs(ratio - 1), mid))
         print(f"rate {mid:.3f}: {ratio:.2f}x the small model's latency", flush=True)
         lo, hi = (mid, hi) if ratio > 1 else (lo, mid)
     return best[1], 1 + best[0]
+
+
+def sparse_model(base: Path, data: str, args: argparse.Namespace, folder: Path) -> Path:
+    """The big base after slimming's sparse phase (half the budget), written once and shared by the slimming runs
+    with and without distillation: the sparse phase does not distill, so both would train the same model."""
+    sparse_pt = folder / "sparse.pt"
+    if not sparse_pt.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        settings = resolve_settings(None, {"method": "slim", "sparse_epochs": args.steps * args.epochs // 2,
+                                           "sr": args.sr, "imgsz": args.imgsz, "batch": args.batch, "workers": 0,
+                                           "device": args.device, "verbose": False})  # fmt: skip
+        model = SlimmingMethod(settings).prepare(load_detector(base), Run(folder, settings, data))
+        save_checkpoint(sparse_pt, model, {"imgsz": args.imgsz})
+    return sparse_pt
+
+
+def slim_architecture(sparse_pt: Path, rate: float, imgsz: int) -> nn.Module:
+    """What slimming at ``rate`` makes of the sparse model (its widths follow the trained |gamma|), untrained."""
+    net = load_detector(sparse_pt)
+    settings = resolve_settings(overrides={"method": "slim", "sparse_epochs": 0, "target_prune_rate": rate})
+    method = SlimmingMethod(settings)
+    method.prune(net, 1, 1, layer_widths(net), imgsz)
+    return net
 
 
 def run_pruning(name: str, base: Path, data: str, settings: dict[str, Any], args: argparse.Namespace,
@@ -76,6 +106,26 @@ def run_pruning(name: str, base: Path, data: str, settings: dict[str, Any], args
     return {"run": name, "settings": settings, "macs": final["macs"], "params": final["params"],
             "map50_95": final["map50_95"], "map50": final["map50"], "epochs_after_base": _budget(settings),
             "minutes": (time.time() - start) / 60, **_latency(result.onnx, small_onnx, args.runs)}  # fmt: skip
+
+
+def run_slimming(name: str, base: Path, data: str, settings: dict[str, Any], args: argparse.Namespace,
+                 project: Path, small_onnx: Path, shared: Path) -> dict[str, Any]:  # fmt: skip
+    """Slimming at the small model's latency: the sparse phase (shared), then the rate whose slimmed architecture
+    runs as fast as the small model, then fine-tuning for the other half of the budget (``settings`` may add
+    distillation, from the unpruned base, not from the sparse model the run starts from)."""
+    start = time.time()
+    sparse_pt = sparse_model(base, data, args, shared)
+    rate, ratio = rate_for_latency(lambda r: slim_architecture(sparse_pt, r, args.imgsz), small_onnx, args.imgsz,
+                                   project, args.runs)  # fmt: skip
+    half = args.steps * args.epochs // 2
+    run = {"method": "slim", "sparse_epochs": 0, "target_prune_rate": rate, "iterative_steps": 1,
+           "epochs": args.steps * args.epochs - half, "sr": args.sr, **settings}  # fmt: skip
+    if run.get("distill"):
+        run["teacher"] = str(base)
+    row = run_pruning(name, sparse_pt, data, run, args, project, small_onnx)
+    row.update(settings={**run, "sparse_epochs_before": half}, epochs_after_base=half + run["epochs"],
+               minutes=(time.time() - start) / 60, slim_rate=rate)  # fmt: skip
+    return row
 
 
 def _budget(settings: dict[str, Any]) -> int:
@@ -150,6 +200,8 @@ def main() -> None:
     ap.add_argument("--small", default="yolov8n")
     ap.add_argument("--imgsz", type=int, default=128)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--base-epochs", type=int, default=RECIPE["epochs"],
+                    help="epochs of the two base models (the demo's recipe otherwise; more for bases near convergence)")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs per step")
     ap.add_argument("--sr", type=float, default=50.0, help="slimming's L1 penalty (sized for a short sparse phase)")
@@ -165,30 +217,36 @@ def main() -> None:
         print(table())
         return
     data = str(hard_dataset("datasets/generated", imgsz=args.imgsz))
-    bases = {m: train_base_model(data, model=f"{m}.yaml", imgsz=args.imgsz, device=args.device)
+    bases = {m: train_base_model(data, model=f"{m}.yaml", imgsz=args.imgsz, device=args.device, epochs=args.base_epochs)
              for m in (args.big, args.small)}
     nc = load_detector(bases[args.small].weights).model[-1].nc
     budget = args.steps * args.epochs
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         small_onnx = to_onnx(load_detector(bases[args.small].weights), tmp, "small", args.imgsz)
-        rate, ratio = rate_for_latency(args.big, nc, small_onnx, args.imgsz, tmp, args.runs)
+        def depgraph_architecture(r: float) -> nn.Module:
+            return pruned_model(f"{args.big}.yaml", nc, r, WidthVariant(8, True), args.imgsz)
+
+        rate, ratio = rate_for_latency(depgraph_architecture, small_onnx, args.imgsz, tmp, args.runs)
         print(f"{args.big} at rate {rate:.3f} runs at {ratio:.2f}x {args.small}'s latency ({cores()} cores)")
         big_onnx = to_onnx(load_detector(bases[args.big].weights), tmp, "big", args.imgsz)
         speedup = compare_latency(small_onnx, big_onnx, runs=args.runs, warmup=10, progress=False,
                                   threads=THREADS)["speedup"] ** -1
         print(f"stock {args.big} / {args.small} latency: {speedup:.2f}x")
         depgraph = {"method": "depgraph", "target_prune_rate": rate, "iterative_steps": args.steps, "epochs": args.epochs}
-        slim = {"method": "slim", "target_prune_rate": rate, "iterative_steps": 1, "sparse_epochs": budget // 2,
-                "epochs": budget - budget // 2, "sr": args.sr}  # fmt: skip
+        samerate = {"method": "slim", "target_prune_rate": rate, "iterative_steps": 1, "sparse_epochs": budget // 2,
+                    "epochs": budget - budget // 2, "sr": args.sr}  # fmt: skip
         latency = {"target_speedup": speedup, "iterative_steps": args.steps, "epochs": args.epochs}
         plans: dict[str, Any] = {}
-        for name, settings in (("depgraph", depgraph), ("latency", latency), ("slim", slim)):
+        for name, settings in (("depgraph", depgraph), ("latency", latency)):
             plans[f"{args.big}-{name}"] = ("prune", bases[args.big].weights, settings)
             plans[f"{args.big}-{name}-distill"] = ("prune", bases[args.big].weights, {**settings, "distill": True})
+        plans[f"{args.big}-slim"] = ("slim", bases[args.big].weights, {})
+        plans[f"{args.big}-slim-distill"] = ("slim", bases[args.big].weights, {"distill": True})
+        plans[f"{args.big}-slim-samerate"] = ("prune", bases[args.big].weights, samerate)
         small_prune = {**depgraph, "target_prune_rate": args.small_rate}
         plans[f"{args.small}-depgraph"] = ("prune", bases[args.small].weights, small_prune)
-        plans[f"{args.small}-scratch-total"] = ("train", None, RECIPE["epochs"] + budget)
+        plans[f"{args.small}-scratch-total"] = ("train", None, args.base_epochs + budget)
         plans[f"{args.small}-scratch-extra"] = ("train", bases[args.small].weights, budget)
         for name, (kind, weights, arg) in plans.items():
             if args.only and name not in args.only:
@@ -196,10 +254,12 @@ def main() -> None:
             project = tmp / name
             if kind == "prune":
                 row = run_pruning(name, weights, data, arg, args, project, small_onnx)
+            elif kind == "slim":
+                row = run_slimming(name, weights, data, arg, args, project, small_onnx, tmp / "sparse")
             else:
                 row = run_training(name, f"{args.small}.yaml", data, arg, args, project, small_onnx, weights)
             base = bases[args.big if name.startswith(args.big) else args.small]
-            row.update(base=Path(base.weights).parent.name, base_map50_95=base.map50_95, base_epochs=RECIPE["epochs"],
+            row.update(base=Path(base.weights).parent.name, base_map50_95=base.map50_95, base_epochs=args.base_epochs,
                        matched_rate=rate)  # fmt: skip
             (OUT / f"{name}.json").write_text(json.dumps(row, indent=2) + "\n")
             print(row, flush=True)
