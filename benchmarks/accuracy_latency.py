@@ -167,11 +167,18 @@ def table() -> str:
     for r in sorted(rows, key=lambda r: r["latency_vs_small"]):
         lines.append(f"| {r['run']} | {r['map50_95']:.3f} | {r['map50']:.3f} | {r['latency_vs_small']:.2f}x | "
                      f"{r['latency_ms']:.2f} ({r['small_ms']:.2f}) | {r['macs'] / 1e6:.0f} M | "
-                     f"{r['params'] / 1e6:.2f} M | {r['epochs_after_base']} | {r['minutes']:.1f} |")  # fmt: skip
+                     f"{r['params'] / 1e6:.2f} M | {_epochs(r)} | {r['minutes']:.1f} |")  # fmt: skip
     text = "\n".join(lines)
     (RESULTS / "accuracy_latency.md").write_text(text + "\n")
     _plot(rows)
     return text
+
+
+def _epochs(row: dict[str, Any]) -> str:
+    """Training epochs after the base, or all of them for a model trained from scratch."""
+    if row["settings"].get("from") == "scratch":
+        return f"{row['settings']['epochs']} from scratch"
+    return str(row["epochs_after_base"])
 
 
 def _plot(rows: list[dict[str, Any]]) -> None:
