@@ -44,8 +44,8 @@ DATA="$DATA_DIR/yolo/data.yaml"
 echo "== 3/4 base model: yolov8n trained from scratch on $DATA"
 BASE="$("$PY" -m yolo_prune.data.base_model --data "$DATA" --cache-dir .cache/base-models --imgsz "$IMGSZ")"
 
-echo "== 4/4 prune: DepGraph, half of each prunable layer's channels in 4 steps of prune + 2 fine-tuning epochs"
-# Ultralytics train settings without a flag of their own go in a --cfg file. These two let 2 epochs recover: an
+echo "== 4/4 prune: DepGraph, half of each prunable layer's channels in 4 steps of prune + 4 fine-tuning epochs"
+# Ultralytics train settings without a flag of their own go in a --cfg file. These two let 4 epochs recover: an
 # optimizer step every batch of 16 instead of every 4th (nbs: 64), and the augmentation the base model learned with.
 mkdir -p .cache
 cat > .cache/demo-finetune.yaml <<'YAML'
@@ -53,6 +53,6 @@ nbs: 16
 scale: 0.25
 YAML
 .venv/bin/yolo-prune --model "$BASE" --data "$DATA" --cfg .cache/demo-finetune.yaml --target-prune-rate 0.5 \
-    --iterative-steps 4 --epochs 2 --imgsz "$IMGSZ" --batch 16 --workers 0 --device cpu --latency-runs 30 --quiet
+    --iterative-steps 4 --epochs 4 --imgsz "$IMGSZ" --batch 16 --workers 0 --device cpu --latency-runs 30 --quiet
 
 echo "demo finished in $((SECONDS / 60)) min $((SECONDS % 60)) s"
