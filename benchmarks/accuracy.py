@@ -29,6 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from common import save_table
+
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector
@@ -120,9 +122,7 @@ def table() -> str:
         lines.append(f"| {r['model']} | {r['rate']} | {r['method']} | {r['macs'] / 1e6:.1f} M | "
                      f"{r['params'] / 1e6:.2f} M | "
                      f"{r['map50_95']:.3f} | {r['map50']:.3f} | {speedup} | {r['epochs']} |")  # fmt: skip
-    text = "\n".join(lines)
-    (RESULTS.parent / "accuracy.md").write_text(text + "\n")
-    return text
+    return save_table("accuracy", lines)
 
 
 def main() -> None:

@@ -40,17 +40,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch.nn as nn
-from common import RESULTS, WidthVariant, cores, pruned_model, to_onnx
+from common import (
+    RESULTS, WidthVariant, cores, pruned_model, save_table, slimmed, sparse_checkpoint, to_onnx,
+)  # fmt: skip
 
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
-from yolo_prune.checkpoint import load_detector, save_checkpoint
+from yolo_prune.checkpoint import load_detector
 from yolo_prune.data.base_model import RECIPE, train_base_model
 from yolo_prune.data.hard import hard_dataset
-from yolo_prune.evaluation import count_macs_params, evaluate_map, layer_widths
+from yolo_prune.evaluation import count_macs_params, evaluate_map
 from yolo_prune.latency import compare_latency
-from yolo_prune.methods import SlimmingMethod
-from yolo_prune.pipeline import Run
 from yolo_prune.settings import resolve_settings
 
 OUT = RESULTS / "accuracy_latency"
@@ -76,24 +76,12 @@ def rate_for_latency(build: Callable[[float], nn.Module], small_onnx: Path, imgs
 def sparse_model(base: Path, data: str, args: argparse.Namespace, folder: Path) -> Path:
     """The big base after slimming's sparse phase (half the budget), written once and shared by the slimming runs
     with and without distillation: the sparse phase does not distill, so both would train the same model."""
-    sparse_pt = folder / "sparse.pt"
-    if not sparse_pt.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        settings = resolve_settings(None, {"method": "slim", "sparse_epochs": args.steps * args.epochs // 2,
-                                           "sr": args.sr, "imgsz": args.imgsz, "batch": args.batch, "workers": 0,
-                                           "device": args.device, "verbose": False})  # fmt: skip
-        model = SlimmingMethod(settings).prepare(load_detector(base), Run(folder, settings, data))
-        save_checkpoint(sparse_pt, model, {"imgsz": args.imgsz})
-    return sparse_pt
-
-
-def slim_architecture(sparse_pt: Path, rate: float, imgsz: int) -> nn.Module:
-    """What slimming at ``rate`` makes of the sparse model (its widths follow the trained |gamma|), untrained."""
-    net = load_detector(sparse_pt)
-    settings = resolve_settings(overrides={"method": "slim", "sparse_epochs": 0, "target_prune_rate": rate})
-    method = SlimmingMethod(settings)
-    method.prune(net, 1, 1, layer_widths(net), imgsz)
-    return net
+    if (folder / "sparse.pt").is_file():
+        return folder / "sparse.pt"
+    settings = resolve_settings(None, {"method": "slim", "sparse_epochs": args.steps * args.epochs // 2,
+                                       "sr": args.sr, "imgsz": args.imgsz, "batch": args.batch, "workers": 0,
+                                       "device": args.device, "verbose": False})  # fmt: skip
+    return sparse_checkpoint(base, data, settings, folder)
 
 
 def run_pruning(name: str, base: Path, data: str, settings: dict[str, Any], args: argparse.Namespace,
@@ -115,7 +103,7 @@ def run_slimming(name: str, base: Path, data: str, settings: dict[str, Any], arg
     distillation, from the unpruned base, not from the sparse model the run starts from)."""
     start = time.time()
     sparse_pt = sparse_model(base, data, args, shared)
-    rate, ratio = rate_for_latency(lambda r: slim_architecture(sparse_pt, r, args.imgsz), small_onnx, args.imgsz,
+    rate, ratio = rate_for_latency(lambda r: slimmed(sparse_pt, r, args.imgsz), small_onnx, args.imgsz,
                                    project, args.runs)  # fmt: skip
     half = args.steps * args.epochs // 2
     run = {"method": "slim", "sparse_epochs": 0, "target_prune_rate": rate, "iterative_steps": 1,
@@ -168,8 +156,7 @@ def table() -> str:
         lines.append(f"| {r['run']} | {r['map50_95']:.3f} | {r['map50']:.3f} | {r['latency_vs_small']:.2f}x | "
                      f"{r['latency_ms']:.2f} ({r['small_ms']:.2f}) | {r['macs'] / 1e6:.0f} M | "
                      f"{r['params'] / 1e6:.2f} M | {_epochs(r)} | {r['minutes']:.1f} |")  # fmt: skip
-    text = "\n".join(lines)
-    (RESULTS / "accuracy_latency.md").write_text(text + "\n")
+    text = save_table("accuracy_latency", lines)
     _plot(rows)
     return text
 

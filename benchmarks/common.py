@@ -2,10 +2,13 @@
 (latency depends on the architecture, not on the weights), count its MACs and export it to ONNX.
 
 Usage (from another script in benchmarks/):
-    from common import WidthVariant, pruned_model, to_onnx
+    from common import WidthVariant, pruned_model, save_table, slimmed, sparse_checkpoint, to_onnx
 
     net = pruned_model("yolov8s.yaml", nc=20, rate=0.45, variant=WidthVariant.parse("16y"), imgsz=160)
     onnx_path = to_onnx(net, folder, "v8s_045", imgsz=160)
+    sparse_pt = sparse_checkpoint("base.pt", "data.yaml", settings, folder)  # slimming's sparse phase, trained
+    net = slimmed(sparse_pt, rate=0.5, imgsz=160)  # what slimming at 0.5 makes of it, untrained
+    save_table("accuracy", lines)  # results/accuracy.md
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.evaluation import count_macs_params, layer_widths
 from yolo_prune.export import export_onnx
-from yolo_prune.methods import make_method
+from yolo_prune.methods import SlimmingMethod, make_method
+from yolo_prune.pipeline import Run
 from yolo_prune.settings import resolve_settings
 
 
@@ -58,6 +62,22 @@ def pruned_model(model: str, nc: int, rate: float, variant: WidthVariant, imgsz:
     return net
 
 
+def sparse_checkpoint(base: str | Path, data: str, settings: dict[str, Any], folder: Path) -> Path:
+    """``base`` after slimming's sparse phase (``settings``: a slim run's resolved settings), written to
+    ``folder``/sparse.pt, with the phase's own files (``sparse/``, ``sparsity.csv``, ...) beside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model = SlimmingMethod(settings).prepare(load_detector(base), Run(folder, settings, data))
+    return save_checkpoint(folder / "sparse.pt", model, {"imgsz": settings["imgsz"]})
+
+
+def slimmed(sparse_pt: Path, rate: float, imgsz: int) -> nn.Module:
+    """What slimming at ``rate`` makes of a sparse checkpoint (its widths follow the trained |gamma|), untrained."""
+    net = load_detector(sparse_pt)
+    settings = resolve_settings(overrides={"method": "slim", "sparse_epochs": 0, "target_prune_rate": rate})
+    SlimmingMethod(settings).prune(net, 1, 1, layer_widths(net), imgsz)
+    return net
+
+
 def macs(net: nn.Module, imgsz: int) -> int:
     return count_macs_params(net, imgsz)[0]
 
@@ -72,6 +92,13 @@ def cores() -> int:
 
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def save_table(name: str, lines: list[str]) -> str:
+    """A benchmark's Markdown table, kept as results/<name>.md (its raw results stay in results/<name>/)."""
+    text = "\n".join(lines)
+    (RESULTS / f"{name}.md").write_text(text + "\n")
+    return text
 
 
 def write_results(name: str, table: str, raw: Any) -> None:

@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import save_table
+
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.distill import DistillTrainer
@@ -96,9 +98,7 @@ def table() -> str:
         text = "; ".join(", ".join(f"{v:.2f}" for v in epoch) for epoch in per_epoch)
         lines.append(f"| {r['rate']} | {r['variant']} | {r['map50_95']:.3f} | {r['map50']:.3f} | {text} | "
                      f"{r.get('minutes', 0):.1f} |")  # fmt: skip
-    text = "\n".join(lines)
-    (RESULTS.parent / "distill_tune.md").write_text(text + "\n")
-    return text
+    return save_table("distill_tune", lines)
 
 
 def main() -> None:

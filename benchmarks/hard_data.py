@@ -21,6 +21,8 @@ import os
 import time
 from pathlib import Path
 
+from common import save_table
+
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune.data.base_model import train_base_model
 from yolo_prune.data.hard import HardSettings, hard_dataset
@@ -40,9 +42,7 @@ def table() -> str:
         lines.append(f"| {r['data']} | {r['images']} | {r['imgsz']} | {r['model']} | {r['train_seed']} | "
                      f"{r['epochs']} | {r['seconds'] / 60:.1f} min | {cpu} | {r['map50_95']:.3f} | "
                      f"{r['map50']:.3f} |")  # fmt: skip
-    text = "\n".join(lines)
-    (RESULTS.parent / "hard_data.md").write_text(text + "\n")
-    return text
+    return save_table("hard_data", lines)
 
 
 def main() -> None:

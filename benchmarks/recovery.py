@@ -36,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import save_table
 from levers import GlobalDepGraph, GroupSparseDepGraph
 
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
@@ -101,9 +102,7 @@ def table() -> str:
             f"{', '.join(str(r.get('seed', 0)) for r in runs)} | {f'{speedup:.2f}x' if speedup else '-'} | "
             f"{statistics.mean(r.get('minutes', 0) for r in runs):.1f} |"
         )  # fmt: skip
-    text = "\n".join(lines)
-    (RESULTS.parent / "recovery.md").write_text(text + "\n")
-    return text
+    return save_table("recovery", lines)
 
 
 def main() -> None:

@@ -31,18 +31,14 @@ from pathlib import Path
 
 import numpy as np
 import torch.nn as nn
-from common import WidthVariant, cores, pruned_model
+from common import WidthVariant, cores, pruned_model, save_table, slimmed, sparse_checkpoint
 
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
-from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.checks import check_data
 from yolo_prune.data.base_model import train_base_model
-from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import export_like
 from yolo_prune.latency import measure_interleaved
-from yolo_prune.methods import SlimmingMethod
-from yolo_prune.pipeline import Run
 from yolo_prune.settings import resolve_settings
 
 RESULTS = Path(__file__).parent / "results" / "speed_target"
@@ -109,16 +105,8 @@ def run_model(name: str, args: argparse.Namespace, project: Path, cfg: Path) -> 
         settings = resolve_settings(cfg, {"method": "slim", "sparse_epochs": budget // 2, "sr": args.sr,
                                           "imgsz": args.imgsz, "batch": args.batch, "workers": 0, "device": "cpu",
                                           "seed": args.seed, "verbose": False})  # fmt: skip
-        folder = project / f"{tag}-sparse"
-        sparse = SlimmingMethod(settings).prepare(load_detector(base.weights), Run(folder, settings, args.data))
-        sparse_pt = save_checkpoint(folder / "sparse.pt", sparse, {"imgsz": args.imgsz})
-        nets = {}
-        for r in GRID:
-            net = load_detector(sparse_pt)
-            slim = SlimmingMethod(resolve_settings(overrides={"method": "slim", "sparse_epochs": 0,
-                                                              "target_prune_rate": r}))  # fmt: skip
-            slim.prune(net, 1, 1, layer_widths(net), args.imgsz)
-            nets[r] = net
+        sparse_pt = sparse_checkpoint(base.weights, args.data, settings, project / f"{tag}-sparse")
+        nets = {r: slimmed(sparse_pt, r, args.imgsz) for r in GRID}
         rate, curve = equal_latency_rate(base_onnx, nets, reached, args.runs, Path(tmp))
         slim_run = prune(model=str(sparse_pt), method="slim", sparse_epochs=0, target_prune_rate=rate,
                          iterative_steps=1, epochs=budget - budget // 2, name=f"{tag}-slim", **common)  # fmt: skip
@@ -159,9 +147,7 @@ def table() -> str:
                 f"{r['params'] / 1e6:.2f} M | {r['speedup']:.2f}x | {r['speedup'] / r['macs_ratio']:.2f} | "
                 f"{r['map50_95']:.3f} | {r['map50']:.3f} | {r['epochs']} |"
             )
-    text = "\n".join(lines)
-    (RESULTS.parent / "speed_target.md").write_text(text + "\n")
-    return text
+    return save_table("speed_target", lines)
 
 
 def main() -> None:
