@@ -25,7 +25,7 @@ from yolo_prune.methods.base import WidthRules, prunable_groups, yaml_widths
 from yolo_prune.methods.latency import LatencyMethod, Probe, Ranking, cut_copy
 from yolo_prune.model_yaml import stock_yaml
 from yolo_prune.settings import resolve_settings
-from yolo_prune.speed_report import attainable_speedup, guidance_rows
+from yolo_prune.speed_report import attainable_speedup, guidance_rows, speed_blocks
 from yolo_prune.surgery import prunable, split_widths
 
 IMGSZ = 64
@@ -85,11 +85,19 @@ def test_the_report_shows_the_floor_and_the_guidance_from_the_runs_files(run):
         assert summary["speed_target"][key] == state[key]
     attainable = attainable_speedup(state["base_ms"], state["floor_ms"], summary["macs_ratio"])
     assert summary["speed_target"]["attainable_speedup"] == pytest.approx(attainable)
+    # Timing noise on a shared machine may leave a 2-step run just short of its target: the verdict says which.
+    steps, met = state["steps"], state["met_at_step"]
+    if met is not None:
+        hit = next(s for s in steps if s["step"] == met)
+        verdict = f"Met at step {met}: {hit['speedup']:.2f}x measured against the base."
+    else:
+        best = max(steps, key=lambda s: s["speedup"])
+        verdict = f"Not met: the best step measured {best['speedup']:.2f}x (step {best['step']})."
     for page in (md, html.unescape(page_html)):
         assert f"the model runs in {state['floor_ms']:.2f} ms against the base's {state['base_ms']:.2f} ms" in page
         assert f"no pruning of this model reaches more than {state['floor_speedup']:.2f}x here" in page
         assert f"would run {attainable:.2f}x faster" in page
-        assert f"Met at step {state['met_at_step']}" in page
+        assert verdict in page
     guidance = guidance_rows(run.run_dir)
     first = read(run, "latency_table.json")[0]["layers"]
     by_layer = {g["layer"]: g for g in guidance}
@@ -105,6 +113,20 @@ def test_the_report_shows_the_floor_and_the_guidance_from_the_runs_files(run):
     assert lines[0] == (f"| {top['layer']} | {layers['base'][top['layer']]} | {layers['final'][top['layer']]} | "
                         f"{top['saved_ms']:.2f} | {top['saved_share'] * 100:.1f}% | {top['output_change']:.3f} | "
                         f"{top['layers_narrowed']:.1f} | {top['importance_removed'] * 100:.1f}% |")  # fmt: skip
+
+
+def test_the_verdict_says_met_or_not_met_from_the_steps(run, tmp_path):
+    state = read(run, "speed_target.json")
+    steps = state["steps"]
+    for met_at in (steps[0]["step"], None):  # the same run's steps, once met at its first step and once never
+        for s in steps:
+            s["met"] = s["step"] == met_at
+        (tmp_path / "speed_target.json").write_text(json.dumps({**state, "steps": steps, "met_at_step": met_at}))
+        text = " ".join(b[1] for b in speed_blocks(tmp_path, run.summary) if b[0] == "p")
+        best = max(steps, key=lambda s: s["speedup"])
+        expected = (f"Met at step {met_at}: {steps[0]['speedup']:.2f}x measured against the base." if met_at is not None
+                    else f"Not met: the best step measured {best['speedup']:.2f}x (step {best['step']}).")
+        assert expected in text and ("Not met" in text) == (met_at is None)
 
 
 def test_an_unreachable_speedup_is_refused_before_any_work_with_the_reachable_one(tiny_data_yaml, tmp_path, capsys):
