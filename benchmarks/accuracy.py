@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from common import save_table
+from common import save_table, training_options
 
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
@@ -137,9 +137,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per step")
     ap.add_argument("--sr", type=float, default=1e-3)
-    ap.add_argument("--imgsz", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--table", action="store_true")
+    training_options(ap)
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.table:

@@ -41,7 +41,7 @@ from typing import Any, Callable
 
 import torch.nn as nn
 from common import (
-    RESULTS, WidthVariant, cores, pruned_model, save_table, slimmed, sparse_checkpoint, to_onnx,
+    RESULTS, WidthVariant, cores, pruned_model, save_table, slimmed, sparse_checkpoint, to_onnx, training_options,
 )  # fmt: skip
 
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
@@ -192,8 +192,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--big", default="yolov8s")
     ap.add_argument("--small", default="yolov8n")
-    ap.add_argument("--imgsz", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=16)
+    training_options(ap)
     ap.add_argument("--base-epochs", type=int, default=RECIPE["epochs"],
                     help="epochs of the two base models (the demo's recipe otherwise; more for bases near convergence)")
     ap.add_argument("--steps", type=int, default=4)
@@ -204,7 +203,6 @@ def main() -> None:
     ap.add_argument("--device", default="cpu",
                     help="training device, e.g. 0 for a GPU (latency is always ONNX Runtime's CPU provider)")
     ap.add_argument("--only", nargs="*", help="run only these (names as in the table, e.g. yolov8s-depgraph)")
-    ap.add_argument("--table", action="store_true")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     if args.table:

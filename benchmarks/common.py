@@ -2,7 +2,8 @@
 (latency depends on the architecture, not on the weights), count its MACs and export it to ONNX.
 
 Usage (from another script in benchmarks/):
-    from common import WidthVariant, pruned_model, save_table, slimmed, sparse_checkpoint, to_onnx
+    from common import WidthVariant, pruned_model, save_table, slimmed, sparse_checkpoint, to_onnx, training_options
+    training_options(ap)  # --imgsz, --batch, --table in a training benchmark's argument parser
 
     net = pruned_model("yolov8s.yaml", nc=20, rate=0.45, variant=WidthVariant.parse("16y"), imgsz=160)
     onnx_path = to_onnx(net, folder, "v8s_045", imgsz=160)
@@ -13,6 +14,7 @@ Usage (from another script in benchmarks/):
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from dataclasses import dataclass
@@ -92,6 +94,15 @@ def cores() -> int:
 
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def training_options(ap: argparse.ArgumentParser, table: bool = True) -> None:
+    """The options every training benchmark takes: image size and batch of its training (128 px and 16, the demo's),
+    and ``--table``, which rebuilds the Markdown table from the results already saved."""
+    ap.add_argument("--imgsz", type=int, default=128, help="training and timing image size")
+    ap.add_argument("--batch", type=int, default=16, help="training batch size")
+    if table:
+        ap.add_argument("--table", action="store_true", help="only rebuild the table from the saved results")
 
 
 def save_table(name: str, lines: list[str]) -> str:

@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import save_table
+from common import save_table, training_options
 
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune.checkpoint import load_detector, save_checkpoint
@@ -108,9 +108,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=0.5, help="one DepGraph cut to this rate")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--variants", nargs="+", default=["plain", "feat-dis6", "head-w1-ramp1"])
-    ap.add_argument("--imgsz", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--table", action="store_true")
+    training_options(ap)
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.table:

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import write_results
+from common import training_options, write_results
 
 OPS = ("swap", "graph", "prune_step", "macs", "finetune_epoch")
 
@@ -89,8 +89,7 @@ def _epoch(model, data: str, imgsz: int, batch: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="the demo data set's data.yaml")
-    ap.add_argument("--imgsz", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=16)
+    training_options(ap, table=False)
     ap.add_argument("--models", nargs="+", default=["n", "s", "m"])
     ap.add_argument("--worker", nargs=2, metavar=("OP", "MODEL"), help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import save_table
+from common import save_table, training_options
 from levers import GlobalDepGraph, GroupSparseDepGraph
 
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
@@ -115,9 +115,7 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=16, help="fine-tuning epochs in total, sparse training included")
     ap.add_argument("--steps", type=int, default=4, help="DepGraph steps, unless the variant says otherwise")
     ap.add_argument("--sr", type=float, default=0.005)
-    ap.add_argument("--imgsz", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--table", action="store_true")
+    training_options(ap)
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.table:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch.nn as nn
-from common import WidthVariant, cores, pruned_model, save_table, slimmed, sparse_checkpoint
+from common import WidthVariant, cores, pruned_model, save_table, slimmed, sparse_checkpoint, training_options
 
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
@@ -158,13 +158,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs per step")
     ap.add_argument("--sr", type=float, default=0.005, help="slimming's L1 penalty")
-    ap.add_argument("--imgsz", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=16)
+    training_options(ap)
     ap.add_argument("--runs", type=int, default=50, help="timed runs per model and measurement")
     ap.add_argument("--seed", type=int, default=0, help="fine-tuning seed (the base model is the same)")
     ap.add_argument("--cache-dir", default=".cache/base-models")
     ap.add_argument("--project", default="runs/bench-speed", help="where the runs are kept")
-    ap.add_argument("--table", action="store_true")
     args = ap.parse_args()
     if not args.table:
         project = Path(args.project).absolute()
