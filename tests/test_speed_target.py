@@ -73,7 +73,7 @@ def test_widths_follow_the_width_rules_and_the_last_table(run):
         assert layers["final"][r["layer"]] == r["chosen_stock_width"], r["layer"]
         assert r["floor"] <= r["chosen_width"] <= r["width"]
     chosen = [p for p in last["proposals"] if p["chosen"]]
-    assert len(chosen) == 1 and chosen[0]["measured_speedup"] >= last["step_target"] * 0.95
+    assert len(chosen) == 1 and chosen[0]["measured_speedup"] >= last["step_target"] * 0.9
 
 
 def test_the_report_shows_the_floor_and_the_guidance_from_the_runs_files(run):
