@@ -22,11 +22,14 @@ by its CPU time, as ``--latency-threads 1``), so points are placed by measured s
 Usage:
     python benchmarks/accuracy_latency.py --big yolov8s --small yolov8n --imgsz 128 --steps 4 --epochs 4
     python benchmarks/accuracy_latency.py --device 0 --imgsz 320 --base-epochs 150 --epochs 10   # on a GPU
+    python benchmarks/accuracy_latency.py --seed 1 --only yolov8s-latency yolov8n-scratch-extra  # a second seed
     python benchmarks/accuracy_latency.py --table   # rebuild the table and plot from the results so far
 
 Base models come from ``train_base_model`` (cached in .cache/base-models). Each run's result is written to
-benchmarks/results/accuracy_latency/<run>.json as soon as it is done, so the benchmark can run in parts; the table
-goes to benchmarks/results/accuracy_latency.md and the plot to benchmarks/results/accuracy_latency.png.
+benchmarks/results/accuracy_latency/<run>.json (``<run>_s<seed>.json`` for a seed other than 0: the seed of the
+fine-tuning and training after the bases, which stay the same) as soon as it is done, so the benchmark can run in
+parts; the table (each run's mean over its seeds, and each seed's result) goes to
+benchmarks/results/accuracy_latency.md and the plot to benchmarks/results/accuracy_latency.png.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def sparse_model(base: Path, data: str, args: argparse.Namespace, folder: Path) 
         return folder / "sparse.pt"
     settings = resolve_settings(None, {"method": "slim", "sparse_epochs": args.steps * args.epochs // 2,
                                        "sr": args.sr, "imgsz": args.imgsz, "batch": args.batch, "workers": 0,
-                                       "device": args.device, "verbose": False})  # fmt: skip
+                                       "device": args.device, "seed": args.seed, "verbose": False})  # fmt: skip
     return sparse_checkpoint(base, data, settings, folder)
 
 
@@ -89,7 +92,7 @@ def run_pruning(name: str, base: Path, data: str, settings: dict[str, Any], args
     start = time.time()
     result = prune(model=str(base), data=data, max_map_drop=1.0, imgsz=args.imgsz, batch=args.batch, workers=0,
                    device=args.device, project=str(project), name=name, latency_runs=20, latency_threads=THREADS,
-                   verbose=False, **settings)  # fmt: skip
+                   seed=args.seed, verbose=False, **settings)  # fmt: skip
     final = result.summary["final"]
     return {"run": name, "settings": settings, "macs": final["macs"], "params": final["params"],
             "map50_95": final["map50_95"], "map50": final["map50"], "epochs_after_base": _budget(settings),
@@ -133,7 +136,7 @@ def run_training(name: str, model: str, data: str, epochs: int, args: argparse.N
     from ultralytics import YOLO
 
     start = time.time()
-    recipe = {**RECIPE, "epochs": epochs, "imgsz": args.imgsz, "batch": args.batch}
+    recipe = {**RECIPE, "epochs": epochs, "imgsz": args.imgsz, "batch": args.batch, "seed": args.seed}
     YOLO(str(weights or model)).train(data=data, workers=0, device=args.device, plots=False, project=str(project),
                                       name=name, verbose=False, exist_ok=True, **recipe)  # fmt: skip
     best = load_detector(project / name / "weights" / "best.pt")
@@ -145,17 +148,38 @@ def run_training(name: str, model: str, data: str, epochs: int, args: argparse.N
             "minutes": (time.time() - start) / 60, **_latency(onnx, small_onnx, args.runs)}  # fmt: skip
 
 
+def result_name(run: str, seed: int) -> str:
+    """The results file of ``run`` at ``seed``: seed 0 keeps the plain name the first results were written under."""
+    return f"{run}.json" if seed == 0 else f"{run}_s{seed}.json"
+
+
+def merged_rows() -> list[dict[str, Any]]:
+    """One row per run: the mean of its seeds' mAP and latency ratio, with each seed's own result kept."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for p in sorted(OUT.glob("*.json")):
+        r = json.loads(p.read_text())
+        runs.setdefault(r["run"], []).append(r)
+    rows = []
+    for seeds in runs.values():
+        seeds.sort(key=lambda r: r.get("seed", 0))
+        mean = {k: sum(r[k] for r in seeds) / len(seeds) for k in ("map50_95", "map50", "latency_vs_small")}
+        rows.append({**seeds[0], **mean, "seeds": [(r.get("seed", 0), r["map50_95"], r["latency_vs_small"])
+                                                   for r in seeds]})  # fmt: skip
+    return rows
+
+
 def table() -> str:
-    rows = [json.loads(p.read_text()) for p in sorted(OUT.glob("*.json"))]
+    rows = merged_rows()
     lines = [
         "| run | mAP50-95 | mAP50 | latency vs stock small (measured) | ms (small ms) | MACs | params "
-        "| epochs after the base | minutes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| epochs after the base | minutes | each seed (ms, MACs, params, minutes: seed 0's) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: r["latency_vs_small"]):
+        seeds = "; ".join(f"seed {s}: {m:.3f} at {x:.2f}x" for s, m, x in r["seeds"])
         lines.append(f"| {r['run']} | {r['map50_95']:.3f} | {r['map50']:.3f} | {r['latency_vs_small']:.2f}x | "
                      f"{r['latency_ms']:.2f} ({r['small_ms']:.2f}) | {r['macs'] / 1e6:.0f} M | "
-                     f"{r['params'] / 1e6:.2f} M | {_epochs(r)} | {r['minutes']:.1f} |")  # fmt: skip
+                     f"{r['params'] / 1e6:.2f} M | {_epochs(r)} | {r['minutes']:.1f} | {seeds} |")  # fmt: skip
     text = save_table("accuracy_latency", lines)
     _plot(rows)
     return text
@@ -203,6 +227,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu",
                     help="training device, e.g. 0 for a GPU (latency is always ONNX Runtime's CPU provider)")
     ap.add_argument("--only", nargs="*", help="run only these (names as in the table, e.g. yolov8s-depgraph)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the training after the bases (the bases stay)")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     if args.table:
@@ -252,8 +277,8 @@ def main() -> None:
                 row = run_training(name, f"{args.small}.yaml", data, arg, args, project, small_onnx, weights)
             base = bases[args.big if name.startswith(args.big) else args.small]
             row.update(base=Path(base.weights).parent.name, base_map50_95=base.map50_95, base_epochs=args.base_epochs,
-                       matched_rate=rate)  # fmt: skip
-            (OUT / f"{name}.json").write_text(json.dumps(row, indent=2) + "\n")
+                       matched_rate=rate, seed=args.seed)  # fmt: skip
+            (OUT / result_name(name, args.seed)).write_text(json.dumps(row, indent=2) + "\n")
             print(row, flush=True)
             shutil.rmtree(project, ignore_errors=True)
         for model, base in bases.items():  # the two stock bases as points of their own
