@@ -100,3 +100,25 @@ def test_labels_ultralytics_drops_are_shown_even_when_quiet(all_rejected):
     assert (f"warning: Ultralytics drops 1 of 20 train images (corrupt image or label), e.g. {image}: ignoring "
             "corrupt image/label: Label class 7 exceeds dataset class count 3") in err  # fmt: skip
     assert result.steps[0]["map50_95"] > 0.05  # the val split is intact: the run went on
+
+
+def test_a_fine_tuning_that_lowers_the_map_is_not_kept(trained_model, shapes128_data_yaml, tmp_path, capsys):
+    """One epoch of SGD at a learning rate of 1 ruins the model: the step keeps the weights it had before fine-tuning
+    (its mAP is the pruned model's, its checkpoint the pruned model) and says so in one line."""
+    cfg = tmp_path / "ruin.yaml"
+    cfg.write_text("optimizer: SGD\nlr0: 1.0\nwarmup_epochs: 0\nmomentum: 0.9\nnbs: 8\n")
+    settings = {**SETTINGS, "iterative_steps": 1, "target_prune_rate": 0.1, "epochs": 1, "max_map_drop": 1.0}
+    result = prune(model=str(trained_model), data=str(shapes128_data_yaml), cfg=str(cfg), project=str(tmp_path),
+                   **settings)  # fmt: skip
+    row = result.steps[1]
+    assert row["status"] == "kept" and row["map50_95_pruned"] > 0.05
+    assert row["map50_95"] == row["map50_95_pruned"] and row["map50"] == row["map50_pruned"]
+    results = (result.run_dir / "finetune" / "step_01" / "results.csv").read_text().splitlines()
+    tuned = float(results[-1].split(",")[results[0].split(",").index("metrics/mAP50-95(B)")])
+    assert tuned < row["map50_95_pruned"]  # the fine-tuning ran, and did worse
+    line = next(x for x in capsys.readouterr().out.splitlines() if "fine-tuning lowered" in x)
+    assert line.startswith("step 1/1") and f"from {row['map50_95_pruned']:.3f}" in line
+    assert line.endswith("the step keeps its pruned weights")
+    pruned = load_detector(result.run_dir / "weights" / "step_01.pt")
+    assert result.summary["final"]["map50_95"] == row["map50_95"]
+    assert layer_widths(pruned) == layer_widths(load_detector(result.final_pt))

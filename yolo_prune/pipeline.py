@@ -1,5 +1,6 @@
 """The pruning loop that every method shares: base measurement, optional preparation (sparse training), then
-prune -> measure -> fine-tune -> measure steps, an early stop that rolls back, and the final exports and report.
+prune -> measure -> fine-tune -> measure steps (a fine-tuning that scores below the pruned model is not kept), an
+early stop that rolls back, and the final exports and report.
 
 Usage:
     from yolo_prune import prune
@@ -28,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch.nn as nn
 
@@ -324,9 +325,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         started = time.time()
         reached = method.prune(model, k, steps, base_widths, run.imgsz)
         pruned = _measure(model, run, f"step_{k:02d}_pruned")
-        model = finetune(model, run.data, run.train_args, run.dir / "finetune" / f"step_{k:02d}",
-                         **distill_kwargs(s, run.weights / "base.pt"))
-        tuned = pruned if s["epochs"] == 0 else _measure(model, run, f"step_{k:02d}")
+        model, tuned = _finetune_step(model, pruned, run, k, finetune, distill_kwargs(s, run.weights / "base.pt"))
         rate = 1 - method.remaining_fraction(k, steps)
         row = _row(k, method.step_phase, rate, reached, model, run, base, pruned, tuned, started)
         row = _accept(row, run, model, f"step_{k:02d}")
@@ -338,6 +337,22 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
     if log.rows[-1]["status"] == "kept":
         method.goal_reached(log.rows[-1])  # the last step is measured too (the answer is kept per step)
     return _finish(run, log)
+
+
+def _finetune_step(pruned_model: nn.Module, pruned: dict[str, float], run: Run, k: int, finetune: Callable,
+                   distill: dict[str, Any]) -> tuple[nn.Module, dict[str, float]]:  # fmt: skip
+    """Step ``k``'s model after fine-tuning, and its mAP. Fine-tuning that scores below the pruned model it started
+    from (a few epochs of a noisy recipe can) is not kept: the step goes on with the pruned weights, as Ultralytics
+    keeps the best epoch rather than the last. ``finetune`` trains a copy, so ``pruned_model`` is unchanged."""
+    if run.settings["epochs"] == 0:
+        return pruned_model, pruned
+    model = finetune(pruned_model, run.data, run.train_args, run.dir / "finetune" / f"step_{k:02d}", **distill)
+    tuned = _measure(model, run, f"step_{k:02d}")
+    if tuned["map50_95"] >= pruned["map50_95"]:
+        return model, tuned
+    print(f"step {k}/{run.settings['iterative_steps']}    fine-tuning lowered mAP50-95 from {pruned['map50_95']:.3f} "
+          f"to {tuned['map50_95']:.3f}: the step keeps its pruned weights", flush=True)  # fmt: skip
+    return pruned_model, pruned
 
 
 def _write_layers(run: Run, base_widths: dict[str, int], current: nn.Module) -> None:
