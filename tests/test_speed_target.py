@@ -22,7 +22,7 @@ from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import export_like, export_model
 from yolo_prune.methods import make_method
 from yolo_prune.methods.base import WidthRules, prunable_groups, yaml_widths
-from yolo_prune.methods.latency import LatencyMethod, Probe, Ranking, cut_copy
+from yolo_prune.methods.latency import MARGIN, LatencyMethod, Probe, Ranking, choose_proposal, cut_copy
 from yolo_prune.model_yaml import stock_yaml
 from yolo_prune.settings import resolve_settings
 from yolo_prune.speed_report import attainable_speedup, guidance_rows, speed_blocks
@@ -127,6 +127,20 @@ def test_the_verdict_says_met_or_not_met_from_the_steps(run, tmp_path):
         expected = (f"Met at step {met_at}: {steps[0]['speedup']:.2f}x measured against the base." if met_at is not None
                     else f"Not met: the best step measured {best['speedup']:.2f}x (step {best['step']}).")
         assert expected in text and ("Not met" in text) == (met_at is None)
+
+
+def test_a_step_takes_the_smallest_cut_near_its_aim_not_one_far_past_it():
+    """The proposals of a real run's last step (yolov8n, 2x, benchmarks/results/speed_target): only the 468-channel
+    cut measured the aim (2.06x), at 2.69x; 365 channels had measured 2.03x, which meets the step's 2x."""
+    measured = {234: 1.789, 468: 2.694, 326: 1.894, 365: 2.026, 372: 2.003, 382: 2.037}
+    proposals = [{"channels": n, "measured_speedup": x} for n, x in measured.items()]
+    goal = 2.0
+    assert choose_proposal(proposals, goal, goal * (1 + MARGIN))["channels"] == 365
+    assert choose_proposal(proposals, 1.85, 1.85 * (1 + MARGIN))["channels"] == 326  # meets the goal, not the aim
+    assert choose_proposal(proposals, 1.5, 1.5 * (1 + MARGIN))["channels"] == 234  # fewest channels that meet it
+    assert choose_proposal(proposals, 2.5, 2.5 * (1 + MARGIN))["channels"] == 468  # past the aim, but nothing nearer
+    assert choose_proposal(proposals, 3.0, 3.0 * (1 + MARGIN))["channels"] == 468  # none meets it: the fastest
+    assert choose_proposal([], goal, goal) is None
 
 
 def test_an_unreachable_speedup_is_refused_before_any_work_with_the_reachable_one(tiny_data_yaml, tmp_path, capsys):
