@@ -22,8 +22,9 @@ final model; models compared in the same interleaved rounds, so that the machine
   channel of the model (``Ranking``). The cheapest go until the step runs ``target ** (step / steps)`` times faster
   than the base (3 % beyond, for the noise of the next measurement), every width through the run's width rules.
   Cuts made together save less than the table's sum of single-layer savings, so how many channels go is searched
-  on measured speed-ups: each proposal is written into the exported graph and timed against the base (up to 6),
-  before the real cut (Torch-Pruning's pruner, L2 importance, as DepGraph).
+  on measured speed-ups: each proposal is written into the exported graph and timed against the base (up to 6);
+  the step cuts the one with the fewest channels near its aim (``choose_proposal``), with Torch-Pruning's pruner
+  (L2 importance, as DepGraph).
 - **After each step's fine-tuning**, the step's checkpoint is exported and timed against the base; the run ends at
   the first step that meets the target (``goal_reached``), or after ``iterative_steps``.
 
