@@ -76,6 +76,15 @@ def test_widths_follow_the_width_rules_and_the_last_table(run):
     assert len(chosen) == 1 and chosen[0]["measured_speedup"] >= last["step_target"] * 0.9
 
 
+def expected_verdict(steps: list[dict], met: int | None) -> str:
+    """The report's verdict for these steps: the step that met the target and its speed-up, else the best one."""
+    if met is not None:
+        hit = next(s for s in steps if s["step"] == met)
+        return f"Met at step {met}: {hit['speedup']:.2f}x measured against the base."
+    best = max(steps, key=lambda s: s["speedup"])
+    return f"Not met: the best step measured {best['speedup']:.2f}x (step {best['step']})."
+
+
 def test_the_report_shows_the_floor_and_the_guidance_from_the_runs_files(run):
     state, summary = read(run, "speed_target.json"), read(run, "summary.json")
     md = (run.run_dir / "report.md").read_text()
@@ -86,13 +95,7 @@ def test_the_report_shows_the_floor_and_the_guidance_from_the_runs_files(run):
     attainable = attainable_speedup(state["base_ms"], state["floor_ms"], summary["macs_ratio"])
     assert summary["speed_target"]["attainable_speedup"] == pytest.approx(attainable)
     # Timing noise on a shared machine may leave a 2-step run just short of its target: the verdict says which.
-    steps, met = state["steps"], state["met_at_step"]
-    if met is not None:
-        hit = next(s for s in steps if s["step"] == met)
-        verdict = f"Met at step {met}: {hit['speedup']:.2f}x measured against the base."
-    else:
-        best = max(steps, key=lambda s: s["speedup"])
-        verdict = f"Not met: the best step measured {best['speedup']:.2f}x (step {best['step']})."
+    verdict = expected_verdict(state["steps"], state["met_at_step"])
     for page in (md, html.unescape(page_html)):
         assert f"the model runs in {state['floor_ms']:.2f} ms against the base's {state['base_ms']:.2f} ms" in page
         assert f"no pruning of this model reaches more than {state['floor_speedup']:.2f}x here" in page
@@ -123,10 +126,7 @@ def test_the_verdict_says_met_or_not_met_from_the_steps(run, tmp_path):
             s["met"] = s["step"] == met_at
         (tmp_path / "speed_target.json").write_text(json.dumps({**state, "steps": steps, "met_at_step": met_at}))
         text = " ".join(b[1] for b in speed_blocks(tmp_path, run.summary) if b[0] == "p")
-        best = max(steps, key=lambda s: s["speedup"])
-        expected = (f"Met at step {met_at}: {steps[0]['speedup']:.2f}x measured against the base." if met_at is not None
-                    else f"Not met: the best step measured {best['speedup']:.2f}x (step {best['step']}).")
-        assert expected in text and ("Not met" in text) == (met_at is None)
+        assert expected_verdict(steps, met_at) in text and ("Not met" in text) == (met_at is None)
 
 
 def test_a_step_takes_the_smallest_cut_near_its_aim_not_one_far_past_it():
