@@ -116,5 +116,5 @@ def write_results(name: str, table: str, raw: Any) -> None:
     """Print a benchmark's Markdown table and keep it, with the raw numbers, as results/<name>.md and .json."""
     print(table, flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.md").write_text(table + "\n")
+    save_table(name, table.splitlines())
     (RESULTS / f"{name}.json").write_text(json.dumps(raw, indent=2) + "\n")
