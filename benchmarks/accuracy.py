@@ -35,6 +35,7 @@ import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector
 from yolo_prune.checks import check_data
+from yolo_prune.structure import TASKS
 from yolo_prune.data.base_model import RECIPE, train_base_model
 from yolo_prune.evaluation import count_macs_params, evaluate_map
 
@@ -94,7 +95,7 @@ def run_scratch(rate: float, args: argparse.Namespace, project: Path) -> dict:
 
     target = json.loads((RESULTS / f"{args.model}_depgraph_{rate}.json").read_text())["macs"]
     project.mkdir(parents=True, exist_ok=True)
-    yaml_path, width = narrow_yaml(target, check_data(args.data)["nc"], args.imgsz, project)
+    yaml_path, width = narrow_yaml(target, check_data(args.data, TASKS["detect"])["nc"], args.imgsz, project)
     epochs = args.base_epochs + args.steps * args.epochs
     start = time.time()
     recipe = {**RECIPE, "epochs": epochs, "imgsz": args.imgsz, "batch": args.batch}  # the base model's own recipe

@@ -1,4 +1,4 @@
-"""YOLO11 and YOLO26 under Torch-Pruning with attention as one fixed unit (``yolo_prune.attention``): how long the
+"""YOLO11 and YOLO26 under Torch-Pruning with attention as one fixed unit (``yolo_prune.structure.attention``): how long the
 dependency graph and its groups take to build, what share of the model stays fixed, and what a uniform DepGraph cut
 at rate 0.5 leaves. YOLOv8 (no attention) is the reference.
 
@@ -28,17 +28,10 @@ import torch.nn as nn
 import torch_pruning as tp
 
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
-from yolo_prune.attention import (
-    CUSTOMIZED_PRUNERS,
-    OpaqueBlock,
-    attention_ignored_layers,
-    opaque_attention,
-    unwrapped_name,
-)
 from yolo_prune.checkpoint import load_detector
 from yolo_prune.evaluation import count_macs_params
-from yolo_prune.methods.base import ignored_layers, prunable_groups
-from yolo_prune.surgery import replace_c2f
+from yolo_prune.methods.base import prunable_groups
+from yolo_prune.structure import CUSTOMIZED_PRUNERS, ModelAdapter, OpaqueBlock
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -61,23 +54,28 @@ def conv_macs(model: nn.Module, imgsz: int) -> dict[str, int]:
     return macs
 
 
-def group_seconds(model: nn.Module, imgsz: int) -> tuple[float, float, int]:
-    """Seconds to build the dependency graph (attention wrapped) and to list its prunable groups, and the count."""
-    with opaque_attention(model):
-        model.eval()
-        start = time.perf_counter()
-        graph = tp.DependencyGraph().build_dependency(
-            model, example_inputs=torch.zeros(1, 3, imgsz, imgsz), customized_pruners=CUSTOMIZED_PRUNERS
-        )
-        built = time.perf_counter()
-        groups = prunable_groups(graph, ignored_layers(model, True) + attention_ignored_layers(model))
-        return built - start, time.perf_counter() - built, len(groups)
+def group_seconds(model: nn.Module, imgsz: int, adapter: ModelAdapter) -> tuple[float, float, int]:
+    """Seconds to build the dependency graph of prunable-form ``model`` and to list its prunable groups, and the
+    count."""
+    model.eval()
+    start = time.perf_counter()
+    graph = tp.DependencyGraph().build_dependency(
+        model, example_inputs=torch.zeros(1, 3, imgsz, imgsz), customized_pruners=CUSTOMIZED_PRUNERS
+    )
+    built = time.perf_counter()
+    groups = prunable_groups(graph, adapter.fixed(model, True))
+    return built - start, time.perf_counter() - built, len(groups)
 
 
 def measure(name: str, sizes: list[int], repeats: int) -> dict:
     """Group-building times of one model, what of it stays fixed, and its MACs and params after a 0.5 cut."""
     model = load_detector(f"{name}.yaml", nc=80)
-    replace_c2f(model)
+    adapter = ModelAdapter.of(model, name)
+    with adapter.prunable_form(model):  # every measurement below is of the form the graph is built in
+        return _measure_form(model, adapter, name, sizes, repeats)
+
+
+def _measure_form(model: nn.Module, adapter: ModelAdapter, name: str, sizes: list[int], repeats: int) -> dict:
     for p in model.parameters():
         p.requires_grad_(True)
     times: dict[str, list[float]] = {str(s): [] for s in sizes}
@@ -85,7 +83,7 @@ def measure(name: str, sizes: list[int], repeats: int) -> dict:
     n_groups = 0
     for _ in range(repeats):
         for s in sizes:
-            b, g, n_groups = group_seconds(model, s)
+            b, g, n_groups = group_seconds(model, s, adapter)
             times[str(s)].append(round(b + g, 3))
             build[str(s)].append(round(b, 3))
 
@@ -93,15 +91,12 @@ def measure(name: str, sizes: list[int], repeats: int) -> dict:
     base_macs, base_params = count_macs_params(base, 640)
     per_conv = conv_macs(base, 640)
     params = {n: p.numel() for n, p in base.named_parameters()}
-    with opaque_attention(model):
-        inside = [unwrapped_name(n, model) for n, m in model.named_modules() if isinstance(m, OpaqueBlock)]
-        example = torch.zeros(1, 3, 64, 64)
-        pruner = tp.pruner.GroupNormPruner(
-            model, example, importance=tp.importance.GroupMagnitudeImportance(p=2), pruning_ratio=0.5,
-            ignored_layers=ignored_layers(model, True) + attention_ignored_layers(model),
-            customized_pruners=CUSTOMIZED_PRUNERS,
-        )  # fmt: skip
-        pruner.step()
+    inside = [n for n, m in model.named_modules() if isinstance(m, OpaqueBlock)]
+    pruner = tp.pruner.GroupNormPruner(
+        model, torch.zeros(1, 3, 64, 64), importance=tp.importance.GroupMagnitudeImportance(p=2), pruning_ratio=0.5,
+        ignored_layers=adapter.fixed(model, True), customized_pruners=CUSTOMIZED_PRUNERS,
+    )  # fmt: skip
+    pruner.step()
     macs, n_params = count_macs_params(model, 640)
     pruned = dict(model.named_parameters())
     untouched = [n for n in params if pruned[n].shape == base.get_parameter(n).shape]
@@ -115,7 +110,7 @@ def measure(name: str, sizes: list[int], repeats: int) -> dict:
     conv_untouched = [n for n in per_conv if pruned[n + ".weight"].shape == base.get_parameter(n + ".weight").shape]
     # Convs outside the attention that keep one side whole: the channels coupled to it (the head's prediction
     # convs, the stem's 3 input channels and depthwise convs, whose weights have no input side, aside).
-    fixed_by_head = {n for n, m in base.named_modules() for layer in ignored_layers(base, True) if m is layer}
+    fixed_by_head = {n for n, m in base.named_modules() for layer in adapter.task.fixed_outputs(base, True) if m is layer}
     one_side = [
         n for n, m in base.named_modules()
         if isinstance(m, nn.Conv2d) and m.groups == 1 and m.in_channels > 3 and n not in fixed_by_head

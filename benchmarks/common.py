@@ -30,6 +30,7 @@ from yolo_prune.export import export_onnx
 from yolo_prune.methods import SlimmingMethod, make_method
 from yolo_prune.pipeline import Run
 from yolo_prune.settings import resolve_settings
+from yolo_prune.structure import ModelAdapter
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def pruned_model(model: str, nc: int, rate: float, variant: WidthVariant, imgsz:
     if rate > 0:
         settings = resolve_settings(overrides={"target_prune_rate": rate, "round_to": variant.round_to,
                                                "yaml_widths": variant.yaml_widths})  # fmt: skip
-        method, base = make_method(settings), layer_widths(net)
+        method, base = make_method(settings, ModelAdapter.of(net, "model")), layer_widths(net)
         for k in range(1, steps + 1):
             method.prune(net, k, steps, base, imgsz)
     return net
@@ -68,7 +69,10 @@ def sparse_checkpoint(base: str | Path, data: str, settings: dict[str, Any], fol
     """``base`` after slimming's sparse phase (``settings``: a slim run's resolved settings), written to
     ``folder``/sparse.pt, with the phase's own files (``sparse/``, ``sparsity.csv``, ...) beside it."""
     folder.mkdir(parents=True, exist_ok=True)
-    model = SlimmingMethod(settings).prepare(load_detector(base), Run(folder, settings, data))
+    model = load_detector(base)
+    adapter = ModelAdapter.of(model, base)
+    method = SlimmingMethod(settings, adapter)
+    model = method.prepare(model, Run(folder, settings, data, adapter, method))
     return save_checkpoint(folder / "sparse.pt", model, {"imgsz": settings["imgsz"]})
 
 
@@ -76,7 +80,7 @@ def slimmed(sparse_pt: Path, rate: float, imgsz: int) -> nn.Module:
     """What slimming at ``rate`` makes of a sparse checkpoint (its widths follow the trained |gamma|), untrained."""
     net = load_detector(sparse_pt)
     settings = resolve_settings(overrides={"method": "slim", "sparse_epochs": 0, "target_prune_rate": rate})
-    SlimmingMethod(settings).prune(net, 1, 1, layer_widths(net), imgsz)
+    SlimmingMethod(settings, ModelAdapter.of(net, sparse_pt)).prune(net, 1, 1, layer_widths(net), imgsz)
     return net
 
 

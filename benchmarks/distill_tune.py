@@ -40,6 +40,7 @@ from yolo_prune.distill import DistillTrainer
 from yolo_prune.evaluation import count_macs_params, evaluate_map, layer_widths
 from yolo_prune.methods import make_method
 from yolo_prune.settings import resolve_settings
+from yolo_prune.structure import ModelAdapter
 from yolo_prune.training import finetune
 
 RESULTS = Path(__file__).parent / "results" / "distill_tune"
@@ -115,7 +116,7 @@ def main() -> None:
         base = load_detector(args.base)
         pruned = copy.deepcopy(base)
         settings = resolve_settings(overrides={"target_prune_rate": args.rate})
-        make_method(settings).prune(pruned, 1, 1, layer_widths(base), args.imgsz)
+        make_method(settings, ModelAdapter.of(pruned, args.base)).prune(pruned, 1, 1, layer_widths(base), args.imgsz)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             out = RESULTS / f"{args.rate}_pruned.json"

@@ -31,10 +31,10 @@ import torch.nn as nn
 import torch_pruning as tp
 
 from yolo_prune.methods.base import (
-    channel_floor, module_names, out_convs, prunable_form, prunable_groups, ranked_widths, tied_units,
+    channel_floor, module_names, out_convs, prunable_groups, ranked_widths, tied_units,
 )  # fmt: skip
 from yolo_prune.methods.depgraph import DepGraphMethod
-from yolo_prune.surgery import C2f_v2, stock_name
+from yolo_prune.structure import C2f_v2, ModelAdapter, stock_name
 from yolo_prune.training import PrunedModelTrainer, finetune
 
 
@@ -110,8 +110,9 @@ def group_slices(model: nn.Module, settings: dict[str, Any], imgsz: int) -> list
     the indices of the second half of a split C2f block moved back to where they sit in the stock ``cv1``."""
     work = copy.deepcopy(model)
     out = []
-    with prunable_form(work):
-        method = DepGraphMethod(settings)
+    adapter = ModelAdapter.of(work, "model")
+    with adapter.prunable_form(work):
+        method = DepGraphMethod(settings, adapter)
         graph, ignored, _ = method.graph(work, imgsz)
         modules = dict(work.named_modules())
         names = module_names(work)

@@ -40,12 +40,13 @@ def worker(op: str, model_name: str, imgsz: int, data: str, batch: int) -> dict:
     from yolo_prune.checkpoint import load_detector
     from yolo_prune.evaluation import count_macs_params, layer_widths
     from yolo_prune.methods import make_method
-    from yolo_prune.methods.base import prunable_form
     from yolo_prune.settings import resolve_settings
+    from yolo_prune.structure import ModelAdapter
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     model = load_detector(f"yolov8{model_name}.yaml", nc=3)
-    method = make_method(resolve_settings(overrides={"target_prune_rate": 0.5}))
+    adapter = ModelAdapter.of(model, "model")
+    method = make_method(resolve_settings(overrides={"target_prune_rate": 0.5}), adapter)
     base = layer_widths(model)
     if op in ("macs", "finetune_epoch"):
         method.prune(model, 1, 16, base, imgsz)
@@ -54,10 +55,10 @@ def worker(op: str, model_name: str, imgsz: int, data: str, batch: int) -> dict:
     rss = _rss_mb()
     start = time.perf_counter()
     if op == "swap":  # into the prunable form and back to stock, as every pruning step does
-        with prunable_form(model):
+        with adapter.prunable_form(model):
             pass
     elif op == "graph":
-        with prunable_form(model):
+        with adapter.prunable_form(model):
             method.graph(model, imgsz)
     elif op == "prune_step":
         method.prune(model, 1, 16, base, imgsz)

@@ -36,6 +36,7 @@ from common import WidthVariant, cores, pruned_model, save_table, slimmed, spars
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
 from yolo_prune.checks import check_data
+from yolo_prune.structure import TASKS
 from yolo_prune.data.base_model import train_base_model
 from yolo_prune.export import export_like
 from yolo_prune.latency import measure_interleaved
@@ -72,7 +73,7 @@ def outcome(result, method: str, epochs: int, started: float, **extra) -> dict:
 
 
 def run_model(name: str, args: argparse.Namespace, project: Path, cfg: Path) -> dict:
-    nc = check_data(args.data)["nc"]
+    nc = check_data(args.data, TASKS["detect"])["nc"]
     base = train_base_model(args.data, cache_dir=args.cache_dir, model=f"{name}.yaml", imgsz=args.imgsz,
                             batch=args.batch)  # fmt: skip
     common = dict(data=args.data, cfg=str(cfg), imgsz=args.imgsz, batch=args.batch, workers=0, device="cpu",

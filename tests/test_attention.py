@@ -1,4 +1,4 @@
-"""YOLO11 and YOLO26 prune with Torch-Pruning once their attention is one fixed unit (``yolo_prune.attention``):
+"""YOLO11 and YOLO26 prune with Torch-Pruning once their attention is one fixed unit (``yolo_prune.structure.attention``):
 wrapping changes nothing, groups build in seconds, a cut at 0.5 leaves the attention bitwise unchanged and the rest
 smaller, and both branches of YOLO26's end-to-end head follow the P3-P5 widths."""
 
@@ -9,28 +9,19 @@ import pytest
 import torch
 import torch.nn as nn
 import torch_pruning as tp
-from ultralytics.nn.modules.block import C2PSA, Attention
+from ultralytics.nn.modules.block import C2PSA, Attention, C3k2
 
-from yolo_prune.attention import (
-    CUSTOMIZED_PRUNERS,
-    OpaqueBlock,
-    attention_ignored_layers,
-    opaque_attention,
-    unwrap_attention,
-    unwrapped_name,
-    wrap_attention,
-)
 from yolo_prune.checkpoint import load_detector
 from yolo_prune.evaluation import count_macs_params
-from yolo_prune.methods.base import ignored_layers, prunable_groups
-from yolo_prune.surgery import C2f_v2, replace_c2f
+from yolo_prune.methods.base import prunable_groups
+from yolo_prune.structure import CUSTOMIZED_PRUNERS, ModelAdapter, OpaqueBlock, stock_name
 
 IMGSZ = 64
 FAMILIES = ["yolo11n.yaml", "yolo26n.yaml"]
 
 
-def prunable_form(source: str) -> nn.Module:
-    """A detector built from Ultralytics' bundled yaml, with the BatchNorm settings of a trained model, C2f swapped."""
+def trained_like(source: str) -> nn.Module:
+    """A detector built from Ultralytics' bundled yaml, with the BatchNorm settings of a trained model."""
     model = load_detector(source, nc=3)
     g = torch.Generator().manual_seed(0)
     for m in model.modules():
@@ -38,8 +29,16 @@ def prunable_form(source: str) -> nn.Module:
             m.eps, m.momentum = 1e-3, 0.03
             m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
             m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-    replace_c2f(model)
     return model
+
+
+def form(model: nn.Module):
+    """The one prunable form: C2f blocks split, attention wrapped."""
+    return ModelAdapter.of(model, "model").prunable_form(model)
+
+
+def fixed(model: nn.Module) -> list[nn.Module]:
+    return ModelAdapter.of(model, "model").fixed(model, prune_head=True)
 
 
 def image() -> torch.Tensor:
@@ -51,12 +50,11 @@ def flat(out) -> list[torch.Tensor]:
 
 
 def prune_half(model: nn.Module) -> None:
-    """Torch-Pruning's GroupNormPruner at rate 0.5 on every prunable layer, attention wrapped for the cut only."""
-    with opaque_attention(model):
+    """Torch-Pruning's GroupNormPruner at rate 0.5 on every prunable layer, in the prunable form for the cut only."""
+    with form(model):
         pruner = tp.pruner.GroupNormPruner(
             model, torch.zeros(1, 3, IMGSZ, IMGSZ), importance=tp.importance.GroupMagnitudeImportance(p=2),
-            pruning_ratio=0.5, ignored_layers=ignored_layers(model, True) + attention_ignored_layers(model),
-            customized_pruners=CUSTOMIZED_PRUNERS,
+            pruning_ratio=0.5, ignored_layers=fixed(model), customized_pruners=CUSTOMIZED_PRUNERS,
         )  # fmt: skip
         pruner.step()
 
@@ -64,36 +62,38 @@ def prune_half(model: nn.Module) -> None:
 @pytest.mark.parametrize(("source", "units"), [("yolo11n.yaml", 1), ("yolo26n.yaml", 2)])
 def test_wrap_and_unwrap_change_nothing(source, units):
     """One unit per C2PSA (its PSABlock chain) and per other Attention (YOLO26's C3k2 with attention)."""
-    model = prunable_form(source).train()
+    model = trained_like(source).train()
     model.model[10].eval()  # the C2PSA: a mixed train/eval tree must come back exactly as it was
     next(m for m in model.modules() if isinstance(m, Attention)).pe.eval()
-    before = [(n, m, m.training) for n, m in model.named_modules()]
     stock = copy.deepcopy(model)
-
-    wrapped = wrap_attention(model)
-    assert wrapped == units
-    blocks = [m for m in model.modules() if isinstance(m, OpaqueBlock)]
-    assert all(m in {x for b in blocks for x in b.inner.modules()} for m in model.modules() if isinstance(m, Attention))
-    assert all(b.training == b.inner.training for b in blocks) and not all(b.training for b in blocks)
-    names = {unwrapped_name(n, model): type(m) for n, m in model.named_modules() if not isinstance(m, OpaqueBlock)}
-    assert names == {n: type(m) for n, m in stock.named_modules()}
-    assert unwrap_attention(model) == wrapped
-    assert [(n, m, m.training) for n, m in model.named_modules()] == before  # the same objects, names and modes
-    assert not any(type(m).__module__ == "yolo_prune.attention" for m in model.modules())
+    attention_before = [(n, m, m.training) for n, m in model.named_modules() if isinstance(m, (Attention, C2PSA))]
 
     x = image()
-    with opaque_attention(model):
+    with form(model):
+        blocks = [m for m in model.modules() if isinstance(m, OpaqueBlock)]
+        assert len(blocks) == units
+        assert all(m in {x for b in blocks for x in b.inner.modules()} for m in model.modules() if isinstance(m, Attention))
+        assert all(b.training == b.inner.training for b in blocks) and not all(b.training for b in blocks)
+        inside = {stock_name(n, model): type(m) for b in blocks for n, m in model.named_modules() if m in set(b.inner.modules())}
+        assert inside and all(dict(stock.named_modules())[n].__class__ is t for n, t in inside.items())
         for mode in ("train", "eval"):  # train mode also updates BatchNorm statistics inside the wrapper
             getattr(model, mode)(), getattr(stock, mode)()
             with torch.no_grad():
                 assert all(torch.equal(a, b) for a, b in zip(flat(model(x)), flat(stock(x)), strict=True))
+    model.model[10].eval(), stock.model[10].eval()
+    assert [(n, m) for n, m, _ in attention_before] == [
+        (n, m) for n, m in model.named_modules() if isinstance(m, (Attention, C2PSA))
+    ]  # the same objects under the same names
+    types = lambda net: {n: type(m) for n, m in net.named_modules(remove_duplicate=False)}  # noqa: E731
+    assert types(model) == types(stock)
+    assert not any(type(m).__module__.startswith("yolo_prune") for m in model.modules())
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), stock.state_dict().values()))
 
 
 def test_wrapped_attention_refuses_training():
     """Gradients never reach a wrapped attention: training it must fail, not silently freeze it."""
-    model = prunable_form("yolo11n.yaml").train()
-    with opaque_attention(model):
+    model = trained_like("yolo11n.yaml").train()
+    with form(model):
         loss = sum(t.sum() for t in flat(model(image())))
         with pytest.raises(RuntimeError, match="unwrap it before training"):
             loss.backward()
@@ -102,13 +102,13 @@ def test_wrapped_attention_refuses_training():
 @pytest.mark.parametrize("source", FAMILIES)
 def test_groups_build_in_seconds(source):
     """Unwrapped, get_all_groups does not finish in 120 s on these models (Torch-Pruning 1.6.1)."""
-    model = prunable_form(source)
-    with opaque_attention(model):
+    model = trained_like(source)
+    with form(model):
         start = time.perf_counter()
         graph = tp.DependencyGraph().build_dependency(
             model, example_inputs=torch.zeros(1, 3, IMGSZ, IMGSZ), customized_pruners=CUSTOMIZED_PRUNERS
         )
-        groups = prunable_groups(graph, ignored_layers(model, True) + attention_ignored_layers(model))
+        groups = prunable_groups(graph, fixed(model))
         seconds = time.perf_counter() - start
         inside = {m for b in model.modules() if isinstance(b, OpaqueBlock) for m in b.inner.modules()}
         cut = {dep.target.module for group in groups for dep, _ in group}
@@ -118,20 +118,21 @@ def test_groups_build_in_seconds(source):
 
 
 def test_unignored_attention_is_refused():
-    """Without attention_ignored_layers the pruner would cut the channels around the attention and break it."""
-    model = prunable_form("yolo11n.yaml")
-    with opaque_attention(model):
+    """Without the attention's part among the fixed modules the pruner would cut the channels around the attention and
+    break it."""
+    model = trained_like("yolo11n.yaml")
+    with pytest.raises(RuntimeError, match="fixed width"), form(model):  # the cut's own error, not the fold's after it
+        head_only = ModelAdapter.of(model, "model").task.fixed_outputs(model, True)
         pruner = tp.pruner.GroupNormPruner(
             model, torch.zeros(1, 3, IMGSZ, IMGSZ), importance=tp.importance.GroupMagnitudeImportance(p=2),
-            pruning_ratio=0.5, ignored_layers=ignored_layers(model, True), customized_pruners=CUSTOMIZED_PRUNERS,
+            pruning_ratio=0.5, ignored_layers=head_only, customized_pruners=CUSTOMIZED_PRUNERS,
         )  # fmt: skip
-        with pytest.raises(RuntimeError, match="fixed width"):
-            pruner.step()
+        pruner.step()
 
 
 @pytest.mark.parametrize("source", FAMILIES)
 def test_prune_half_keeps_attention_and_shrinks_the_rest(source):
-    model = prunable_form(source)
+    model = trained_like(source)
     base = copy.deepcopy(model)
     base_macs, base_params = count_macs_params(base, IMGSZ)
     attention = {n for n, m in base.named_modules() if isinstance(m, Attention)}
@@ -139,7 +140,7 @@ def test_prune_half_keeps_attention_and_shrinks_the_rest(source):
 
     prune_half(model)
 
-    assert not any(type(m).__module__ == "yolo_prune.attention" for m in model.modules())
+    assert not any(type(m).__module__.startswith("yolo_prune") for m in model.modules())
     assert {n for n, m in model.named_modules() if type(m) is Attention} == attention
     pruned_sd = model.state_dict()
     assert all(torch.equal(pruned_sd[k], v) for k, v in attention_sd.items())
@@ -152,8 +153,8 @@ def test_prune_half_keeps_attention_and_shrinks_the_rest(source):
             assert block.cv1.conv.out_channels == block.cv2.conv.in_channels == 2 * block.c == old.cv1.conv.out_channels
             assert block.cv1.conv.in_channels < old.cv1.conv.in_channels
             assert block.cv2.conv.out_channels < old.cv2.conv.out_channels
-        if isinstance(block, C2f_v2):
-            assert block.cv0.conv.out_channels == block.cv1.conv.out_channels  # folds back to a stock C3k2 (chunk)
+        if isinstance(block, C3k2):  # folded back to a stock C3k2 (its chunk needs equal halves)
+            assert block.cv1.conv.out_channels == 2 * block.c
             assert block.cv2.conv.out_channels < blocks[name].cv2.conv.out_channels
             if any(isinstance(m, Attention) for m in block.modules()):
                 assert block.cv1.conv.out_channels == blocks[name].cv1.conv.out_channels
@@ -172,9 +173,9 @@ def test_prune_half_keeps_attention_and_shrinks_the_rest(source):
 
 
 def test_end_to_end_head_branches_follow_p3_p5():
-    model = prunable_form("yolo26n.yaml")
+    model = trained_like("yolo26n.yaml")
     head = model.model[-1]
-    with opaque_attention(model):
+    with form(model):
         graph = tp.DependencyGraph().build_dependency(
             model, example_inputs=torch.zeros(1, 3, IMGSZ, IMGSZ), customized_pruners=CUSTOMIZED_PRUNERS
         )

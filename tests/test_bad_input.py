@@ -188,11 +188,11 @@ def resumable(tmp_path_factory, tiny_data_yaml):
     base checkpoint and layers.json (what ``--resume`` reads before it does anything)."""
     from yolo_prune.evaluation import layer_widths
     from yolo_prune.rundir import STEP_COLUMNS, write_json, write_yaml
-    from yolo_prune.surgery import replace_c2f
+    from yolo_prune.structure.parts import enter
 
     run = tmp_path_factory.mktemp("resumable") / "exp"
     model = load_detector("yolov8n.yaml", nc=3)
-    replace_c2f(model)
+    enter(model)  # C2f_v2 blocks pickled, as yolo-prune 0.1 saved them
     save_checkpoint(run / "weights" / "base.pt", model, train_args={})
     settings = resolve_settings(overrides={"model": "yolov8n.yaml", "data": str(tiny_data_yaml), "imgsz": 64,
                                            "iterative_steps": 3})  # fmt: skip

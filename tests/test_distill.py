@@ -26,6 +26,7 @@ from yolo_prune.cli import main
 from yolo_prune.distill import DistillTrainer, _branches, head_distillation_loss
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.methods import make_method
+from yolo_prune.structure import ModelAdapter
 from yolo_prune.settings import resolve_settings
 from yolo_prune.training import finetune
 
@@ -40,7 +41,8 @@ def _params(model: torch.nn.Module) -> int:
 
 def _pruned(model: torch.nn.Module, rate: float = 0.5) -> torch.nn.Module:
     model = copy.deepcopy(model)
-    make_method(resolve_settings(overrides={"target_prune_rate": rate})).prune(model, 1, 1, layer_widths(model), 64)
+    settings = resolve_settings(overrides={"target_prune_rate": rate})
+    make_method(settings, ModelAdapter.of(model, "model")).prune(model, 1, 1, layer_widths(model), 64)
     return model
 
 

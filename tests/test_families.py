@@ -12,7 +12,7 @@ from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector
 from yolo_prune.evaluation import count_macs_params, layer_widths
 from yolo_prune.export import ONNX_TOLERANCE
-from yolo_prune.methods.base import ignored_layers
+from yolo_prune.structure import ModelAdapter
 
 TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=2, latency_warmup=1, verbose=False)
 CASES = {"yolo11n.yaml": dict(method="depgraph"), "yolo26n.yaml": dict(method="slim", sr=0.05, sparse_epochs=1)}
@@ -60,7 +60,7 @@ def test_onnx_matches_pytorch_and_final_reloads_without_yolo_prune(run, run_pyth
 def test_widths_are_multiples_of_the_default_round_to(run):
     _, result = run
     final = load_detector(result.final_pt)
-    fixed = {id(m) for layer in ignored_layers(final, prune_head=True) for m in layer.modules()}  # class count etc.
+    fixed = {id(m) for layer in ModelAdapter.of(final, "final").fixed(final, prune_head=True) for m in layer.modules()}  # class count etc.
     widths = {n: m.out_channels for n, m in final.named_modules() if isinstance(m, torch.nn.Conv2d) and id(m) not in fixed}
     assert all(w % 8 == 0 for w in widths.values()), {n: w for n, w in widths.items() if w % 8}
     assert layer_widths(final) != layer_widths(load_detector(result.run_dir / "weights" / "base.pt"))

@@ -8,10 +8,10 @@ import torch.nn as nn
 from yolo_prune.checkpoint import load_detector
 from yolo_prune.evaluation import count_macs_params, layer_widths
 from yolo_prune.methods import make_method
-from yolo_prune.methods.base import ignored_layers, keep_count
+from yolo_prune.structure import C2f_v2, ModelAdapter
+from yolo_prune.structure.model_yaml import stock_yaml
+from yolo_prune.methods.base import keep_count
 from yolo_prune.settings import resolve_settings
-from yolo_prune.model_yaml import stock_yaml
-from yolo_prune.surgery import C2f_v2
 from ultralytics.nn.modules import C2f
 
 IMGSZ = 64
@@ -21,14 +21,20 @@ def stock_model() -> nn.Module:
     return load_detector("yolov8n.yaml", nc=3)
 
 
+def fixed_outputs(model: nn.Module) -> list[nn.Module]:
+    """The head's outputs whose width the task fixes (class count, box encoding)."""
+    return ModelAdapter.of(model, "model").task.fixed_outputs(model, prune_head=True)
+
+
 def head_outputs(model: nn.Module) -> list[int]:
-    return [m.out_channels for m in ignored_layers(model, prune_head=True) if isinstance(m, nn.Conv2d)]
+    return [m.out_channels for m in fixed_outputs(model) if isinstance(m, nn.Conv2d)]
 
 
 @pytest.mark.parametrize("round_to", [1, 8])
 def test_free_depgraph_steps_reach_the_scheduled_widths(round_to):
     settings = resolve_settings(overrides={"target_prune_rate": 0.5, "round_to": round_to, "yaml_widths": False})
-    model, method = stock_model(), make_method(settings)
+    model = stock_model()
+    method = make_method(settings, ModelAdapter.of(model, "model"))
     base = layer_widths(model)
     head = head_outputs(model)
     macs, rates = [count_macs_params(model, IMGSZ)[0]], []
@@ -39,7 +45,7 @@ def test_free_depgraph_steps_reach_the_scheduled_widths(round_to):
     assert all(a > b for a, b in zip(macs, macs[1:])), macs
     assert rates[0] < rates[1] < rates[2] == pytest.approx(0.5, abs=0.02)
     final = layer_widths(model)
-    head_convs = {id(m) for m in ignored_layers(model, prune_head=True)}
+    head_convs = {id(m) for m in fixed_outputs(model)}
     names = {n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and id(m) not in head_convs}
     changed = {n for n in names if final[n] != base[n]}
     assert len(changed) > 0.9 * len(names)
@@ -55,7 +61,8 @@ def test_free_depgraph_steps_reach_the_scheduled_widths(round_to):
 
 def test_prune_head_off_leaves_the_head_whole():
     settings = resolve_settings(overrides={"prune_head": False, "yaml_widths": False})
-    model, method = stock_model(), make_method(settings)
+    model = stock_model()
+    method = make_method(settings, ModelAdapter.of(model, "model"))
     base = layer_widths(model)
     method.prune(model, 1, 1, base, IMGSZ)
     after = layer_widths(model)
@@ -80,10 +87,10 @@ def test_default_widths_are_multiples_of_round_to_and_rebuild_from_the_yaml(meth
     assert settings["yaml_widths"] and settings["round_to"] == 8
     model = with_spread_gammas(stock_model())
     base = layer_widths(model)
-    rate = make_method(settings).prune(model, 1, 1, base, IMGSZ)
+    rate = make_method(settings, ModelAdapter.of(model, "model")).prune(model, 1, 1, base, IMGSZ)
     final = layer_widths(model)
     head = model.model[-1]
-    fixed = {id(x) for m in ignored_layers(model, prune_head=True) for x in m.modules()}
+    fixed = {id(x) for m in fixed_outputs(model) for x in m.modules()}
     pruned = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and id(m) not in fixed]
     assert all(final[n] % 8 == 0 for n in pruned), {n: final[n] for n in pruned if final[n] % 8}
     assert sum(final[n] for n in pruned) < 0.75 * sum(base[n] for n in pruned)

@@ -14,6 +14,7 @@ from yolo_prune.cli import main
 from yolo_prune.evaluation import count_macs_params, layer_widths
 from yolo_prune.export import ONNX_TOLERANCE
 from yolo_prune.methods import make_method
+from yolo_prune.structure import ModelAdapter
 from yolo_prune.settings import resolve_settings
 from yolo_prune.training import PrunedModelTrainer, finetune
 
@@ -29,7 +30,8 @@ def run(tiny_data_yaml, tmp_path_factory):
 
 def pruned_model(rate: float = 0.5) -> torch.nn.Module:
     model = load_detector("yolov8n.yaml", nc=3)
-    make_method(resolve_settings(overrides={"target_prune_rate": rate})).prune(model, 1, 1, layer_widths(model), 64)
+    settings = resolve_settings(overrides={"target_prune_rate": rate})
+    make_method(settings, ModelAdapter.of(model, "model")).prune(model, 1, 1, layer_widths(model), 64)
     return model
 
 

@@ -20,6 +20,7 @@ import yaml
 
 from yolo_prune import prune
 from yolo_prune.checks import check_data, data_view
+from yolo_prune.structure import TASKS
 from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.cli import main
 
@@ -129,7 +130,7 @@ def test_ultralytics_writes_into_the_data_view_never_beside_the_users_files(inpu
     (root / "val.txt").write_text("".join(f"./images/val/{p.name}\n" for p in val_images))
     (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: val.txt\nnames: [a, b, c]\n")
     before = digests(root)
-    info = check_data(str(root / "data.yaml"))
+    info = check_data(str(root / "data.yaml"), TASKS["detect"])
     view = data_view(info, tmp_path / "run" / "dataset")
     for split in ("train", "val"):
         (folder,) = yaml.safe_load(view.read_text())[split]

@@ -19,6 +19,7 @@ from yolo_prune.errors import RunError
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import ONNX_TOLERANCE
 from yolo_prune.methods import make_method
+from yolo_prune.structure import ModelAdapter
 from yolo_prune.methods.slimming import SparsityLog, gammas
 from yolo_prune.pipeline import Run
 from yolo_prune.settings import resolve_settings
@@ -41,7 +42,7 @@ def with_random_gammas(model: nn.Module, seed: int) -> nn.Module:
 
 
 def bn_names(model: nn.Module, settings: dict) -> list[str]:
-    return make_method(settings).penalised(model, IMGSZ)
+    return make_method(settings, ModelAdapter.of(model, "model")).penalised(model, IMGSZ)
 
 
 def sparse_train(model, data, sr, nbs=2, trainer_cls=SparseTrainer, tmp=None, callbacks=None, weights="best",
@@ -164,8 +165,10 @@ def test_sparse_phase_hands_on_its_last_epochs_ema_and_logs_what_is_pruned(train
     ))  # fmt: skip
     model = load_detector(trained_model)
     names = bn_names(model, settings)
-    run = Run(tmp_path, settings, str(shapes128_data_yaml))
-    pruned = make_method(settings).prepare(model, run)
+    adapter = ModelAdapter.of(model, "model")
+    method = make_method(settings, adapter)
+    run = Run(tmp_path, settings, str(shapes128_data_yaml), adapter, method)
+    pruned = method.prepare(model, run)
     weights = tmp_path / "sparse" / "weights"
     best, last = (gammas(load_detector(weights / f"{w}.pt"), names) for w in ("best", "last"))
     assert best.mean() > last.mean() + 0.02  # the check below tells best from last
@@ -213,7 +216,7 @@ def test_global_threshold_removes_the_requested_share_with_a_floor():
     model = with_random_gammas(load_detector("yolov8n.yaml", nc=3), seed=0)
     model.model[2].cv2.bn.weight.data.fill_(1e-6)  # every |gamma| tiny: a global threshold alone would empty it
     base = layer_widths(model)
-    rate = make_method(settings).prune(model, 1, 1, base, IMGSZ)
+    rate = make_method(settings, ModelAdapter.of(model, "model")).prune(model, 1, 1, base, IMGSZ)
     after = layer_widths(model)
     assert rate == pytest.approx(0.5, abs=0.005)
     halves = {f"model.{i}.cv1.conv" for i, m in enumerate(model.model) if isinstance(m, C2f)}  # two halves each
@@ -230,7 +233,7 @@ def test_rounded_widths_still_remove_the_requested_share(round_to):
     searched so that the rate reached, after rounding and the yaml width rules, is as close as they allow."""
     settings = resolve_settings(overrides={"method": "slim", "target_prune_rate": 0.5, "round_to": round_to})
     model = with_random_gammas(load_detector("yolov8n.yaml", nc=3), seed=2)
-    rate = make_method(settings).prune(model, 1, 1, layer_widths(model), IMGSZ)
+    rate = make_method(settings, ModelAdapter.of(model, "model")).prune(model, 1, 1, layer_widths(model), IMGSZ)
     assert rate == pytest.approx(0.5, abs=0.02)
     assert all(w % round_to == 0 or w < round_to for n, w in layer_widths(model).items() if "model.22" not in n)
 
@@ -238,7 +241,7 @@ def test_rounded_widths_still_remove_the_requested_share(round_to):
 def test_residual_coupled_channels_stay_matched_and_the_model_runs():
     settings = resolve_settings(overrides={"method": "slim", "target_prune_rate": 0.6, "round_to": 4, "yaml_widths": False})
     model = with_random_gammas(load_detector("yolov8n.yaml", nc=3), seed=1)
-    make_method(settings).prune(model, 1, 1, layer_widths(model), IMGSZ)
+    make_method(settings, ModelAdapter.of(model, "model")).prune(model, 1, 1, layer_widths(model), IMGSZ)
     residual = [(blk, b) for blk in model.modules() if isinstance(blk, C2f) for b in blk.m if b.add]
     assert residual
     for blk, b in residual:

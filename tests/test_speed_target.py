@@ -21,12 +21,12 @@ from yolo_prune.errors import UserError
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import export_like, export_model
 from yolo_prune.methods import make_method
-from yolo_prune.methods.base import WidthRules, prunable_groups, yaml_widths
+from yolo_prune.methods.base import prunable_groups
 from yolo_prune.methods.latency import MARGIN, LatencyMethod, Probe, Ranking, choose_proposal, cut_copy
-from yolo_prune.model_yaml import stock_yaml
 from yolo_prune.settings import resolve_settings
+from yolo_prune.structure import ModelAdapter, split_widths
+from yolo_prune.structure.model_yaml import stock_yaml
 from yolo_prune.speed_report import attainable_speedup, guidance_rows, speed_blocks
-from yolo_prune.surgery import prunable, split_widths
 
 IMGSZ = 64
 # One ONNX Runtime thread: timed by its CPU time, which the other work on a shared test machine does not disturb.
@@ -189,12 +189,13 @@ def test_timed_copies_have_the_architecture_of_the_real_cut(yaml_rules, tmp_path
     without exporting them: they must be the model the pruner builds, and the ONNX file the exporter writes."""
     settings = resolve_settings(overrides={"target_prune_rate": 0.4, "yaml_widths": yaml_rules,
                                            "round_to": 8 if yaml_rules else 1})  # fmt: skip
-    model, method = load_detector("yolov8n.yaml", nc=3), make_method(settings)
+    model = load_detector("yolov8n.yaml", nc=3)
+    method = make_method(settings, ModelAdapter.of(model, "model"))
     base = layer_widths(model)
-    with prunable(model):
+    with method.adapter.prunable_form(model):
         graph, ignored, _ = method.graph(model, IMGSZ)
         groups = prunable_groups(graph, ignored)
-        rules = WidthRules(model, groups, settings["round_to"], yaml_widths(settings))
+        rules = method.width_rules(model, groups)
         widths = method.target_widths(model, groups, rules, 1, 1, split_widths(model, base))
         copy = cut_copy(model, graph, widths)
         template = export_model(cut_copy(model, graph, {}), tmp_path / "base.onnx", IMGSZ)
@@ -219,11 +220,12 @@ def test_channels_go_where_time_is_dear_and_outputs_move_little():
     halving moved the outputs most last, never a layer whose cut saved nothing, keeps every floor and lands on widths
     the width rules allow."""
     settings = resolve_settings(overrides={"target_speedup": 2.0})
-    method, model = LatencyMethod(settings), load_detector("yolov8n.yaml", nc=3)
-    with prunable(model):
+    model = load_detector("yolov8n.yaml", nc=3)
+    method = LatencyMethod(settings, ModelAdapter.of(model, "model"))
+    with method.adapter.prunable_form(model):
         graph, ignored, _ = method.graph(model, IMGSZ)
         groups = prunable_groups(graph, ignored)
-        rules = WidthRules(model, groups, 8, True)
+        rules = method.width_rules(model, groups)
         base = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
         units = [u for u in method._units(model, groups, rules, base)
                  if u.cuttable and (u.stock_factor == 2 or re.fullmatch(r"model\.\d+\.(cv2\.)?conv", u.layer))]

@@ -17,9 +17,10 @@ import torch
 from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.methods import make_method
-from yolo_prune.model_yaml import REFUSAL
 from yolo_prune.settings import resolve_settings
-from yolo_prune.surgery import replace_c2f
+from yolo_prune.structure import C2f_v2, ModelAdapter
+from yolo_prune.structure.model_yaml import REFUSAL
+from yolo_prune.structure.parts import enter
 
 IMGSZ = 64
 # Make `import yolo_prune` fail in the fresh process: what a machine without yolo-prune sees.
@@ -31,7 +32,7 @@ def _pruned(trained_model: Path, **overrides) -> torch.nn.Module:
     """The trained fixture model cut once, without fine-tuning: at rate 0.2 it still finds the shapes at 128 px."""
     model = load_detector(trained_model)
     settings = resolve_settings(overrides={"target_prune_rate": 0.2, **overrides})
-    make_method(settings).prune(model, 1, 1, layer_widths(model), IMGSZ)
+    make_method(settings, ModelAdapter.of(model, "model")).prune(model, 1, 1, layer_widths(model), IMGSZ)
     return model
 
 
@@ -57,7 +58,8 @@ def test_folded_model_computes_what_the_pruned_model_computes(trained_model):
     (chunk) and forward_split (the exporter's)."""
     stock = _pruned(trained_model).eval()
     v2 = copy.deepcopy(stock)
-    assert replace_c2f(v2) == 8
+    enter(v2)
+    assert sum(isinstance(m, C2f_v2) for m in v2.modules()) == 8
     x = torch.rand(2, 3, IMGSZ, IMGSZ, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = v2.eval()(x)[0]

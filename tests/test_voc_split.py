@@ -228,6 +228,7 @@ def test_cli_script_writes_into_datasets_by_default(tmp_path):
 def test_example_data_yaml_reads_the_demos_data_set(tmp_path):
     """datasets/example.yaml points at where the demo puts its generated shapes, with the demo's class names."""
     from yolo_prune.checks import check_data
+    from yolo_prune.structure import TASKS
     from yolo_prune.data.synthetic import generate_voc_dataset
 
     example = Path(__file__).resolve().parents[1] / "datasets" / "example.yaml"
@@ -235,6 +236,6 @@ def test_example_data_yaml_reads_the_demos_data_set(tmp_path):
     generate_voc_dataset(demo / "voc", n_images=10, imgsz=64, n_classes=3, seed=0)
     made = voc_to_yolo(demo / "voc", demo / "yolo", train_ratio=0.8, seed=0)
     shutil.copy(example, tmp_path / "datasets" / "example.yaml")
-    info = check_data(str(tmp_path / "datasets" / "example.yaml"))
+    info = check_data(str(tmp_path / "datasets" / "example.yaml"), TASKS["detect"])
     assert info["names"] == yaml.safe_load(made.data_yaml.read_text())["names"]
     assert Path(info["val"]) == demo / "yolo" / "images" / "val"

@@ -3,14 +3,14 @@
 Usage:
     from yolo_prune.checkpoint import load_detector, save_checkpoint
 
-    model = load_detector("best.pt")  # fp32 DetectionModel on the CPU; the file is only read
+    model = load_detector("best.pt")  # the fp32 model on the CPU; the file is only read
     model = load_detector("yolov8n.yaml", nc=3)  # built from scratch for a 3-class data set
     save_checkpoint("runs/prune/exp/weights/final.pt", model, train_args={"data": "data.yaml", "imgsz": 640})
 
 Checkpoints hold the whole pickled module (Ultralytics' format), saved in fp32: what we evaluate is what we save.
 They hold only torch and Ultralytics classes (C2f blocks folded back into their stock class), so stock Ultralytics
 loads them without yolo-prune, also with ``ULTRALYTICS_SAFE_LOAD=1``, and ``model.yaml`` states the pruned widths
-(``yolo_prune.model_yaml``), so ``yolo train model=final.pt`` keeps the pruned model or says why it cannot.
+(``yolo_prune.structure.model_yaml``), so ``yolo train model=final.pt`` keeps the pruned model or says why it cannot.
 """
 
 from __future__ import annotations
@@ -25,35 +25,41 @@ import torch.nn as nn
 import yolo_prune
 from yolo_prune.errors import UserError
 from yolo_prune.rundir import save_torch
-from yolo_prune.surgery import fold_c2f
+from yolo_prune.structure import Task, require_task
+from yolo_prune.structure.parts import leave
+from yolo_prune.structure.tasks import task_named
 
 
-def _task_of(model: nn.Module) -> str:
-    from ultralytics.nn.tasks import guess_model_task
+def _yaml(source: str | Path) -> tuple[dict[str, Any], Task]:
+    """A model yaml's contents and its task (the one gate refuses other tasks)."""
+    from ultralytics.nn.tasks import guess_model_task, yaml_model_load
 
-    return getattr(model, "task", None) or guess_model_task(model)
+    try:  # also resolves Ultralytics' bundled names, e.g. yolov8n.yaml -> yolov8.yaml at scale n
+        cfg = yaml_model_load(str(source))
+    except Exception:
+        raise UserError(f"model yaml not found or unreadable: {source}") from None
+    return cfg, task_named(guess_model_task(cfg), source)
+
+
+def yaml_task(source: str | Path) -> Task:
+    """The task of the model a model yaml describes, or the UserError that refuses it."""
+    return _yaml(source)[1]
 
 
 def load_detector(source: str | Path, nc: int | None = None) -> nn.Module:
-    """An fp32 detection model from a ``.pt`` checkpoint or an Ultralytics model yaml (``nc`` sets its class count)."""
-    from ultralytics.nn.tasks import DetectionModel, guess_model_task, load_checkpoint, yaml_model_load
+    """An fp32 model of a task yolo-prune prunes, from a ``.pt`` checkpoint or an Ultralytics model yaml (``nc`` sets
+    its class count); a model of another task is refused here (``require_task``)."""
+    from ultralytics.nn.tasks import load_checkpoint
 
     path = Path(source)
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
-        try:  # also resolves Ultralytics' bundled names, e.g. yolov8n.yaml -> yolov8.yaml at scale n
-            cfg = yaml_model_load(str(source))
-        except Exception:
-            raise UserError(f"model yaml not found or unreadable: {source}") from None
-        task = guess_model_task(cfg)
-        if task != "detect":
-            kind = f"a {task} model" if task else "no YOLO task yolo-prune knows"
-            raise UserError(f"{source} describes {kind}; yolo-prune supports detection models only")
+        cfg, task = _yaml(source)
         try:
-            model = DetectionModel(cfg, nc=nc, verbose=False)
+            model = task.model_cls()(cfg, nc=nc, verbose=False)
         except Exception as e:
             raise UserError(f"cannot build a model from {source}: {e}") from None
-        model.task = "detect"
+        model.task = task.name
         return model
     if not path.exists():
         raise UserError(f"model not found: {path}")
@@ -68,11 +74,9 @@ def load_detector(source: str | Path, nc: int | None = None) -> nn.Module:
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{path} is not a loadable Ultralytics checkpoint (corrupt or truncated?): {first}") from None
-    task = _task_of(model)
-    if task != "detect":
-        raise UserError(f"{path} is a {task} model; yolo-prune supports detection models only")
+    require_task(model, path)
     try:  # checkpoints of yolo-prune 0.1 pickled its C2f_v2 blocks: give them back their stock C2f form
-        fold_c2f(model)
+        leave(model)
     except ValueError as e:
         raise UserError(f"{path} holds C2f blocks pruned unevenly by yolo-prune 0.1 ({e}); prune its base again") from None
     return model.float().cpu().eval()
@@ -81,10 +85,10 @@ def load_detector(source: str | Path, nc: int | None = None) -> nn.Module:
 def save_checkpoint(path: str | Path, model: nn.Module, train_args: dict[str, Any], **meta: Any) -> Path:
     """Atomically save ``model`` (fp32, eval mode, stock classes only) so that ``YOLO(path)`` predicts, validates,
     exports and trains it; ``meta`` goes into the checkpoint's ``yolo_prune`` entry."""
-    from yolo_prune.model_yaml import stock_yaml
+    from yolo_prune.structure.model_yaml import stock_yaml
 
     model = copy.deepcopy(model).float().cpu().eval()
-    fold_c2f(model)
+    leave(model)
     model.yaml, not_stated = stock_yaml(model)
     ckpt = {
         "date": datetime.datetime.now().isoformat(),
@@ -103,8 +107,3 @@ def _ultralytics_version() -> str:
     import ultralytics
 
     return ultralytics.__version__
-
-
-def model_nc(model: nn.Module) -> int:
-    """The class count of a detector, read from its head (the attribute that decides its output shape)."""
-    return int(model.model[-1].nc)

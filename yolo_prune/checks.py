@@ -5,13 +5,13 @@ Usage:
     from yolo_prune.checks import (check_data, check_device, check_labels, check_model, check_onnx, check_output,
                                    check_train_args, data_view)
 
-    info = check_data("data.yaml")  # Ultralytics' own parse of the data yaml: nc, names, resolved paths
-    warnings = check_labels(info)  # Ultralytics' label scan: UserError for a split without boxes, lines for drops
+    model, adapter, info = check_model("best.pt", "data.yaml")  # the model, its adapter and the data set's info
+    info = check_data("data.yaml", adapter.task)  # Ultralytics' own parse of the data yaml: nc, names, paths
+    warnings = check_labels(info, adapter.task)  # Ultralytics' label scan: UserError for a split without boxes
     check_device("0")  # UserError naming the devices there are
     check_train_args(settings)  # Ultralytics' checks of the fine-tuning settings, e.g. lr0: abc, optimizer: FOO
     check_onnx(settings)  # the export packages and the latency provider, needed only at the end of a run
     check_output("runs/prune")  # UserError when no run directory can be created there
-    model = check_model("best.pt", info)  # a detector with the data set's class count and C2f blocks, or UserError
     view_yaml = data_view(info, run_dir / "dataset")  # what Ultralytics reads, so it writes nothing beside the data
 
 CLI:
@@ -31,13 +31,14 @@ from typing import Any
 import torch.nn as nn
 import yaml
 
-from yolo_prune.checkpoint import load_detector, model_nc
+from yolo_prune.checkpoint import load_detector, yaml_task
 from yolo_prune.errors import UserError
 from yolo_prune.rundir import write_yaml
+from yolo_prune.structure import ModelAdapter, Task, require_task
 
 
-def check_data(data: str) -> dict[str, Any]:
-    """Parse a detection data yaml and check that its train and val folders hold images and labels."""
+def check_data(data: str, task: Task) -> dict[str, Any]:
+    """Parse a data yaml as ``task`` reads it and check that its train and val folders hold images and labels."""
     path = Path(data)
     if path.suffix.lower() not in (".yaml", ".yml"):
         raise UserError(f"data must be a data set .yaml, got {data}")
@@ -52,10 +53,8 @@ def check_data(data: str) -> dict[str, Any]:
     missing = [k for k in ("train", "val") if not raw.get(k)]
     if missing or not (raw.get("names") or raw.get("nc")):
         raise UserError(f"data yaml {data} lacks {', '.join(missing + ([] if raw.get('names') else ['names']))}")
-    from ultralytics.data.utils import check_det_dataset
-
     try:
-        info = check_det_dataset(str(path), autodownload=False)
+        info = task.check_dataset(path)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"data yaml {data} is not usable: {first}") from None
@@ -164,7 +163,7 @@ def check_onnx(settings: dict[str, Any]) -> None:
         )
 
 
-def check_labels(info: dict[str, Any], single_cls: bool = False) -> list[str]:
+def check_labels(info: dict[str, Any], task: Task, single_cls: bool = False) -> list[str]:
     """Scan both splits the way Ultralytics will (its own ``YOLODataset`` and label checks) and return one warning
     line per split for the images and boxes it will drop; refuse a split without a single usable box.
 
@@ -176,19 +175,19 @@ def check_labels(info: dict[str, Any], single_cls: bool = False) -> list[str]:
     import tempfile
 
     from ultralytics.data.dataset import YOLODataset
-    from ultralytics.data.utils import check_det_dataset, load_dataset_cache_file
+    from ultralytics.data.utils import load_dataset_cache_file
     from ultralytics.utils import LOGGER
 
     warnings = []
     level = LOGGER.level
     with tempfile.TemporaryDirectory(prefix="yolo-prune-scan-") as tmp:
-        view_info = check_det_dataset(str(data_view(info, Path(tmp) / "dataset")), autodownload=False)
+        view_info = task.check_dataset(data_view(info, Path(tmp) / "dataset"))
         LOGGER.setLevel(logging.ERROR)  # its progress bars and per-file lines: the lines returned say it all
         try:
             for split in ("train", "val"):
                 listed = sum(len(_images(Path(s), split, str(s))) for s in _as_list(view_info[split]))
                 try:
-                    dataset = YOLODataset(img_path=view_info[split], data=view_info, task="detect", augment=False,
+                    dataset = YOLODataset(img_path=view_info[split], data=view_info, task=task.name, augment=False,
                                           single_cls=single_cls)  # fmt: skip
                 except (RuntimeError, ValueError, FileNotFoundError) as e:  # "No valid images found in <cache>"
                     # Ultralytics 8.4 lists each file's problem on the lines after the first; 8.3 does not.
@@ -246,39 +245,25 @@ def check_output(project: str | Path) -> None:
         raise UserError(f"cannot write the run directory under {project}: {existing} is not writable")
 
 
-def _task_of_head(head: nn.Module) -> str:
-    """Ultralytics' task name for a model's head, read from its class: the saved train args may say 'detect'
-    whatever the head is."""
-    from ultralytics.nn.modules.head import OBB, Classify, Detect, Pose, Segment, YOLOESegment
-
-    tasks = ((Segment, "segment"), (YOLOESegment, "segment"), (Pose, "pose"), (OBB, "obb"), (Classify, "classify"),
-             (Detect, "detect"))  # fmt: skip
-    return next((task for cls, task in tasks if isinstance(head, cls)), f"{type(head).__name__}-headed")
-
-
-def check_model(source: str | Path, data_info: dict[str, Any]) -> nn.Module:
-    """Load the user's model (only reading the file) and refuse one yolo-prune cannot prune for this data set
-    (``check_data``'s result): not a detector, another class count, or a family whose layers it does not know."""
-    from yolo_prune.families import supported_families, unsupported_layers
-
-    nc = data_info["nc"]
-    model = load_detector(source, nc=nc)
-    layers = getattr(model, "model", None)
-    task = _task_of_head(layers[-1]) if isinstance(layers, nn.Sequential) and len(layers) else "non-YOLO"
-    if task != "detect":
-        raise UserError(f"{source} is a {task} model; yolo-prune supports detection models (a Detect head) only")
-    if model_nc(model) != nc:
+def check_model(source: str | Path, data: str) -> tuple[nn.Module, ModelAdapter, dict[str, Any]]:
+    """Load the user's model (only reading the file) and its data set as the model's task reads it (``check_data``),
+    and refuse a model yolo-prune cannot prune for this data set: another task (the one task gate,
+    ``ModelAdapter.of``), layers it does not know, or another class count. A model yaml is built for the data set's
+    class count. Returns the model, its adapter and the data set's info."""
+    if Path(source).suffix.lower() in (".yaml", ".yml"):
+        info = check_data(data, yaml_task(source))
+        model = load_detector(source, nc=info["nc"])
+    else:
+        model = load_detector(source)
+        info = check_data(data, require_task(model, source))
+    adapter = ModelAdapter.of(model, source)
+    nc = info["nc"]
+    if adapter.classes(model) != nc:
         raise UserError(
-            f"{source} predicts {model_nc(model)} classes but {data_info.get('yaml_file', 'the data set')} has {nc}; "
+            f"{source} predicts {adapter.classes(model)} classes but {info.get('yaml_file', 'the data set')} has {nc}; "
             "prune a model trained on this data set"
         )
-    unknown = unsupported_layers(model)
-    if unknown:
-        raise UserError(
-            f"{source} has layers yolo-prune cannot prune ({', '.join(unknown)}); it prunes {supported_families()} "
-            "detection models"
-        )
-    return model
+    return model, adapter, info
 
 
 def data_view(info: dict[str, Any], dest: Path) -> Path:

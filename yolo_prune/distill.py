@@ -43,14 +43,13 @@ import torch.nn.functional as F
 
 from yolo_prune.errors import RunError, UserError
 from yolo_prune.rundir import write_yaml
+from yolo_prune.structure import require_task
 from yolo_prune.training import PrunedModelTrainer
 
 
 def head_signature(model: nn.Module) -> dict[str, Any]:
-    """What two detectors must share for their head outputs to match anchor by anchor."""
-    head = model.model[-1]
-    return {"classes": int(head.nc), "strides": [int(s) for s in head.stride.tolist()], "reg_max": int(head.reg_max),
-            "end-to-end branches": getattr(head, "one2one_cv2", None) is not None}  # fmt: skip
+    """What two models must share for their head outputs to match anchor by anchor: their task says."""
+    return require_task(model, "the model").head_signature(model)
 
 
 def check_teacher(teacher: str | Path | None, student: nn.Module) -> None:
@@ -113,7 +112,7 @@ class HeadDistillationLoss:
 
     def __init__(self, criterion: Any, teacher: nn.Module, weight: float, warmup: int) -> None:
         self.criterion, self.teacher, self.weight, self.warmup = criterion, teacher, float(weight), int(warmup)
-        self.reg_max = int(teacher.model[-1].reg_max)
+        self.reg_max = int(head_signature(teacher)["reg_max"])
         self.batches = 0
 
     def update(self) -> None:

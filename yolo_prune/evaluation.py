@@ -39,17 +39,18 @@ def evaluate_map(
     model: nn.Module, data: str, imgsz: int, batch: int, device: str | None, save_dir: Path, verbose: bool = False,
     rect: bool = False,
 ) -> dict[str, float]:  # fmt: skip
-    """mAP50-95 and mAP50 on the data set's val split with Ultralytics' own detection validator.
+    """The task's metrics (detection: mAP50-95 and mAP50) on the data set's val split with Ultralytics' own
+    validator for the model's task.
 
     ``rect=False`` (the default) letterboxes every image to ``imgsz`` x ``imgsz``: the input of the exported ONNX
     model, so PyTorch and ONNX Runtime see the same pixels. ``rect=True`` is what ``yolo val`` / ``YOLO.val()`` use
     (``Model.val`` sets it): rectangular batches, each letterboxed to its images' aspect ratio plus half a stride of
     padding (160 x 160 for square images at imgsz 128), which gives a different number.
     """
-    from ultralytics.models.yolo.detect import DetectionValidator
+    from yolo_prune.structure import require_task
 
+    task = require_task(model, "the model")
     args = dict(data=data, imgsz=imgsz, batch=batch, device=device or "", plots=False, rect=rect, verbose=verbose)
-    validator = DetectionValidator(args=args, save_dir=Path(save_dir))
+    validator = task.validator_cls()(args=args, save_dir=Path(save_dir))
     m = copy.deepcopy(model).float().eval()
-    metrics = validator(model=m)
-    return {"map50_95": float(metrics["metrics/mAP50-95(B)"]), "map50": float(metrics["metrics/mAP50(B)"])}
+    return task.scores(validator(model=m))

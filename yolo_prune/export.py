@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from yolo_prune.errors import UserError
+from yolo_prune.structure import part_of, require_task
+from yolo_prune.structure.tasks import task_named
 
 # compare_with_torch() measures boxes as fractions of the image side and class scores as probabilities, so one
 # tolerance covers both. 1e-3 is a box error of 0.1 % of the image (0.64 px at 640) or a score error of 0.001: far
@@ -214,7 +216,7 @@ def export_model(model: Any, target: Path, imgsz: int, batch: int = 1) -> Path:
 def export_like(template: Path, model: Any, target: Path) -> Path:
     """What exporting stock-form ``model`` gives, made from ``template`` (an export of a model that differs from it in
     widths only) without tracing it: the template's graph with every conv's weights (BatchNorm folded in, as the
-    exporter folds it) and every block's split sizes taken from ``model``. Milliseconds instead of seconds, for the
+    exporter folds it) and every block's split sizes taken from ``model`` (its part's ``split_sizes``). Milliseconds instead of seconds, for the
     dozens of copies a latency table times; the outputs match a real export's (tests/test_speed_target.py)."""
     import onnx
     import torch
@@ -249,9 +251,12 @@ def export_like(template: Path, model: Any, target: Path) -> Path:
                 if attribute.name == "group":
                     attribute.i = conv.groups
         elif node.op_type == "Split":
-            block = modules.get(node.name.strip("/").split("/")[0])  # "/model.2/Split": C2f's split of cv1 (c, c)
-            if block is not None and hasattr(block, "c"):
-                sizes = torch.tensor([block.c, block.c], dtype=torch.int64)
+            scope = node.name.strip("/").split("/")  # "/model.2/Split": layer 2's own split; deeper ones are inside
+            block = modules.get(scope[0]) if len(scope) == 2 else None  # its modules (C2PSA's attention: fixed width)
+            part = part_of(block) if block is not None else None
+            split = part.split_sizes(block) if part is not None else None
+            if split is not None:
+                sizes = torch.tensor(split, dtype=torch.int64)
                 if len(node.input) > 1:
                     node.input[1] = tensor(f"{node.name}:sizes", sizes)
                 for attribute in node.attribute:
@@ -273,8 +278,9 @@ def export_like(template: Path, model: Any, target: Path) -> Path:
 def compare_with_torch(pt_path: Path, onnx_path: Path, imgsz: int, seed: int = 0) -> float:
     """Largest difference between the PyTorch and ONNX Runtime outputs on one random input; compare to ONNX_TOLERANCE.
 
-    Both sides give ``output0`` = (batch, 4 + nc, anchors): xywh boxes in input pixels, then class probabilities.
-    Box rows are divided by ``imgsz`` so that boxes and scores share one scale (see ``ONNX_TOLERANCE``). The PyTorch
+    Both sides give ``output0`` as the model's task lays it out (detection: (batch, 4 + nc, anchors), xywh boxes in
+    input pixels, then class probabilities). Pixel rows are divided by ``imgsz`` so that they and the scores share
+    one scale (see ``ONNX_TOLERANCE``). The PyTorch
     side is the unfused checkpoint in eval mode, fp32 on CPU, i.e. the model as saved, not the exporter's fused copy.
     """
     import torch
@@ -288,6 +294,7 @@ def compare_with_torch(pt_path: Path, onnx_path: Path, imgsz: int, seed: int = 0
     x = np.random.default_rng(seed).random((batch, channels, h, w), dtype=np.float32)  # images are scaled to [0, 1]
 
     model = YOLO(str(pt_path)).model.float().eval().cpu()
+    task = require_task(model, pt_path)
     with torch.inference_mode():
         out = model(torch.from_numpy(x))
     expected = (out[0] if isinstance(out, (tuple, list)) else out).numpy()
@@ -299,12 +306,13 @@ def compare_with_torch(pt_path: Path, onnx_path: Path, imgsz: int, seed: int = 0
     if got.shape != expected.shape:
         raise ValueError(f"ONNX output shape {got.shape} differs from PyTorch's {expected.shape}")
     diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
-    diff[:, :4] /= imgsz
+    diff[:, : task.box_rows] /= imgsz
     return float(diff.max())
 
 
 def validate_onnx(onnx_path: Path, data: str, imgsz: int, batch: int = 1, save_dir: Path | None = None) -> dict:
-    """mAP50-95 and mAP50 of the ONNX model (ONNX Runtime, CPU) from Ultralytics' own detection validator.
+    """The task's metrics of the ONNX model (ONNX Runtime, CPU) from Ultralytics' own validator for its task (named
+    in the metadata Ultralytics' exporter writes).
 
     What the user deploys is the ONNX file, so its accuracy is measured on it rather than assumed from the .pt.
     Outputs go to ``save_dir`` (a temporary directory, removed afterwards, when None). Ultralytics also writes
@@ -316,15 +324,14 @@ def validate_onnx(onnx_path: Path, data: str, imgsz: int, batch: int = 1, save_d
     if (shape[0], shape[2], shape[3]) != (batch, imgsz, imgsz):
         raise ValueError(f"{onnx_path} takes input {shape}, not batch={batch} at imgsz={imgsz}")
     require_onnxruntime()
-    from ultralytics.models.yolo.detect import DetectionValidator
-
+    task = task_named(_metadata(onnx_path).get("task"), onnx_path)
     args = dict(
         model=str(onnx_path),
         data=str(data),
         imgsz=imgsz,
         batch=batch,
         device="cpu",
-        task="detect",
+        task=task.name,
         split="val",
         plots=False,
         rect=False,
@@ -337,5 +344,12 @@ def validate_onnx(onnx_path: Path, data: str, imgsz: int, batch: int = 1, save_d
         if save_dir is None:
             save_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="yolo_prune_val_")))
         stack.enter_context(_no_requirement_checks())
-        stats = DetectionValidator(args=args, save_dir=Path(save_dir))()
-    return {"map50_95": float(stats["metrics/mAP50-95(B)"]), "map50": float(stats["metrics/mAP50(B)"])}
+        stats = task.validator_cls()(args=args, save_dir=Path(save_dir))()
+    return task.scores(stats)
+
+
+def _metadata(onnx_path: Path) -> dict[str, str]:
+    """The metadata Ultralytics' exporter writes into an ONNX file (task, names, stride, imgsz...)."""
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}

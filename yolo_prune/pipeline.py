@@ -46,8 +46,9 @@ from yolo_prune.checks import (
 )
 from yolo_prune.errors import RunError, UserError
 from yolo_prune.evaluation import count_macs_params, evaluate_map, layer_widths
-from yolo_prune.methods import make_method
-from yolo_prune.model_yaml import stock_yaml
+from yolo_prune.methods import PruningMethod, make_method
+from yolo_prune.structure import ModelAdapter
+from yolo_prune.structure.model_yaml import stock_yaml
 from yolo_prune.offline import provide_local_fonts
 from yolo_prune.rundir import StepLog, new_run_dir, read_json, read_steps, write_json, write_yaml
 from yolo_prune.settings import DEFAULT_CFG, load_yaml, resolve_settings, training_overrides, validate
@@ -71,11 +72,14 @@ class PruneResult:
 
 @dataclass
 class Run:
-    """What the loop and the methods share about one run."""
+    """What the loop and the methods share about one run: its folder, settings, the data set view it reads, the
+    model's adapter (built once, from the input model) and the pruning method (made once)."""
 
     dir: Path
     settings: dict[str, Any]
     data: str
+    adapter: ModelAdapter
+    method: PruningMethod
 
     @property
     def imgsz(self) -> int:
@@ -126,16 +130,16 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     settings = resolve_settings(cfg, overrides)
     check_train_args(settings)
     check_onnx(settings)
-    data_info = check_data(str(data))
     check_device(settings.get("device"))
     check_output(settings["project"])
-    detector = check_model(model, data_info)
-    _print_warnings(check_labels(data_info, bool(settings.get("single_cls"))))
+    detector, adapter, data_info = check_model(model, str(data))
+    _print_warnings(check_labels(data_info, adapter.task, bool(settings.get("single_cls"))))
     if settings["distill"]:
         from yolo_prune.distill import check_teacher
 
         check_teacher(settings.get("teacher"), detector)
-    files = make_method(settings).check(detector)  # e.g. a speed target beyond the model's reach: refused here
+    method = make_method(settings, adapter)
+    files = method.check(detector)  # e.g. a speed target beyond the model's reach: refused here
     # Absolute paths: Ultralytics puts a relative training folder under its own runs/, and --resume may run elsewhere.
     run_dir = new_run_dir(Path(settings["project"]).absolute(), settings["name"])
     view = data_view(data_info, run_dir / "dataset")
@@ -146,7 +150,7 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     write_yaml(run_dir / "settings.yaml", {**settings, "command": command or "", "versions": versions()})
     for name, content in files.items():
         write_json(run_dir / name, content)
-    return Run(run_dir, settings, str(view)), detector
+    return Run(run_dir, settings, str(view), adapter, method), detector
 
 
 def _print_warnings(lines: list[str]) -> None:
@@ -198,7 +202,6 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     saved.update({k: v for k, v in given.items() if k in may_change})
     _check_saved_settings(settings_path, saved)
     check_onnx(saved)
-    data_info = check_data(saved["data"])
     check_device(saved.get("device"))
     rows = read_steps(steps_path)
     if not rows:
@@ -210,8 +213,11 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     if not kept or not kept[-1]["checkpoint"]:
         raise UserError(f"{steps_path} names no kept step with a checkpoint to continue from")
     model = load_detector(run_dir / kept[-1]["checkpoint"])  # a damaged checkpoint is named here, before any work
-    _print_warnings(check_labels(data_info, bool(saved.get("single_cls"))))
-    return Run(run_dir, saved, str(data_view(data_info, run_dir / "dataset"))), model
+    adapter = ModelAdapter.of(model, run_dir / kept[-1]["checkpoint"])
+    data_info = check_data(saved["data"], adapter.task)
+    _print_warnings(check_labels(data_info, adapter.task, bool(saved.get("single_cls"))))
+    view = str(data_view(data_info, run_dir / "dataset"))
+    return Run(run_dir, saved, view, adapter, make_method(saved, adapter)), model
 
 
 def _check_saved_settings(path: Path, saved: dict[str, Any]) -> None:
@@ -297,7 +303,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
     from yolo_prune.distill import distill_kwargs
     from yolo_prune.training import finetune
 
-    s, log, method = run.settings, StepLog(run.dir), make_method(run.settings)
+    s, log, method = run.settings, StepLog(run.dir), run.method
     method.attach(run)
     steps = s["iterative_steps"]
     if not log.rows:
@@ -326,8 +332,8 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         reached = method.prune(model, k, steps, base_widths, run.imgsz)
         pruned = _measure(model, run, f"step_{k:02d}_pruned")
         model, tuned = _finetune_step(model, pruned, run, k, finetune, distill_kwargs(s, run.weights / "base.pt"))
-        rate = 1 - method.remaining_fraction(k, steps)
-        row = _row(k, method.step_phase, rate, reached, model, run, base, pruned, tuned, started)
+        row = _row(k, method.step_phase, method.target_rate(k, steps, reached), reached, model, run, base, pruned,
+                   tuned, started)  # fmt: skip
         row = _accept(row, run, model, f"step_{k:02d}")
         log.append(row)
         if row["status"] == "kept":
@@ -358,10 +364,7 @@ def _finetune_step(pruned_model: nn.Module, pruned: dict[str, float], run: Run, 
 def _write_layers(run: Run, base_widths: dict[str, int], current: nn.Module) -> None:
     """Per-layer widths, base vs the model the run would end with now (the report's channel chart), and the convs
     whose width is the head's output (class count, box encoding), which no rounding applies to."""
-    from yolo_prune.methods.base import ignored_layers
-
-    names = {m: n for n, m in current.named_modules()}
-    fixed = [names[m] for layer in ignored_layers(current, True) for m in layer.modules() if isinstance(m, nn.Conv2d)]
+    fixed = run.adapter.fixed_conv_names(current)
     write_json(run.dir / "layers.json", {"base": base_widths, "final": layer_widths(current), "fixed": fixed})
 
 
@@ -400,23 +403,48 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
     Without a kept pruning step there is no speed-up to measure; when Ultralytics cannot export a model (e.g. one
     pruned to almost nothing), the summary and report say why and everything else is kept (a RunError then).
     """
-    from yolo_prune.export import ONNX_TOLERANCE, ExportError, compare_with_torch, export_onnx, validate_onnx
-    from yolo_prune.report import format_summary_table, no_step_kept_line, slow_widths, slow_widths_line, write_report
-
-    s = run.settings
     last = [r for r in log.rows if r["status"] == "kept"][-1]
     final = load_detector(run.dir / last["checkpoint"])
     final_pt = save_checkpoint(run.weights / "final.pt", final, _ckpt_args(run), step=last["step"], phase=last["phase"])
     _write_layers(run, read_json(run.dir / "layers.json")["base"], final)
     pts = {"base": run.weights / "base.pt", "final": final_pt}
-    rows = {"base": log.rows[0], "final": last}
+    onnx, export_error = _export(pts, run.imgsz)
+    summary = _summary(run, log, final, pts, onnx, export_error)
+    if export_error is None:
+        _check_onnx(run, summary, pts, onnx)
+        if not summary["no_step_kept"]:  # timing a model against itself would report noise as a speed-up
+            _time_models(run, summary, pts, onnx)
+    summary.update(run.method.summary(run, summary))
+    write_json(run.dir / "summary.json", summary)
+    md = _print_outcome(run, summary, final_pt, onnx)
+    if export_error is not None:
+        raise RunError(f"{export_error}; everything else the run measured is kept in {run.dir} ({md.name} says what "
+                       f"is missing); yolo-prune --resume {run.dir} tries the export again")  # fmt: skip
+    return PruneResult(run.dir, final_pt, onnx["final"], md, log.rows, summary)
+
+
+def _export(pts: dict[str, Path], imgsz: int) -> tuple[dict[str, Path], str | None]:
+    """Each checkpoint exported to ONNX beside it, or why Ultralytics' exporter could not."""
+    from yolo_prune.export import ExportError, export_onnx
+
     onnx: dict[str, Path] = {}
-    export_error = None
     try:
         for name, pt in pts.items():
-            onnx[name] = export_onnx(pt, run.imgsz)
+            onnx[name] = export_onnx(pt, imgsz)
     except ExportError as e:
-        export_error = str(e)
+        return onnx, str(e)
+    return onnx, None
+
+
+def _summary(run: Run, log: StepLog, final: nn.Module, pts: dict[str, Path], onnx: dict[str, Path],
+             export_error: str | None) -> dict[str, Any]:  # fmt: skip
+    """Base vs final (``final``: the model of the last kept step) from the step log and the files, with mAP as
+    ``yolo val`` reports it; the ONNX and latency entries are filled in by the checks that follow."""
+    from yolo_prune.export import ONNX_TOLERANCE
+
+    s = run.settings
+    last = [r for r in log.rows if r["status"] == "kept"][-1]
+    rows = {"base": log.rows[0], "final": last}
     summary: dict[str, Any] = {}
     for name, pt in pts.items():
         rect = evaluate_map(load_detector(pt), run.data, run.imgsz, s["batch"], s.get("device"),
@@ -435,34 +463,44 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
         no_step_kept=last["step"] == 0, rejected=_rejected(log), max_map_drop=s["max_map_drop"],
         onnx_error=export_error, yolo_val_batch=s["batch"],
     )  # fmt: skip
-    if export_error is None:
-        summary["onnx_output_diff"] = compare_with_torch(final_pt, onnx["final"], run.imgsz)
-        for name in pts:
-            ort = validate_onnx(onnx[name], run.data, run.imgsz, batch=1, save_dir=run.dir / "val" / f"onnx_{name}")
-            summary[name].update(onnx_map50_95=ort["map50_95"], onnx_map50=ort["map50"])
-        summary["onnx_gap"] = max(abs(summary[n]["map50_95"] - summary[n]["onnx_map50_95"]) for n in pts)
-        if not summary["no_step_kept"]:  # timing a model against itself would report noise as a speed-up
-            lat = _compare_latency(run, onnx)
-            lat_batch = _batch_latency(run, pts) if s["batch"] > 1 else None
-            for name in pts:
-                summary[name].update(latency=lat[name].as_dict(),
-                                     latency_batch=lat_batch[name].as_dict() if lat_batch else None)  # fmt: skip
-            summary["speedup"] = lat["speedup"]
-    summary.update(make_method(s).summary(run, summary))
-    write_json(run.dir / "summary.json", summary)
+    return summary
+
+
+def _check_onnx(run: Run, summary: dict[str, Any], pts: dict[str, Path], onnx: dict[str, Path]) -> None:
+    """The final ONNX model's outputs against PyTorch's, and both models' mAP in ONNX Runtime, into ``summary``."""
+    from yolo_prune.export import compare_with_torch, validate_onnx
+
+    summary["onnx_output_diff"] = compare_with_torch(pts["final"], onnx["final"], run.imgsz)
+    for name in pts:
+        ort = validate_onnx(onnx[name], run.data, run.imgsz, batch=1, save_dir=run.dir / "val" / f"onnx_{name}")
+        summary[name].update(onnx_map50_95=ort["map50_95"], onnx_map50=ort["map50"])
+    summary["onnx_gap"] = max(abs(summary[n]["map50_95"] - summary[n]["onnx_map50_95"]) for n in pts)
+
+
+def _time_models(run: Run, summary: dict[str, Any], pts: dict[str, Path], onnx: dict[str, Path]) -> None:
+    """Base and final latency, at batch 1 and at the run's batch size, and the speed-up, into ``summary``."""
+    lat = _compare_latency(run, onnx)
+    lat_batch = _batch_latency(run, pts) if run.settings["batch"] > 1 else None
+    for name in pts:
+        summary[name].update(latency=lat[name].as_dict(),
+                             latency_batch=lat_batch[name].as_dict() if lat_batch else None)  # fmt: skip
+    summary["speedup"] = lat["speedup"]
+
+
+def _print_outcome(run: Run, summary: dict[str, Any], final_pt: Path, onnx: dict[str, Path]) -> Path:
+    """Write the report and print the base-vs-final table and where everything went; returns the report's path."""
+    from yolo_prune.report import format_summary_table, no_step_kept_line, slow_widths, slow_widths_line, write_report
+
     md, _ = write_report(run.dir)
     print(format_summary_table(summary))
-    slow = slow_widths_line(slow_widths(read_json(run.dir / "layers.json"), s))
+    slow = slow_widths_line(slow_widths(read_json(run.dir / "layers.json"), run.settings))
     if slow:
         print(f"note: {slow}")
     print(f"{no_step_kept_line(summary)}: {final_pt}" if summary["no_step_kept"] else f"pruned model: {final_pt}")
-    if export_error is None:
+    if "final" in onnx and summary["onnx_error"] is None:
         print(f"ONNX: {onnx['final']}")
     print(f"report: {md}")
-    if export_error is not None:
-        raise RunError(f"{export_error}; everything else the run measured is kept in {run.dir} ({md.name} says what "
-                       f"is missing); yolo-prune --resume {run.dir} tries the export again")  # fmt: skip
-    return PruneResult(run.dir, final_pt, onnx["final"], md, log.rows, summary)
+    return md
 
 
 def _rejected(log: StepLog) -> dict[str, Any] | None:

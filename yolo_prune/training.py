@@ -1,4 +1,4 @@
-"""Fine-tuning and sparse training of a pruned model through Ultralytics' own ``DetectionTrainer``.
+"""Fine-tuning and sparse training of a pruned model through Ultralytics' own trainer for its task.
 
 ``YOLO(...).train()`` rebuilds the model from its yaml and copies only the tensors whose shapes match, so a pruned
 model silently grows back to full width. ``PrunedModelTrainer`` keeps the structure instead: the model reaches it
@@ -25,17 +25,18 @@ from typing import Any, Callable, Literal
 
 import torch
 import torch.nn as nn
-from ultralytics.models.yolo.detect import DetectionTrainer
 
 from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.errors import RunError
+from yolo_prune.structure import TASKS
 
 # Settings we decide for fine-tuning, whatever the user's cfg says.
 _FIXED = {"pretrained": True, "resume": False, "exist_ok": True, "val": True}
 
 
-class PrunedModelTrainer(DetectionTrainer):
-    """A ``DetectionTrainer`` that trains the checkpoint's own module instead of a model rebuilt from its yaml."""
+class PrunedModelTrainer(TASKS["detect"].trainer_cls()):
+    """Ultralytics' trainer of the task (detection) that trains the checkpoint's own module instead of a model rebuilt
+    from its yaml. Its name is part of the message a pruned checkpoint's yaml stops stock training with."""
 
     def get_model(self, cfg=None, weights: nn.Module | None = None, verbose: bool = True) -> nn.Module:
         if not isinstance(weights, nn.Module):

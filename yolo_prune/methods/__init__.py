@@ -3,7 +3,7 @@
 Usage:
     from yolo_prune.methods import make_method
 
-    method = make_method(settings)  # DepGraph (default), slimming, latency-targeted or fine-tuning only, by settings["method"]
+    method = make_method(settings, adapter)  # adapter: the run's ModelAdapter; DepGraph (default), slimming, latency-targeted or fine-tuning only, by settings["method"]
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from yolo_prune.methods.depgraph import DepGraphMethod
 from yolo_prune.methods.finetune import FinetuneMethod
 from yolo_prune.methods.latency import LatencyMethod
 from yolo_prune.methods.slimming import SlimmingMethod
+from yolo_prune.structure import ModelAdapter
 
 METHODS: dict[str, type[PruningMethod]] = {
     "depgraph": DepGraphMethod, "slim": SlimmingMethod, "latency": LatencyMethod, "finetune": FinetuneMethod,
 }  # fmt: skip
 
 
-def make_method(settings: dict[str, Any]) -> PruningMethod:
-    return METHODS[settings["method"]](settings)
+def make_method(settings: dict[str, Any], adapter: ModelAdapter) -> PruningMethod:
+    return METHODS[settings["method"]](settings, adapter)
 
 
 __all__ = [

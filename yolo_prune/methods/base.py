@@ -8,55 +8,29 @@ are ones an Ultralytics model yaml can state (the head's inner widths and other 
 their rules), so that ``yolo train model=final.pt`` rebuilds the pruned model as it is. The cut itself is always
 done by a Torch-Pruning pruner over its dependency graph, so coupled channels (residual adds, concatenations, the
 two C2f_v2 branches) are removed together. Models go in and come out in their stock form: the prunable form
-(``prunable_form``) exists only during the cut.
+(``ModelAdapter.prunable_form``) exists only during the cut.
 
 Usage:
-    from yolo_prune.methods import make_method
     from yolo_prune.evaluation import layer_widths
+    from yolo_prune.methods import make_method
+    from yolo_prune.structure import ModelAdapter
 
-    method = make_method(settings)
+    method = make_method(settings, ModelAdapter.of(model, "best.pt"))
     base = layer_widths(model)
     rate = method.prune(model, step=1, steps=4, base_widths=base, imgsz=640)  # in place; share of channels removed
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
 import torch_pruning as tp
 
-from yolo_prune.attention import CUSTOMIZED_PRUNERS, OpaqueBlock, attention_ignored_layers, opaque_attention
-from yolo_prune.model_yaml import ROWS, Widths, build_layers, with_widths
-from yolo_prune.surgery import C2f_v2, prunable, replace_c2f, split_widths
-
-
-def ignored_layers(model: nn.Module, prune_head: bool) -> list[nn.Module]:
-    """Layers whose outputs must keep their width: the head's prediction convs and DFL (class count and box
-    encoding), or, when ``prune_head`` is off, every conv of the head except the depthwise convs that open the class
-    branches of YOLO11/YOLO26 heads (their output width is their input width, the neck's: ignoring them would freeze
-    the P3-P5 widths too)."""
-    head = model.model[-1]
-    if not prune_head:
-        return [m for m in head.modules() if isinstance(m, nn.Conv2d) and not _depthwise(m)]
-    branches = [getattr(head, n) for n in ("cv2", "cv3", "one2one_cv2", "one2one_cv3") if getattr(head, n, None)]
-    return [seq[-1] for branch in branches for seq in branch] + [head.dfl]
-
-
-def _depthwise(conv: nn.Conv2d) -> bool:
-    return conv.groups == conv.in_channels == conv.out_channels > 1
-
-
-@contextlib.contextmanager
-def prunable_form(model: nn.Module) -> Iterator[nn.Module]:
-    """``model`` as Torch-Pruning can prune it, for the duration of the block: C2f blocks split into halves
-    (``yolo_prune.surgery``) and attention hidden from the tracer as one fixed-width unit (``yolo_prune.attention``).
-    Stock form again afterwards, also on error."""
-    with prunable(model), opaque_attention(model):
-        yield model
+from yolo_prune.structure import CUSTOMIZED_PRUNERS, C2f_v2, ModelAdapter, split_widths
+from yolo_prune.structure.model_yaml import rebuilt_widths
 
 
 def keep_count(orig: int, fraction: float, round_to: int, floor: int = 1) -> int:
@@ -66,17 +40,11 @@ def keep_count(orig: int, fraction: float, round_to: int, floor: int = 1) -> int
     return min(n, orig)
 
 
-def yaml_widths(settings: dict[str, Any]) -> bool:
-    """Whether a run keeps every width one an Ultralytics model yaml can state (``settings.validate`` makes sure
-    ``round_to`` and ``prune_head`` allow it)."""
-    return bool(settings["yaml_widths"])
-
-
 class WidthRules:
     """Turns the widths a method wants into widths the model can hold (see the module docstring)."""
 
-    def __init__(self, model: nn.Module, groups: list[Any], round_to: int, stock: bool) -> None:
-        self.model, self.round_to, self.stock = model, round_to, stock
+    def __init__(self, model: nn.Module, groups: list[Any], round_to: int, yaml_widths: bool) -> None:
+        self.model, self.round_to, self.yaml_widths = model, round_to, yaml_widths
         self.names = module_names(model)
         self.convs = [out_convs(g) for g in groups]
         self.current = {c: c.out_channels for convs in self.convs for c in convs}
@@ -91,45 +59,17 @@ class WidthRules:
                 widths.update(dict.fromkeys(pair, max(widths[c] for c in pair)))
         for convs in self.convs:  # coupled convs share one width
             widths.update(dict.fromkeys(convs, max(widths[c] for c in convs)))
-        return self._as_yaml_rebuilds(widths) if self.stock else widths
+        return self._as_yaml_rebuilds(widths) if self.yaml_widths else widths
 
     def _rounded(self, n: int, multiple: int = 1) -> int:
         step = self.round_to * multiple
         return max(math.ceil(n / step), 1) * step
 
     def _as_yaml_rebuilds(self, widths: dict[nn.Conv2d, int]) -> dict[nn.Conv2d, int]:
-        """The widths of the model Ultralytics builds from a yaml stating ``widths`` per layer: its derived widths
-        (head, SPPF's hidden width, blocks' inner widths) replace what was wanted for them. A width Ultralytics
-        divides (SPPF's input, C3k2's hidden width) is rounded to that many multiples, so that what it derives is a
-        multiple of ``round_to`` too."""
+        """The widths of the model Ultralytics builds from a yaml stating ``widths`` per layer (``rebuilt_widths``)."""
         by_name = {self.names[c]: w for c, w in widths.items()}
         current = {n: m.out_channels for n, m in self.model.named_modules() if isinstance(m, nn.Conv2d)}
-
-        def width(name: str) -> int:
-            return by_name.get(name, current[name])
-
-        rows: dict[int, tuple[type, Widths]] = {}
-        for i, layer in enumerate(self.model.model):
-            cls = layer.stock_cls if isinstance(layer, C2f_v2) else type(layer)
-            row = ROWS.get(cls)
-            if row is None:
-                continue
-            hidden = int(getattr(layer, row.hidden)) if row.hidden and not isinstance(layer, C2f_v2) else None
-            if isinstance(layer, C2f_v2):
-                now = layer.cv0.conv.out_channels
-                hidden = max(width(f"model.{i}.cv0.conv"), width(f"model.{i}.cv1.conv"))
-                hidden = hidden if hidden == now else min(self._rounded(hidden, row.hidden_divisor), now)
-            out = rows[i - 1][1].out if row.same_width_as_input else width(f"model.{i}.{row.out}")
-            if row.input_divisor > 1 and i - 1 in rows:
-                prev_cls, prev = rows[i - 1]
-                now = current[f"model.{i}.cv1.conv"] * row.input_divisor
-                wider = min(self._rounded(prev.out, row.input_divisor), now)
-                rows[i - 1] = (prev_cls, prev._replace(out=prev.out if prev.out == now else wider))
-            blocks = layer.m.inner if isinstance(getattr(layer, "m", None), OpaqueBlock) else getattr(layer, "m", ())
-            rows[i] = (cls, Widths(out, hidden, len(blocks) if row.repeats else 1))
-        layers = build_layers(with_widths(self.model.yaml, rows, int(self.model.model[-1].nc)))
-        replace_c2f(layers)
-        built = {f"model.{n}": m.out_channels for n, m in layers.named_modules() if isinstance(m, nn.Conv2d)}
+        built = rebuilt_widths(self.model, lambda name: by_name.get(name, current[name]), self._rounded)
         return {c: min(built[self.names[c]], c.out_channels) for c in widths}
 
     def channels(self, widths: dict[nn.Conv2d, int]) -> int:
@@ -144,8 +84,8 @@ class PruningMethod:
     step_phase = "prune"  # the step-log phase of the loop's steps
     pruner_cls: type = tp.pruner.BasePruner
 
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
+    def __init__(self, settings: dict[str, Any], adapter: ModelAdapter) -> None:
+        self.settings, self.adapter = settings, adapter
 
     def importance(self) -> tp.importance.Importance:
         raise NotImplementedError
@@ -154,6 +94,10 @@ class PruningMethod:
         """Share of the base width kept after ``step`` of ``steps``: equal relative cuts, ``(1-rate)**(step/steps)``,
         so the last step lands on ``target_prune_rate``."""
         return (1 - self.settings["target_prune_rate"]) ** (step / steps)
+
+    def target_rate(self, step: int, steps: int, reached: float) -> float:
+        """The share of channels the schedule meant to remove by ``step``, logged beside the share ``reached``."""
+        return 1 - self.remaining_fraction(step, steps)
 
     prepare_phase: str | None = None  # the step-log phase of ``prepare``'s result, when it trains
 
@@ -197,17 +141,20 @@ class PruningMethod:
             p.requires_grad_(True)  # the tracer follows autograd; EMA checkpoints come with gradients off
         example = torch.zeros(1, 3, imgsz, imgsz)
         graph = tp.DependencyGraph().build_dependency(model, example_inputs=example, customized_pruners=CUSTOMIZED_PRUNERS)
-        return graph, ignored_layers(model, self.settings["prune_head"]) + attention_ignored_layers(model), example
+        return graph, self.adapter.fixed(model, self.settings["prune_head"]), example
+
+    def width_rules(self, model: nn.Module, groups: list[Any]) -> WidthRules:
+        """The run's width rules for prunable-form ``model`` and its groups."""
+        return WidthRules(model, groups, self.settings["round_to"], bool(self.settings["yaml_widths"]))
 
     def prune(self, model: nn.Module, step: int, steps: int, base_widths: dict[str, int], imgsz: int) -> float:
         """Cut every prunable layer of stock-form ``model`` (in place, on the CPU) to the widths of ``step``; return
         the share of the base's prunable channels removed so far (the rate reached, rounding included)."""
-        with prunable(model):
+        with self.adapter.prunable_form(model):
             base = split_widths(model, base_widths)
-        with prunable_form(model):
             graph, ignored, example = self.graph(model, imgsz)
             groups = prunable_groups(graph, ignored)
-            rules = WidthRules(model, groups, self.settings["round_to"], yaml_widths(self.settings))
+            rules = self.width_rules(model, groups)
             base_channels = sum(base[module_names(model)[convs[0]]] for convs in rules.convs if convs)
             widths = self.target_widths(model, groups, rules, step, steps, base)
             ratios = {c: 1 - (keep + 0.5) / c.out_channels for c, keep in widths.items() if keep < c.out_channels}
@@ -312,6 +259,6 @@ def search_widths(count: int, budget: int, widths_for: Callable[[int], dict[nn.C
 
 
 __all__ = [
-    "PruningMethod", "WidthRules", "channel_floor", "ignored_layers", "keep_count", "module_names", "out_convs",
-    "prunable_form", "prunable_groups", "ranked_widths", "search_widths", "tied_units", "yaml_widths",
+    "PruningMethod", "WidthRules", "channel_floor", "keep_count", "module_names", "out_convs", "prunable_groups",
+    "ranked_widths", "search_widths", "tied_units",
 ]  # fmt: skip

@@ -65,11 +65,12 @@ from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import export_like, export_model, export_onnx, require_onnxruntime
 from yolo_prune.latency import measure_interleaved, timing_label
 from yolo_prune.methods.base import (
-    PruningMethod, WidthRules, channel_floor, module_names, out_convs, prunable_groups, tied_units, yaml_widths,
+    PruningMethod, WidthRules, channel_floor, module_names, out_convs, prunable_groups, tied_units,
 )  # fmt: skip
 from yolo_prune.rundir import write_json
 from yolo_prune.speed_report import SPEED_FILE, TABLE_FILE, attainable_speedup
-from yolo_prune.surgery import fold_c2f, prunable, stock_name
+from yolo_prune.structure import ModelAdapter, Task, stock_name
+from yolo_prune.structure.parts import leave
 
 MARGIN = 0.03  # each step aims this much beyond its target: the measurement after fine-tuning has its own noise
 PROPOSALS = 6  # proposals timed per step before the real cut
@@ -154,14 +155,16 @@ class Ranking:
         return lo
 
 
-def output_change(reference: list[np.ndarray], outputs: list[np.ndarray], imgsz: int) -> float:
-    """How far a cut model's detections move from the reference model's on the same images: the relative L1 change
-    of the class probabilities, plus the box shift (a share of the image side) weighted by the reference's
-    confidence. Both read the exported ``(1, 4 + nc, anchors)`` output: boxes in pixels, then probabilities."""
-    cls = sum(float(np.abs(o[:, 4:] - r[:, 4:]).sum()) for r, o in zip(reference, outputs))
-    mass = sum(float(r[:, 4:].sum()) for r in reference)
-    weight = [r[:, 4:].max(axis=1) for r in reference]
-    box = sum(float((np.abs(o[:, :4] - r[:, :4]).sum(axis=1) * w).sum()) for r, o, w in zip(reference, outputs, weight))
+def output_change(reference: list[np.ndarray], outputs: list[np.ndarray], imgsz: int, task: Task) -> float:
+    """How far a cut model's predictions move from the reference model's on the same images: the relative L1 change
+    of the scores, plus the shift of the pixel coordinates (a share of the image side) weighted by the reference's
+    confidence. Both read the exported output as the task lays it out (detection: ``(1, 4 + nc, anchors)``, boxes in
+    pixels, then class probabilities)."""
+    ref, out = [task.split_output(r) for r in reference], [task.split_output(o) for o in outputs]
+    cls = sum(float(np.abs(o - r).sum()) for (_, r), (_, o) in zip(ref, out))
+    mass = sum(float(r.sum()) for _, r in ref)
+    weight = [r.max(axis=1) for _, r in ref]
+    box = sum(float((np.abs(o - r).sum(axis=1) * w).sum()) for (r, _), (o, _), w in zip(ref, out, weight))
     return cls / max(mass, 1e-12) + box / imgsz / max(sum(float(w.sum()) for w in weight), 1e-12)
 
 
@@ -185,7 +188,7 @@ def cut_copy(model: nn.Module, graph: tp.DependencyGraph, widths: dict[nn.Conv2d
     modules = dict(cut.named_modules())
     for (name, handler), idxs in removals.items():  # idxs of every group in the unpruned numbering: one call each
         handler(modules[name], sorted(idxs))
-    fold_c2f(cut)
+    leave(cut)
     return cut
 
 
@@ -195,14 +198,13 @@ class LatencyMethod(PruningMethod):
     name = "latency"
     pruner_cls = tp.pruner.GroupNormPruner
 
-    def __init__(self, settings: dict[str, Any]) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: dict[str, Any], adapter: ModelAdapter) -> None:
+        super().__init__(settings, adapter)
         self.run: Any = None
         self.state: dict[str, Any] = {}
         self._derived: set[tuple[str, ...]] = set()  # layers whose width the rules derive from others
         self._exported: set[Path] = set()  # checkpoints exported by this process (a killed export may be partial)
         self._graph: tp.DependencyGraph | None = None
-        self._rate = 0.0
         self._noise = 0.0
         self._cached_images: list[np.ndarray] | None = None
 
@@ -214,10 +216,10 @@ class LatencyMethod(PruningMethod):
     def check(self, model: nn.Module) -> dict[str, Any]:
         """Time the floor against the base; refuse a target beyond it in one line that gives the reachable one."""
         s = self.settings
-        with prunable(model), tempfile.TemporaryDirectory(prefix="yolo_prune_floor_") as tmp:
+        with self.adapter.prunable_form(model), tempfile.TemporaryDirectory(prefix="yolo_prune_floor_") as tmp:
             graph, ignored, _ = self.graph(model, s["imgsz"])
             groups = prunable_groups(graph, ignored)
-            rules = WidthRules(model, groups, s["round_to"], yaml_widths(s))
+            rules = self.width_rules(model, groups)
             base = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
             units = self._units(model, groups, rules, base)
             floor = cut_copy(model, graph, rules.apply({c: u.floor for u in units for c in u.convs}))
@@ -266,13 +268,9 @@ class LatencyMethod(PruningMethod):
         self._graph = graph
         return graph, ignored, example
 
-    def prune(self, model: nn.Module, step: int, steps: int, base_widths: dict[str, int], imgsz: int) -> float:
-        self._rate = super().prune(model, step, steps, base_widths, imgsz)
-        return self._rate
-
-    def remaining_fraction(self, step: int, steps: int) -> float:
-        """The share of channels the last cut kept: a speed target schedules no share of its own."""
-        return 1 - self._rate
+    def target_rate(self, step: int, steps: int, reached: float) -> float:
+        """The share the cut reached: a speed target schedules no share of its own."""
+        return reached
 
     def target_widths(self, model, groups, rules, step, steps, base_widths) -> dict[nn.Conv2d, int]:
         """The step's widths: the latency table, then proposals timed against the base (see the module docstring)."""
@@ -441,7 +439,7 @@ class LatencyMethod(PruningMethod):
         rows, probed = [], []
         for (u, widths, path), ms in zip(probes, times):
             width = widths[u.convs[0]]
-            change = output_change(reference, _outputs(path, images), self.settings["imgsz"])
+            change = output_change(reference, _outputs(path, images), self.settings["imgsz"], self.adapter.task)
             probed.append(Probe(u, max(current_ms - ms, 0.0) / base_ms / (u.width - width), change))
             removed = [float(v.sort().values[: len(v) - widths[c]].sum() / v.sum()) for c, v in scores.items()
                        if c in u.convs]  # fmt: skip
@@ -459,10 +457,9 @@ class LatencyMethod(PruningMethod):
         if self._cached_images is None:
             from ultralytics.cfg import get_cfg
             from ultralytics.data import build_yolo_dataset
-            from ultralytics.data.utils import check_det_dataset
-
-            data = check_det_dataset(str(self.run.data))
-            cfg = get_cfg(overrides={"imgsz": self.settings["imgsz"], "task": "detect", "fraction": 1.0})
+            task = self.adapter.task
+            data = task.check_dataset(self.run.data)
+            cfg = get_cfg(overrides={"imgsz": self.settings["imgsz"], "task": task.name, "fraction": 1.0})
             dataset = build_yolo_dataset(cfg, data["train"], IMAGES, data, mode="val")
             count = min(IMAGES, len(dataset))
             self._cached_images = [dataset[i]["img"][None].float().numpy() / 255 for i in range(count)]

@@ -27,11 +27,10 @@ import torch.nn as nn
 import torch_pruning as tp
 
 from yolo_prune.methods.base import (
-    PruningMethod, channel_floor, module_names, prunable_form, prunable_groups, ranked_widths, search_widths,
-    tied_units,
+    PruningMethod, channel_floor, module_names, prunable_groups, ranked_widths, search_widths, tied_units,
 )  # fmt: skip
 from yolo_prune.rundir import write_json, write_npy, write_text
-from yolo_prune.surgery import stock_name
+from yolo_prune.structure import stock_name
 
 
 def penalised_bns(model: nn.Module, graph: tp.DependencyGraph, ignored: list[nn.Module]) -> list[str]:
@@ -87,7 +86,7 @@ class SlimmingMethod(PruningMethod):
     def penalised(self, model: nn.Module, imgsz: int) -> list[str]:
         """Names, in stock-form ``model``, of the BatchNorms whose channels pruning can remove: a C2f block's ``cv1``
         BN covers both halves that pruning cuts alike."""
-        with prunable_form(model):  # penalised BNs lie outside the attention, whose names gain an "inner" while wrapped
+        with self.adapter.prunable_form(model):
             graph, ignored, _ = self.graph(model, imgsz)
             return list(dict.fromkeys(stock_name(n, model) for n in penalised_bns(model, graph, ignored)))
 

@@ -1,5 +1,5 @@
-"""C2f -> C2f_v2 -> stock C2f must not change what the model computes, even with trained, non-default BatchNorm
-settings, for YOLOv8's C2f and YOLO11/YOLO26's C3k2."""
+"""C2f -> C2f_v2 -> stock C2f (the C2f parts' way into and out of the prunable form) must not change what the model
+computes, even with trained, non-default BatchNorm settings, for YOLOv8's C2f and YOLO11/YOLO26's C3k2."""
 
 import copy
 
@@ -7,11 +7,25 @@ import torch
 import torch.nn as nn
 from ultralytics.nn.modules import C2f
 
-from yolo_prune.checkpoint import load_detector
 import pytest
 
-from yolo_prune.surgery import C2f_v2, fold_c2f, replace_c2f, split_widths, stock_name
+from yolo_prune.checkpoint import load_detector
 from yolo_prune.evaluation import layer_widths
+from yolo_prune.structure import C2f_v2, split_widths, stock_name
+from yolo_prune.structure.parts import enter, leave
+
+
+def replace_c2f(model: nn.Module) -> int:
+    """The model in its prunable form; how many C2f-style blocks are split."""
+    enter(model)
+    return sum(isinstance(m, C2f_v2) for m in model.modules())
+
+
+def fold_c2f(model: nn.Module) -> int:
+    """The model in its stock form again; how many split blocks were folded."""
+    n = sum(isinstance(m, C2f_v2) for m in model.modules())
+    leave(model)
+    return n
 
 
 def trained_like(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -125,17 +139,28 @@ def test_names_and_widths_map_between_the_forms():
     assert split["model.2.cv2.conv"] == stock["model.2.cv2.conv"]
 
 
-def test_checkpoints_of_yolo_prune_0_1_load_as_stock_models(tmp_path):
-    """yolo-prune 0.1 pickled its C2f_v2 blocks (without the stock class they came from) into checkpoints: they load
-    as stock C2f models that compute the same."""
+def test_checkpoints_of_yolo_prune_0_1_load_as_stock_models(tmp_path, monkeypatch):
+    """yolo-prune 0.1 pickled its C2f_v2 blocks (without the stock class they came from) into checkpoints, under
+    ``yolo_prune.surgery``: they load as stock C2f models that compute the same."""
     model = trained_like(load_detector("yolov8n.yaml", nc=3)).eval()
     replace_c2f(model)
     for block in (m for m in model.modules() if isinstance(m, C2f_v2)):
         del block.stock_cls, block.stock_attrs  # what 0.1's C2f_v2 did not have
-    torch.save({"model": model, "train_args": {}}, tmp_path / "old.pt")
+    with monkeypatch.context() as patch:  # pickled by the class path 0.1 used
+        patch.setattr(C2f_v2, "__module__", "yolo_prune.surgery")
+        torch.save({"model": model, "train_args": {}}, tmp_path / "old.pt")
+    assert _pickled_path(tmp_path / "old.pt")
     loaded = load_detector(tmp_path / "old.pt")
     assert not any(isinstance(m, C2f_v2) for m in loaded.modules())
     assert sum(type(m) is C2f for m in loaded.modules()) == 8
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         assert (loaded(x)[0] - model(x)[0]).abs().max().item() == 0.0
+
+
+def _pickled_path(path) -> bool:
+    """Whether the pickle inside a torch checkpoint (a zip) names ``yolo_prune.surgery``."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return any(b"yolo_prune.surgery" in z.read(n) for n in z.namelist() if n.endswith(".pkl"))

@@ -5,15 +5,17 @@ only the tensors whose shapes match, so a yaml that still says the base widths s
 module writes the yaml that says the pruned widths: each layer's output width as its first argument, the hidden
 width of C2f-style blocks through their expansion ``e``, repeats as built, and no width or depth scaling. What
 Ultralytics derives from those (a Bottleneck's hidden width, SPPF's ``c1 // 2``, the head's inner widths, rounding
-of every layer's width up to a multiple of 8) must hold in the pruned model too: ``skeleton_widths`` builds a model
+of every layer's width up to a multiple of 8) must hold in the pruned model too: ``rebuilt_widths`` builds a model
 from a yaml to read those rules off Ultralytics itself, and ``stock_yaml`` checks that the yaml rebuilds the model
 exactly (same tensors, same outputs) before a checkpoint promises it.
 
 A model whose widths no yaml can express (``--round-to 1``, an unpruned head in front of a pruned neck) gets a yaml
 that stops Ultralytics' rebuild with a message naming what works instead, never one that rebuilds another model.
 
+Each layer type's row comes from its part (``yolo_prune.structure.parts``), the head's class from its task.
+
 Usage:
-    from yolo_prune.model_yaml import stock_yaml
+    from yolo_prune.structure.model_yaml import stock_yaml
 
     yaml_dict, reason = stock_yaml(model)  # reason is None when stock training keeps the pruned structure
     model.yaml = yaml_dict
@@ -24,11 +26,12 @@ from __future__ import annotations
 import copy
 import inspect
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import torch
 import torch.nn as nn
-from ultralytics.nn.modules import C2PSA, SPPF, C2f, C3k2, Conv, Detect
+
+from yolo_prune.structure.parts import FORMS, PARTS, Row
 
 # Message that a rebuild from an inexpressible yaml stops with: Ultralytics looks the first layer's module up by name.
 REFUSAL = (
@@ -40,24 +43,9 @@ REFUSAL = (
 )
 
 
-class Row(NamedTuple):
-    """How one layer type's widths are written in its yaml row."""
-
-    out: str  # the conv whose output width is the layer's (args[0] in the yaml row)
-    hidden: str | None = None  # the attribute holding the hidden width, set through the expansion argument ``e``
-    repeats: bool = False  # whether the row's repeat count is the length of the block's ``m``
-    same_width_as_input: bool = False  # Ultralytics asserts c1 == c2 (C2PSA)
-    hidden_divisor: int = 1  # inner blocks are built at hidden // this (C3k2's Bottleneck and C3k: e=0.5)
-    input_divisor: int = 1  # the block's first conv is built at input width // this (SPPF's c1 // 2)
-
-
-ROWS: dict[type, Row] = {
-    Conv: Row("conv"),
-    C2f: Row("cv2.conv", "c", repeats=True),
-    C3k2: Row("cv2.conv", "c", repeats=True, hidden_divisor=2),
-    SPPF: Row("cv2.conv", input_divisor=2),
-    C2PSA: Row("cv2.conv", "c", repeats=True, same_width_as_input=True),
-}
+def yaml_rows() -> dict[type, Row]:
+    """Each registered layer type's yaml row (``yolo_prune.structure.parts``)."""
+    return {t: part.row for t, part in PARTS.items() if part.row is not None}
 
 
 class Widths(NamedTuple):
@@ -70,9 +58,9 @@ class Widths(NamedTuple):
 
 def row_widths(model: nn.Module) -> dict[int, tuple[type, Widths]]:
     """The class and widths each layer of a stock-form ``model`` states in its yaml row, by layer index."""
-    out = {}
+    out, table = {}, yaml_rows()
     for i, layer in enumerate(model.model):
-        row = ROWS.get(type(layer))
+        row = table.get(type(layer))
         if row is not None:
             hidden = int(getattr(layer, row.hidden)) if row.hidden else None
             widths = Widths(attrgetter(row.out)(layer).out_channels, hidden, len(layer.m) if row.repeats else 1)
@@ -119,17 +107,53 @@ def build_layers(yaml: dict[str, Any]) -> nn.Sequential:
     return parse_model(copy.deepcopy(yaml), ch=yaml.get("channels", 3), verbose=False)[0]
 
 
+def rebuilt_widths(model: nn.Module, width: Callable[[str], int], rounded: Callable[[int, int], int]) -> dict[str, int]:
+    """Every conv's width, by name, in the model Ultralytics builds from a yaml stating ``width(name)`` for the convs
+    of prunable-form ``model``: its derived widths (head, SPPF's hidden width, blocks' inner widths) replace what was
+    asked of them. A width Ultralytics divides (SPPF's input, C3k2's hidden width) is rounded up by
+    ``rounded(width, divisor)`` so that what it derives is rounded too; a width left as it is stays."""
+    from yolo_prune.structure.attention import OpaqueBlock
+    from yolo_prune.structure.c2f import C2f_v2
+    from yolo_prune.structure.parts import enter
+    from yolo_prune.structure.tasks import task_of
+
+    current = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    rows: dict[int, tuple[type, Widths]] = {}
+    table = yaml_rows()
+    for i, layer in enumerate(model.model):
+        cls = layer.stock_cls if isinstance(layer, C2f_v2) else type(layer)
+        row = table.get(cls)
+        if row is None:
+            continue
+        hidden = int(getattr(layer, row.hidden)) if row.hidden and not isinstance(layer, C2f_v2) else None
+        if isinstance(layer, C2f_v2):
+            now = layer.cv0.conv.out_channels
+            hidden = max(width(f"model.{i}.cv0.conv"), width(f"model.{i}.cv1.conv"))
+            hidden = hidden if hidden == now else min(rounded(hidden, row.hidden_divisor), now)
+        out = rows[i - 1][1].out if row.same_width_as_input else width(f"model.{i}.{row.out}")
+        if row.input_divisor > 1 and i - 1 in rows:
+            prev_cls, prev = rows[i - 1]
+            now = current[f"model.{i}.cv1.conv"] * row.input_divisor
+            wider = min(rounded(prev.out, row.input_divisor), now)
+            rows[i - 1] = (prev_cls, prev._replace(out=prev.out if prev.out == now else wider))
+        blocks = layer.m.inner if isinstance(getattr(layer, "m", None), OpaqueBlock) else getattr(layer, "m", ())
+        rows[i] = (cls, Widths(out, hidden, len(blocks) if row.repeats else 1))
+    layers = enter(build_layers(with_widths(model.yaml, rows, task_of(model).classes(model))))
+    return {f"model.{n}": m.out_channels for n, m in layers.named_modules() if isinstance(m, nn.Conv2d)}
+
+
 def stock_yaml(model: nn.Module) -> tuple[dict[str, Any], str | None]:
     """The yaml that rebuilds stock-form ``model`` exactly, and None; or, where no yaml can, one whose rebuild stops
     with a message that says so and what to use instead, and the reason."""
-    from ultralytics.nn.tasks import DetectionModel
+    from yolo_prune.structure.tasks import task_of
 
-    if type(model.model[-1]) is not Detect:  # other tasks are refused before any pruning: their yaml stays as it is
-        return model.yaml, f"a {type(model.model[-1]).__name__} head, not a detection model"
-    nc = int(model.model[-1].nc)
+    task = task_of(model)
+    if task is None:  # other heads are refused before any pruning: their yaml stays as it is
+        return model.yaml, f"a {type(model.model[-1]).__name__} head, which yolo-prune does not prune"
+    nc = task.classes(model)
     try:
         yaml = with_widths(model.yaml, row_widths(model), nc)
-        rebuilt = DetectionModel(yaml, nc=nc, ch=yaml.get("channels", 3), verbose=False)
+        rebuilt = task.model_cls()(yaml, nc=nc, ch=yaml.get("channels", 3), verbose=False)
     except Exception as e:  # the widths break one of Ultralytics' own asserts (e.g. C2PSA's c1 == c2)
         reason = f"Ultralytics cannot build it: {type(e).__name__}: {e}"
     else:

@@ -1,0 +1,131 @@
+"""Tasks: what yolo-prune knows about each kind of YOLO head, as a table of small classes (as Ultralytics maps tasks
+to model, trainer and validator classes in ``YOLO.task_map``).
+
+A ``Task`` says, for one head: its Ultralytics model, trainer and validator classes, the metric its runs are judged
+by, the outputs whose width is fixed (class count, box encoding), how its exported output is laid out (for the ONNX
+check and the speed target), how its data set is checked, and what distillation reads from it. The pipeline asks the
+task instead of naming detection; a new task is one small class in its own module, added to ``TASKS``.
+
+Usage:
+    from yolo_prune.structure.tasks import TASKS, require_task, task_of
+
+    task = task_of(model)  # DetectTask for a model whose last layer is a Detect head, else None
+    task = require_task(model, "best.pt")  # the same, or a UserError naming what the model is
+    validator = task.validator_cls()(args=dict(data="data.yaml", imgsz=640), save_dir=Path("val"))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch.nn as nn
+
+from yolo_prune.errors import UserError
+
+
+class Task:
+    """One kind of head. Class attributes are data; the methods read a model of this task."""
+
+    label = ""  # what users call it, for messages ("detection")
+    name = ""  # Ultralytics' task name (``model.task``, ``task=`` of its trainers and validators)
+    heads: tuple[type, ...] = ()  # the head classes (exact types) that make a model of this task
+    metrics: dict[str, str] = {}  # our metric name -> the validator's key, the first one the run's yardstick
+    box_rows = 0  # leading rows of the exported output that are pixel coordinates (the rest are scores)
+
+    def model_cls(self) -> type:
+        raise NotImplementedError
+
+    def trainer_cls(self) -> type:
+        raise NotImplementedError
+
+    def validator_cls(self) -> type:
+        raise NotImplementedError
+
+    def check_dataset(self, path: str | Path) -> dict[str, Any]:
+        """Ultralytics' own parse of the data set yaml for this task (raises what Ultralytics raises)."""
+        raise NotImplementedError
+
+    def head(self, model: nn.Module) -> nn.Module:
+        return model.model[-1]
+
+    def classes(self, model: nn.Module) -> int:
+        """The class count that decides the head's output shape."""
+        return int(self.head(model).nc)
+
+    def fixed_outputs(self, model: nn.Module, prune_head: bool) -> list[nn.Module]:
+        """Head modules whose output width must stay (in the prunable form)."""
+        raise NotImplementedError
+
+    def scores(self, results: dict[str, Any]) -> dict[str, float]:
+        """Our metrics from a validator's results."""
+        return {ours: float(results[theirs]) for ours, theirs in self.metrics.items()}
+
+    def split_output(self, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The exported model's first output as (pixel coordinates, scores), along axis 1."""
+        return output[:, : self.box_rows], output[:, self.box_rows :]
+
+    def head_signature(self, model: nn.Module) -> dict[str, Any]:
+        """What two models must share for one to teach the other output by output (distillation)."""
+        raise NotImplementedError
+
+
+def _tasks() -> dict[str, Task]:
+    from yolo_prune.structure.tasks.detect import DetectTask
+
+    return {t.name: t for t in (DetectTask(),)}
+
+
+TASKS: dict[str, Task] = _tasks()
+
+
+def task_of(model: nn.Module) -> Task | None:
+    """The task of ``model``'s head (its last layer, by exact type), or None for a head yolo-prune does not prune."""
+    layers = getattr(model, "model", None)
+    if not isinstance(layers, nn.Sequential) or not len(layers):
+        return None
+    return next((t for t in TASKS.values() if type(layers[-1]) in t.heads), None)
+
+
+def head_task(model: nn.Module) -> str:
+    """Ultralytics' task name for ``model``'s head, read from the head's class as Ultralytics reads a yaml's last
+    module (the saved train args may say 'detect' whatever the head is), for messages."""
+    from ultralytics.nn.tasks import guess_model_task
+
+    layers = getattr(model, "model", None)
+    if not isinstance(layers, nn.Sequential) or not len(layers):
+        return "non-YOLO"
+    head = type(layers[-1]).__name__
+    return guess_model_task({"head": [[-1, 1, head, []]]}) or f"{head}-headed"
+
+
+def supported_tasks() -> str:
+    """'detection', for messages: the tasks yolo-prune prunes."""
+    return ", ".join(t.label for t in TASKS.values())
+
+
+def refusal(source: Any, kind: str) -> UserError:
+    """The one-line refusal of a model of ``kind`` (an Ultralytics task name or a head's description)."""
+    return UserError(f"{source} is a {kind} model; yolo-prune supports {supported_tasks()} models only")
+
+
+def require_task(model: nn.Module, source: Any) -> Task:
+    """The task of ``model``, or a UserError that names what ``source`` is instead: the one task gate."""
+    task = task_of(model)
+    if task is not None:
+        return task
+    name = head_task(model)
+    if name in TASKS:  # a head of a task we prune, but of another family (e.g. YOLOv10's v10Detect)
+        from yolo_prune.structure.adapter import supported_families
+
+        raise UserError(f"{source} has layers yolo-prune cannot prune ({type(model.model[-1]).__name__}); it prunes "
+                        f"{supported_families()} {TASKS[name].label} models")  # fmt: skip
+    raise refusal(source, name)
+
+
+def task_named(name: str | None, source: Any) -> Task:
+    """The task Ultralytics names ``name`` (e.g. guessed from a model yaml), or the same refusal."""
+    if name in TASKS:
+        return TASKS[name]
+    raise refusal(source, name or "YOLO task yolo-prune does not know, a")

@@ -1,0 +1,71 @@
+"""Detection (``Detect`` heads of YOLOv8, YOLO11 and YOLO26): the task every other is shaped after.
+
+The head's prediction convs (class scores, box distribution) and DFL keep their width; the rest of the head is
+pruned with the neck (``prune_head``). YOLO26's end-to-end head has one-to-one copies of both branches reading the
+same inputs: their last convs are kept too, so both branches stay consistent.
+
+Usage:
+    from yolo_prune.structure.tasks import TASKS
+
+    detect = TASKS["detect"]
+    detect.fixed_outputs(model, prune_head=True)  # the last conv of each cv2/cv3 branch, and the DFL
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch.nn as nn
+from ultralytics.nn.modules import Detect
+
+from yolo_prune.structure.tasks import Task
+
+BRANCHES = ("cv2", "cv3", "one2one_cv2", "one2one_cv3")  # box and class branches; one2one_*: YOLO26's end-to-end copy
+
+
+class DetectTask(Task):
+    name = "detect"
+    label = "detection"
+    heads = (Detect,)
+    metrics = {"map50_95": "metrics/mAP50-95(B)", "map50": "metrics/mAP50(B)"}
+    box_rows = 4  # output0 is (batch, 4 + nc, anchors): xywh boxes in input pixels, then class probabilities
+
+    def model_cls(self) -> type:
+        from ultralytics.nn.tasks import DetectionModel
+
+        return DetectionModel
+
+    def trainer_cls(self) -> type:
+        from ultralytics.models.yolo.detect import DetectionTrainer
+
+        return DetectionTrainer
+
+    def validator_cls(self) -> type:
+        from ultralytics.models.yolo.detect import DetectionValidator
+
+        return DetectionValidator
+
+    def check_dataset(self, path: str | Path) -> dict[str, Any]:
+        from ultralytics.data.utils import check_det_dataset
+
+        return check_det_dataset(str(path), autodownload=False)
+
+    def fixed_outputs(self, model: nn.Module, prune_head: bool) -> list[nn.Module]:
+        """The head's prediction convs and DFL (class count and box encoding), or, when ``prune_head`` is off, every
+        conv of the head except the depthwise convs that open the class branches of YOLO11/YOLO26 heads (their
+        output width is their input width, the neck's: keeping them would freeze the P3-P5 widths too)."""
+        head = self.head(model)
+        if not prune_head:
+            return [m for m in head.modules() if isinstance(m, nn.Conv2d) and not _depthwise(m)]
+        branches = [getattr(head, n) for n in BRANCHES if getattr(head, n, None)]
+        return [seq[-1] for branch in branches for seq in branch] + [head.dfl]
+
+    def head_signature(self, model: nn.Module) -> dict[str, Any]:
+        head = self.head(model)
+        return {"classes": int(head.nc), "strides": [int(s) for s in head.stride.tolist()], "reg_max": int(head.reg_max),
+                "end-to-end branches": getattr(head, "one2one_cv2", None) is not None}  # fmt: skip
+
+
+def _depthwise(conv: nn.Conv2d) -> bool:
+    return conv.groups == conv.in_channels == conv.out_channels > 1
