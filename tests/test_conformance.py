@@ -1,0 +1,204 @@
+"""The conformance matrix: every supported family x every method, at tiny size and without training.
+
+What each row must hold, from the model's structure (``yolo_prune.structure``) alone: the prunable form is exact (the
+same outputs in and out of it, eval mode); Torch-Pruning's dependency graph builds in seconds; a 0.5 cut keeps the
+width of every output its task fixes, rebuilds exactly from the yaml it writes, and exports to ONNX with outputs equal
+to PyTorch's; the copies the speed target times (cut without Torch-Pruning's pruner, written into an exported graph)
+are the ONNX model a real export gives; and each method's up-front check finishes in bounded time (the speed
+target's check looped in Torch-Pruning's tracer on YOLO11 and YOLO26 until the prunable form became one).
+
+A new family, task, layer type or method is a new row here: add it to FAMILIES or METHODS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import signal
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn as nn
+import torch_pruning as tp
+
+from yolo_prune.checkpoint import load_detector, save_checkpoint
+from yolo_prune.evaluation import layer_widths
+from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_like, export_model, export_onnx
+from yolo_prune.methods import METHODS, make_method
+from yolo_prune.methods.base import prunable_groups
+from yolo_prune.methods.latency import cut_copy
+from yolo_prune.settings import resolve_settings
+from yolo_prune.structure import FAMILIES, ModelAdapter
+from yolo_prune.structure.model_yaml import stock_yaml
+
+IMGSZ = 64
+SOURCES = list(FAMILIES.values())  # yolov8n.yaml, yolo11n.yaml, yolo26n.yaml
+CUTTING = ["depgraph", "slim"]  # methods whose cut needs no run: the speed target's cut is timed (see below)
+CHECK_SECONDS = 60  # each method's up-front check; the YOLO11/YOLO26 hang never finished in 240 s
+SETTINGS = {
+    "depgraph": {"target_prune_rate": 0.5},
+    "slim": {"method": "slim", "target_prune_rate": 0.5},
+    "latency": {"target_speedup": 1.2, "latency_runs": 3, "latency_warmup": 1, "latency_threads": 1},
+    "finetune": {"method": "finetune"},
+}
+
+
+def test_the_matrix_covers_every_method():
+    assert set(SETTINGS) == set(METHODS)
+
+
+@contextlib.contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail the test with TimeoutError after ``seconds`` instead of hanging (SIGALRM interrupts Python loops)."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"did not finish in {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def trained_like(source: str) -> nn.Module:
+    """A model built from Ultralytics' bundled yaml with what training gives BatchNorms: Ultralytics' eps/momentum,
+    non-trivial statistics and scales spread apart (so that slimming's threshold has something to choose)."""
+    model = load_detector(source, nc=3)
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eps, m.momentum = 1e-3, 0.03
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.05)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return model.eval()
+
+
+def outputs(model: nn.Module) -> list[torch.Tensor]:
+    x = torch.rand(2, 3, IMGSZ, IMGSZ, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        return tp.utils.flatten_as_list(model.eval()(x))
+
+
+def settings_of(method: str) -> dict:
+    return resolve_settings(overrides={"imgsz": IMGSZ, **SETTINGS[method]})
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_the_prunable_form_is_exact(source):
+    model = trained_like(source)
+    stock, before = copy.deepcopy(model), outputs(model)
+    adapter = ModelAdapter.of(model, source)
+    with adapter.prunable_form(model):
+        inside = outputs(model)
+        assert any(type(m).__module__.startswith("yolo_prune") for m in model.modules())
+    after = outputs(model)
+    assert all(torch.equal(a, b) for a, b in zip(before, inside, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    assert not any(type(m).__module__.startswith("yolo_prune") for m in model.modules())
+    have, want = model.state_dict(), stock.state_dict()
+    assert list(have) == list(want) and all(torch.equal(have[k], want[k]) for k in want)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_the_dependency_graph_builds_in_seconds(source):
+    model = trained_like(source)
+    adapter = ModelAdapter.of(model, source)
+    method = make_method(settings_of("depgraph"), adapter)
+    start = time.perf_counter()
+    with deadline(CHECK_SECONDS), adapter.prunable_form(model):
+        graph, ignored, _ = method.graph(model, IMGSZ)
+        groups = prunable_groups(graph, ignored)
+    assert time.perf_counter() - start < 30
+    assert len(groups) > 20
+
+
+@pytest.fixture(scope="module")
+def cut(tmp_path_factory):
+    """Each family cut at 0.5 by each method that cuts without a run, saved as runs save it (cached per row)."""
+    done: dict[tuple[str, str], tuple[nn.Module, nn.Module, object]] = {}
+
+    def make(source: str, method: str):
+        if (source, method) not in done:
+            base = trained_like(source)
+            model = copy.deepcopy(base)
+            adapter = ModelAdapter.of(model, source)
+            make_method(settings_of(method), adapter).prune(model, 1, 1, layer_widths(model), IMGSZ)
+            pt = save_checkpoint(tmp_path_factory.mktemp("cut") / "cut.pt", model, {"imgsz": IMGSZ})
+            done[source, method] = base, model, pt
+        return done[source, method]
+
+    return make
+
+
+@pytest.mark.parametrize("method", CUTTING)
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_half_cut_keeps_the_fixed_outputs_and_rebuilds_from_its_yaml(source, method, cut):
+    base, model, _ = cut(source, method)
+    adapter = ModelAdapter.of(model, source)
+    assert adapter.fixed_conv_names(model) == adapter.fixed_conv_names(base)
+    fixed = adapter.fixed_conv_names(model)
+    assert fixed and all(layer_widths(model)[n] == layer_widths(base)[n] for n in fixed)
+    assert sum(layer_widths(model).values()) < 0.8 * sum(layer_widths(base).values())
+    assert stock_yaml(model)[1] is None  # the yaml it writes rebuilds it exactly (same tensors, same outputs)
+
+
+@pytest.mark.parametrize("method", CUTTING)
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_half_cut_exports_to_onnx_as_pytorch_computes_it(source, method, cut):
+    _, _, pt = cut(source, method)
+    onnx = export_onnx(pt, IMGSZ)
+    assert compare_with_torch(pt, onnx, IMGSZ) < ONNX_TOLERANCE
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_the_speed_targets_timed_copies_are_what_an_export_gives(source, tmp_path):
+    """The latency method cuts copies with Torch-Pruning's groups and writes them into an exported graph without
+    tracing: with attention folded back, that file must compute what a real export of the copy computes."""
+    model = trained_like(source)
+    adapter = ModelAdapter.of(model, source)
+    method = make_method(settings_of("latency"), adapter)
+    with adapter.prunable_form(model):
+        graph, ignored, _ = method.graph(model, IMGSZ)
+        groups = prunable_groups(graph, ignored)
+        rules = method.width_rules(model, groups)
+        widths = rules.apply({c: max(1, c.out_channels // 2) for c in rules.current})
+        narrow = cut_copy(model, graph, widths)
+        template = export_model(cut_copy(model, graph, {}), tmp_path / "base.onnx", IMGSZ)
+    assert not any(type(m).__module__.startswith("yolo_prune") for m in narrow.modules())
+    like = export_like(template, narrow, tmp_path / "like.onnx")
+    exported = export_model(narrow, tmp_path / "exported.onnx", IMGSZ)
+    x = np.random.default_rng(0).random((1, 3, IMGSZ, IMGSZ), dtype=np.float32)
+    got, want = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+                 for p in (like, exported))  # fmt: skip
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("method", list(SETTINGS))
+@pytest.mark.parametrize("source", SOURCES)
+def test_each_methods_up_front_check_finishes(source, method):
+    model = trained_like(source)
+    before = layer_widths(model)
+    with deadline(CHECK_SECONDS):
+        files = make_method(settings_of(method), ModelAdapter.of(model, source)).check(model)
+    assert isinstance(files, dict) and layer_widths(model) == before
+    assert not any(type(m).__module__.startswith("yolo_prune") for m in model.modules())
+    if method == "latency":
+        state = files["speed_target.json"]
+        assert state["floor_ms"] < state["base_ms"]  # the floor was timed against the base
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_fine_tuning_only_cuts_nothing(source):
+    model = trained_like(source)
+    before = layer_widths(model)
+    rate = make_method(settings_of("finetune"), ModelAdapter.of(model, source)).prune(model, 1, 1, before, IMGSZ)
+    assert rate == 0.0 and layer_widths(model) == before
