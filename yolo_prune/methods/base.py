@@ -29,8 +29,9 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
-from yolo_prune.structure import CUSTOMIZED_PRUNERS, C2f_v2, ModelAdapter, split_widths
+from yolo_prune.structure import CUSTOMIZED_PRUNERS, ModelAdapter, split_widths
 from yolo_prune.structure.model_yaml import rebuilt_widths
+from yolo_prune.structure.parts import tied_convs
 
 
 def keep_count(orig: int, fraction: float, round_to: int, floor: int = 1) -> int:
@@ -53,8 +54,7 @@ class WidthRules:
         """Each prunable conv's width: ``wanted`` (the current width where not given), halves of a C2f block tied to
         the wider one, rounded up to ``round_to``, then (with yaml widths) as an Ultralytics yaml rebuilds them."""
         widths = {c: min(self._rounded(wanted.get(c, c.out_channels)), c.out_channels) for c in self.current}
-        for block in (m for m in self.model.modules() if isinstance(m, C2f_v2)):
-            pair = (block.cv0.conv, block.cv1.conv)
+        for pair in tied_convs(self.model):
             if all(c in widths for c in pair):
                 widths.update(dict.fromkeys(pair, max(widths[c] for c in pair)))
         for convs in self.convs:  # coupled convs share one width
@@ -196,8 +196,8 @@ def tied_units(model: nn.Module, groups: list[Any], imp: tp.importance.Importanc
             scored.append((convs, ordered))
     unit_of = {c: i for i, (convs, _) in enumerate(scored) for c in convs}
     merged: dict[int, int] = {}
-    for block in (m for m in model.modules() if isinstance(m, C2f_v2)):
-        a, b = unit_of.get(block.cv0.conv), unit_of.get(block.cv1.conv)
+    for first, second in tied_convs(model):
+        a, b = unit_of.get(first), unit_of.get(second)
         if a is not None and b is not None and a != b:
             merged[b] = a
     units = []

@@ -137,6 +137,10 @@ class C2fPart(Part):
         the attention, whose width is fixed."""
         return [module.cv0] if isinstance(module, C2f_v2) and any(holds_attention(b) for b in module.m) else []
 
+    def tied(self, module: nn.Module) -> list[tuple[nn.Conv2d, ...]]:
+        """Both halves: stock C2f chunks ``cv1`` into two equal halves."""
+        return [(module.cv0.conv, module.cv1.conv)]
+
     def split_sizes(self, module: nn.Module) -> list[int] | None:
         return [module.c, module.c]
 

@@ -54,6 +54,10 @@ class Part:
         """Modules inside prunable-form ``module`` whose channels Torch-Pruning must not cut."""
         return []
 
+    def tied(self, module: nn.Module) -> list[tuple[nn.Conv2d, ...]]:
+        """Convs inside prunable-form ``module`` that must keep one width, so that it leaves the form again."""
+        return []
+
     def split_sizes(self, module: nn.Module) -> list[int] | None:
         """The sizes of the channel split that stock ``module`` makes in its forward (its ONNX ``Split`` node)."""
         return None
@@ -115,6 +119,11 @@ def leave(model: nn.Module) -> nn.Module:
 def fixed_modules(model: nn.Module) -> list[nn.Module]:
     """Modules of prunable-form ``model`` whose width its parts keep (attention, halves tied to it)."""
     return [m for module in model.modules() if (part := part_of(module)) is not None for m in part.fixed(module)]
+
+
+def tied_convs(model: nn.Module) -> list[tuple[nn.Conv2d, ...]]:
+    """Convs of prunable-form ``model`` that its parts tie to one width (the two halves of a C2f block)."""
+    return [t for module in model.modules() if (part := FORMS.get(type(module))) is not None for t in part.tied(module)]
 
 
 def stock_name(name: str, model: nn.Module) -> str:
