@@ -49,7 +49,10 @@ from yolo_prune.evaluation import count_macs_params, evaluate_map, layer_widths
 from yolo_prune.methods import make_method
 from yolo_prune.model_yaml import stock_yaml
 from yolo_prune.offline import provide_local_fonts
-from yolo_prune.rundir import StepLog, new_run_dir, read_json, read_steps, write_json, write_yaml
+from yolo_prune.rundir import (
+    DATASET_DIR, FINETUNE_DIR, LAYERS_FILE, REPORT_MD_FILE, SETTINGS_FILE, STEPS_FILE, SUMMARY_FILE, VAL_DIR,
+    WEIGHTS_DIR, StepLog, new_run_dir, read_json, read_steps, write_json, write_yaml,
+)  # fmt: skip
 from yolo_prune.settings import DEFAULT_CFG, load_yaml, resolve_settings, training_overrides, validate
 
 
@@ -87,7 +90,7 @@ class Run:
 
     @property
     def weights(self) -> Path:
-        return self.dir / "weights"
+        return self.dir / WEIGHTS_DIR
 
 
 def versions() -> dict[str, str]:
@@ -138,12 +141,12 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     files = make_method(settings).check(detector)  # e.g. a speed target beyond the model's reach: refused here
     # Absolute paths: Ultralytics puts a relative training folder under its own runs/, and --resume may run elsewhere.
     run_dir = new_run_dir(Path(settings["project"]).absolute(), settings["name"])
-    view = data_view(data_info, run_dir / "dataset")
+    view = data_view(data_info, run_dir / DATASET_DIR)
     settings.update(model=str(Path(model).absolute()) if Path(model).is_file() else str(model),
                     data=str(Path(data).absolute()))  # fmt: skip
     if settings.get("teacher"):
         settings["teacher"] = str(Path(settings["teacher"]).absolute())
-    write_yaml(run_dir / "settings.yaml", {**settings, "command": command or "", "versions": versions()})
+    write_yaml(run_dir / SETTINGS_FILE, {**settings, "command": command or "", "versions": versions()})
     for name, content in files.items():
         write_json(run_dir / name, content)
     return Run(run_dir, settings, str(view)), detector
@@ -159,16 +162,16 @@ def _finished(run_dir: str | Path) -> PruneResult | None:
     """A run that wrote its summary (with its ONNX files) is done: say so and change nothing. A run whose export
     failed is not: resuming it tries the export again."""
     run_dir = Path(run_dir).absolute()
-    if not (run_dir / "settings.yaml").is_file() or not (run_dir / "summary.json").is_file():
+    if not (run_dir / SETTINGS_FILE).is_file() or not (run_dir / SUMMARY_FILE).is_file():
         return None
-    summary = read_json(run_dir / "summary.json")
+    summary = read_json(run_dir / SUMMARY_FILE)
     if not isinstance(summary, dict) or summary.get("onnx_error"):
         return None
     print(f"{run_dir} has finished: nothing to resume, nothing changed "
           f"(yolo-prune --report {run_dir} rebuilds its report)")  # fmt: skip
-    weights = run_dir / "weights"
-    return PruneResult(run_dir, weights / "final.pt", weights / "final.onnx", run_dir / "report.md",
-                       read_steps(run_dir / "steps.json"), summary)  # fmt: skip
+    weights = run_dir / WEIGHTS_DIR
+    return PruneResult(run_dir, weights / "final.pt", weights / "final.onnx", run_dir / REPORT_MD_FILE,
+                       read_steps(run_dir / STEPS_FILE), summary)  # fmt: skip
 
 
 def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Module]:
@@ -179,7 +182,7 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     """
     may_change = ("device", "workers", "verbose", "latency_runs", "latency_warmup", "latency_provider")
     run_dir = Path(run_dir).absolute()
-    settings_path, steps_path = run_dir / "settings.yaml", run_dir / "steps.json"
+    settings_path, steps_path = run_dir / SETTINGS_FILE, run_dir / STEPS_FILE
     if not settings_path.is_file():
         raise UserError(f"{run_dir} is not a yolo-prune run directory (it has no settings.yaml)")
     saved = load_yaml(settings_path)
@@ -203,15 +206,15 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     rows = read_steps(steps_path)
     if not rows:
         raise UserError(nothing)
-    layers = read_json(run_dir / "layers.json", " (the per-layer widths)")
+    layers = read_json(run_dir / LAYERS_FILE, " (the per-layer widths)")
     if not isinstance(layers, dict) or not isinstance(layers.get("base"), dict):
-        raise UserError(f"{run_dir / 'layers.json'} has no 'base' widths: it was not written by yolo-prune")
+        raise UserError(f"{run_dir / LAYERS_FILE} has no 'base' widths: it was not written by yolo-prune")
     kept = [r for r in rows if r["status"] == "kept"]
     if not kept or not kept[-1]["checkpoint"]:
         raise UserError(f"{steps_path} names no kept step with a checkpoint to continue from")
     model = load_detector(run_dir / kept[-1]["checkpoint"])  # a damaged checkpoint is named here, before any work
     _print_warnings(check_labels(data_info, bool(saved.get("single_cls"))))
-    return Run(run_dir, saved, str(data_view(data_info, run_dir / "dataset"))), model
+    return Run(run_dir, saved, str(data_view(data_info, run_dir / DATASET_DIR))), model
 
 
 def _check_saved_settings(path: Path, saved: dict[str, Any]) -> None:
@@ -250,7 +253,7 @@ def prune(
 
 def _measure(model: nn.Module, run: Run, name: str) -> dict[str, float]:
     s = run.settings
-    return evaluate_map(model, run.data, run.imgsz, s["batch"], s.get("device"), run.dir / "val" / name)
+    return evaluate_map(model, run.data, run.imgsz, s["batch"], s.get("device"), run.dir / VAL_DIR / name)
 
 
 def _row(step: int, phase: str, target_rate: float, rate: float, model: nn.Module, run: Run, base: dict | None,
@@ -288,7 +291,7 @@ def _accept(row: dict, run: Run, model: nn.Module, name: str) -> dict:
     """Keep the step if its mAP50-95 stayed within ``max_map_drop`` of the base (saving its checkpoint)."""
     if row["map_drop"] > run.settings["max_map_drop"]:
         return {**row, "status": "rejected", "checkpoint": ""}
-    rel = f"weights/{name}.pt"
+    rel = f"{WEIGHTS_DIR}/{name}.pt"
     save_checkpoint(run.dir / rel, model, _ckpt_args(run), step=row["step"], phase=row["phase"])
     return {**row, "status": "kept", "checkpoint": rel}
 
@@ -308,7 +311,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         _write_layers(run, layer_widths(model), model)
         log.append(row)
         _print_step(row, steps, row)
-    base, base_widths = log.rows[0], read_json(run.dir / "layers.json")["base"]
+    base, base_widths = log.rows[0], read_json(run.dir / LAYERS_FILE)["base"]
     if len(log.rows) == 1:
         started = time.time()
         model = method.prepare(model, run)
@@ -346,7 +349,7 @@ def _finetune_step(pruned_model: nn.Module, pruned: dict[str, float], run: Run, 
     keeps the best epoch rather than the last. ``finetune`` trains a copy, so ``pruned_model`` is unchanged."""
     if run.settings["epochs"] == 0:
         return pruned_model, pruned
-    model = finetune(pruned_model, run.data, run.train_args, run.dir / "finetune" / f"step_{k:02d}", **distill)
+    model = finetune(pruned_model, run.data, run.train_args, run.dir / FINETUNE_DIR / f"step_{k:02d}", **distill)
     tuned = _measure(model, run, f"step_{k:02d}")
     if tuned["map50_95"] >= pruned["map50_95"]:
         return model, tuned
@@ -362,7 +365,7 @@ def _write_layers(run: Run, base_widths: dict[str, int], current: nn.Module) -> 
 
     names = {m: n for n, m in current.named_modules()}
     fixed = [names[m] for layer in ignored_layers(current, True) for m in layer.modules() if isinstance(m, nn.Conv2d)]
-    write_json(run.dir / "layers.json", {"base": base_widths, "final": layer_widths(current), "fixed": fixed})
+    write_json(run.dir / LAYERS_FILE, {"base": base_widths, "final": layer_widths(current), "fixed": fixed})
 
 
 def _compare_latency(run: Run, onnx: dict[str, Path]) -> dict[str, Any]:
@@ -407,7 +410,7 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
     last = [r for r in log.rows if r["status"] == "kept"][-1]
     final = load_detector(run.dir / last["checkpoint"])
     final_pt = save_checkpoint(run.weights / "final.pt", final, _ckpt_args(run), step=last["step"], phase=last["phase"])
-    _write_layers(run, read_json(run.dir / "layers.json")["base"], final)
+    _write_layers(run, read_json(run.dir / LAYERS_FILE)["base"], final)
     pts = {"base": run.weights / "base.pt", "final": final_pt}
     rows = {"base": log.rows[0], "final": last}
     onnx: dict[str, Path] = {}
@@ -420,7 +423,7 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
     summary: dict[str, Any] = {}
     for name, pt in pts.items():
         rect = evaluate_map(load_detector(pt), run.data, run.imgsz, s["batch"], s.get("device"),
-                            run.dir / "val" / f"yolo_val_{name}", rect=True)  # fmt: skip
+                            run.dir / VAL_DIR / f"yolo_val_{name}", rect=True)  # fmt: skip
         summary[name] = {
             "macs": rows[name]["macs"], "params": rows[name]["params"], "pt_bytes": pt.stat().st_size,
             "onnx_bytes": onnx[name].stat().st_size if name in onnx else None,
@@ -438,7 +441,7 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
     if export_error is None:
         summary["onnx_output_diff"] = compare_with_torch(final_pt, onnx["final"], run.imgsz)
         for name in pts:
-            ort = validate_onnx(onnx[name], run.data, run.imgsz, batch=1, save_dir=run.dir / "val" / f"onnx_{name}")
+            ort = validate_onnx(onnx[name], run.data, run.imgsz, batch=1, save_dir=run.dir / VAL_DIR / f"onnx_{name}")
             summary[name].update(onnx_map50_95=ort["map50_95"], onnx_map50=ort["map50"])
         summary["onnx_gap"] = max(abs(summary[n]["map50_95"] - summary[n]["onnx_map50_95"]) for n in pts)
         if not summary["no_step_kept"]:  # timing a model against itself would report noise as a speed-up
@@ -449,10 +452,10 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
                                      latency_batch=lat_batch[name].as_dict() if lat_batch else None)  # fmt: skip
             summary["speedup"] = lat["speedup"]
     summary.update(make_method(s).summary(run, summary))
-    write_json(run.dir / "summary.json", summary)
+    write_json(run.dir / SUMMARY_FILE, summary)
     md, _ = write_report(run.dir)
     print(format_summary_table(summary))
-    slow = slow_widths_line(slow_widths(read_json(run.dir / "layers.json"), s))
+    slow = slow_widths_line(slow_widths(read_json(run.dir / LAYERS_FILE), s))
     if slow:
         print(f"note: {slow}")
     print(f"{no_step_kept_line(summary)}: {final_pt}" if summary["no_step_kept"] else f"pruned model: {final_pt}")
