@@ -20,12 +20,13 @@ from yolo_prune.cli import main
 from yolo_prune.errors import UserError
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import export_like, export_model
+from yolo_prune.latency import attainable_speedup
 from yolo_prune.methods import make_method
 from yolo_prune.methods.base import WidthRules, prunable_groups, yaml_widths
 from yolo_prune.methods.latency import MARGIN, LatencyMethod, Probe, Ranking, choose_proposal, cut_copy
 from yolo_prune.model_yaml import stock_yaml
+from yolo_prune.report.speed import guidance_rows, speed_blocks
 from yolo_prune.settings import resolve_settings
-from yolo_prune.speed_report import attainable_speedup, guidance_rows, speed_blocks
 from yolo_prune.surgery import prunable, split_widths
 
 IMGSZ = 64
