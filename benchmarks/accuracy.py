@@ -35,9 +35,9 @@ import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector
 from yolo_prune.checks import check_data
-from yolo_prune.structure import TASKS
-from yolo_prune.data.base_model import RECIPE, train_base_model
+from yolo_prune.demo.base_model import RECIPE, train_base_model
 from yolo_prune.evaluation import count_macs_params, evaluate_map
+from yolo_prune.structure import TASKS
 
 RESULTS = Path(__file__).parent / "results" / "accuracy"
 EARLIER = "yolov8n (0.1)"  # the model label of results written before the model was part of the name

@@ -50,8 +50,8 @@ from common import (
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector
-from yolo_prune.data.base_model import RECIPE, train_base_model
-from yolo_prune.data.hard import hard_dataset
+from yolo_prune.demo.base_model import RECIPE, train_base_model
+from yolo_prune.demo.hard import hard_dataset
 from yolo_prune.evaluation import count_macs_params, evaluate_map
 from yolo_prune.latency import compare_latency
 from yolo_prune.settings import resolve_settings

@@ -24,8 +24,8 @@ from pathlib import Path
 from common import save_table
 
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
-from yolo_prune.data.base_model import train_base_model
-from yolo_prune.data.hard import HardSettings, hard_dataset
+from yolo_prune.demo.base_model import train_base_model
+from yolo_prune.demo.hard import HardSettings, hard_dataset
 
 RESULTS = Path(__file__).parent / "results" / "hard_data"
 

@@ -1,7 +1,7 @@
 """Pruning for a measured speed-up against uniform pruning and network slimming at the same measured latency, with
 the same fine-tuning budget, on the demo's data set.
 
-For each model: the base model is trained by the demo's recipe (cached, ``yolo_prune.data.base_model``); the latency
+For each model: the base model is trained by the demo's recipe (cached, ``yolo_prune.demo.base_model``); the latency
 method prunes it for ``--target`` (``--steps`` steps of ``--epochs`` fine-tuning epochs); DepGraph then prunes it at
 the rate whose architecture measures the speed-up the latency run reached (rates timed on a grid, untrained: latency
 depends on the architecture), with the same steps and epochs; slimming sparse-trains it for half the budget, then
@@ -36,11 +36,11 @@ from common import WidthVariant, cores, pruned_model, save_table, slimmed, spars
 import yolo_prune  # noqa: F401  (offline settings before Ultralytics)
 from yolo_prune import prune
 from yolo_prune.checks import check_data
-from yolo_prune.structure import TASKS
-from yolo_prune.data.base_model import train_base_model
+from yolo_prune.demo.base_model import train_base_model
 from yolo_prune.export import export_like
 from yolo_prune.latency import measure_interleaved
 from yolo_prune.settings import resolve_settings
+from yolo_prune.structure import TASKS
 
 RESULTS = Path(__file__).parent / "results" / "speed_target"
 TIMING = {"latency_threads": 1}

@@ -30,7 +30,7 @@ if [[ -d "$DATA_DIR/voc" ]]; then
     echo "cached"
 else  # generated aside and renamed, so an interrupted run never leaves a half data set that looks complete
     rm -rf "$DATA_DIR/voc.partial"
-    "$PY" -m yolo_prune.data.synthetic --out "$DATA_DIR/voc.partial" --images "$IMAGES" --imgsz "$IMGSZ" \
+    "$PY" -m yolo_prune.demo.synthetic --out "$DATA_DIR/voc.partial" --images "$IMAGES" --imgsz "$IMGSZ" \
         --n-classes "$CLASSES" --seed "$SEED"
     mv "$DATA_DIR/voc.partial" "$DATA_DIR/voc"
 fi
@@ -42,7 +42,7 @@ rm -rf "$DATA_DIR/yolo"
 DATA="$DATA_DIR/yolo/data.yaml"
 
 echo "== 3/4 base model: yolov8n trained from scratch on $DATA"
-BASE="$("$PY" -m yolo_prune.data.base_model --data "$DATA" --cache-dir .cache/base-models --imgsz "$IMGSZ")"
+BASE="$("$PY" -m yolo_prune.demo.base_model --data "$DATA" --cache-dir .cache/base-models --imgsz "$IMGSZ")"
 
 echo "== 4/4 prune: DepGraph, half of each prunable layer's channels in 4 steps of prune + 4 fine-tuning epochs"
 # Ultralytics train settings without a flag of their own go in a --cfg file. These two let 4 epochs recover: an

@@ -1,9 +1,9 @@
 """Convert a Pascal VOC folder to Ultralytics' YOLO layout with a seeded train/val split, and print what it did.
 
-A thin command line over ``yolo_prune.data.voc.voc_to_yolo``; it runs from a checkout without installing yolo-prune.
+A thin command line over ``yolo_prune.tools.voc.voc_to_yolo``; it runs from a checkout without installing yolo-prune.
 
 Usage:
-    from yolo_prune.data.voc import voc_to_yolo
+    from yolo_prune.tools.voc import voc_to_yolo
 
     print(voc_to_yolo("VOCdevkit/VOC2012", "datasets/voc-yolo", train_ratio=0.8, seed=0))
 
@@ -27,8 +27,8 @@ try:
 except ImportError:  # running from a checkout that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from yolo_prune.data.voc import voc_to_yolo
 from yolo_prune.errors import UserError
+from yolo_prune.tools.voc import voc_to_yolo
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,9 +22,9 @@ if "YOLO_CONFIG_DIR" not in os.environ:  # before anything imports Ultralytics, 
     atexit.register(shutil.rmtree, os.environ["YOLO_CONFIG_DIR"], ignore_errors=True)
 
 import yolo_prune  # noqa: E402,F401  (sets Ultralytics' offline defaults before its first import)
-from yolo_prune.data.synthetic import generate_voc_dataset  # noqa: E402
-from yolo_prune.data.voc import voc_to_yolo  # noqa: E402
+from yolo_prune.demo.synthetic import generate_voc_dataset  # noqa: E402
 from yolo_prune.offline import provide_local_fonts  # noqa: E402
+from yolo_prune.tools.voc import voc_to_yolo  # noqa: E402
 
 provide_local_fonts()  # Ultralytics' data checks would otherwise ask the web for Arial.ttf
 

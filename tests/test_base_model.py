@@ -7,8 +7,8 @@ import yaml
 
 import yolo_prune  # noqa: F401  (before Ultralytics: offline defaults)
 from yolo_prune.checkpoint import load_detector
-from yolo_prune.data import base_model
-from yolo_prune.data.base_model import RECIPE, cache_key, data_fingerprint, train_base_model
+from yolo_prune.demo import base_model
+from yolo_prune.demo.base_model import RECIPE, cache_key, data_fingerprint, train_base_model
 from yolo_prune.errors import UserError
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from yolo_prune.data import hard
-from yolo_prune.data.hard import (
+from yolo_prune.demo import hard
+from yolo_prune.demo.hard import (
     CLASSES,
     DISTRACTORS,
     LOOK_ALIKES,

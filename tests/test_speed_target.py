@@ -20,13 +20,14 @@ from yolo_prune.cli import main
 from yolo_prune.errors import UserError
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import export_like, export_model
+from yolo_prune.latency import attainable_speedup
 from yolo_prune.methods import make_method
 from yolo_prune.methods.base import prunable_groups
 from yolo_prune.methods.latency import MARGIN, LatencyMethod, Probe, Ranking, choose_proposal, cut_copy
+from yolo_prune.report.speed import guidance_rows, speed_blocks
 from yolo_prune.settings import resolve_settings
 from yolo_prune.structure import ModelAdapter, split_widths
 from yolo_prune.structure.model_yaml import stock_yaml
-from yolo_prune.speed_report import attainable_speedup, guidance_rows, speed_blocks
 
 IMGSZ = 64
 # One ONNX Runtime thread: timed by its CPU time, which the other work on a shared test machine does not disturb.

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from yolo_prune.data.synthetic import SHAPES, generate_voc_dataset, main
+from yolo_prune.demo.synthetic import SHAPES, generate_voc_dataset, main
 from yolo_prune.errors import UserError
 
 

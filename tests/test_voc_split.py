@@ -9,8 +9,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from yolo_prune.data.voc import SplitSummary, voc_to_yolo
 from yolo_prune.errors import UserError
+from yolo_prune.tools.voc import SplitSummary, voc_to_yolo
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "voc_split.py"
 
@@ -228,8 +228,8 @@ def test_cli_script_writes_into_datasets_by_default(tmp_path):
 def test_example_data_yaml_reads_the_demos_data_set(tmp_path):
     """datasets/example.yaml points at where the demo puts its generated shapes, with the demo's class names."""
     from yolo_prune.checks import check_data
+    from yolo_prune.demo.synthetic import generate_voc_dataset
     from yolo_prune.structure import TASKS
-    from yolo_prune.data.synthetic import generate_voc_dataset
 
     example = Path(__file__).resolve().parents[1] / "datasets" / "example.yaml"
     demo = tmp_path / "datasets" / "generated" / "shapes-400x128-3cls-seed0"  # scripts/demo.sh's folder, fewer images

@@ -311,16 +311,19 @@ def _stop(interrupts: _OneCtrlCStops, args: dict[str, Any], runs_before: set[Pat
 
 def _run_dirs(args: dict[str, Any]) -> set[Path]:
     """Run directories under the project folder that this command's settings name (exp, exp2, ...)."""
+    from yolo_prune.rundir import SETTINGS_FILE
     from yolo_prune.settings import resolve_settings
 
     if args["resume"] is not None:
         return set()
     s = resolve_settings(args["cfg"], {"project": args["project"], "name": args["name"]})
-    return {p for p in Path(s["project"]).glob(f"{glob.escape(s['name'])}*") if (p / "settings.yaml").is_file()}
+    return {p for p in Path(s["project"]).glob(f"{glob.escape(s['name'])}*") if (p / SETTINGS_FILE).is_file()}
 
 
 def _interrupted(args: dict[str, Any], runs_before: set[Path] | None) -> str:
     """What a Ctrl-C leaves behind: the command that resumes the run, or why there is nothing to resume."""
+    from yolo_prune.rundir import STEPS_FILE
+
     if args["resume"] is not None:
         run = Path(args["resume"])
     else:
@@ -328,7 +331,7 @@ def _interrupted(args: dict[str, Any], runs_before: set[Path] | None) -> str:
         run = max(new, key=lambda p: p.stat().st_mtime) if new else None
     if run is None:
         return "interrupted before the run started; nothing to resume"
-    if not (run / "steps.json").is_file():
+    if not (run / STEPS_FILE).is_file():
         return f"interrupted before the first step of {run} finished; nothing to resume: run the command again"
     return f"interrupted; resume with: yolo-prune --resume {shlex.quote(str(run.absolute()))}"
 

@@ -9,7 +9,7 @@ is the latency the model has on a core of its own, steady to about 1 % where wal
 
 Usage:
     from pathlib import Path
-    from yolo_prune.latency import compare_latency, measure_latency
+    from yolo_prune.latency import attainable_speedup, compare_latency, measure_interleaved, measure_latency
 
     stats = measure_latency(Path("final.onnx"), runs=100)
     print(stats.median_ms, stats.as_dict())
@@ -17,6 +17,7 @@ Usage:
     print(f"{result['speedup']:.2f}x")
     base, *variants = measure_interleaved([Path("base.onnx"), Path("a.onnx"), Path("b.onnx")], runs=100, threads=1)
     print([base.median_ms / v.median_ms for v in variants])
+    attainable_speedup(base_ms=12.0, floor_ms=3.0, macs_ratio=2.0)  # 1.6: the floor's time does not shrink
 
 CLI:
     python -m yolo_prune.latency base.onnx final.onnx --runs 100 --warmup 10 --provider cpu
@@ -198,6 +199,12 @@ def measure_interleaved(
         raise UserError(f"cannot time models of different input shapes together: {[str(p) for p in onnx_paths]}")
     _run_rounds(runners, runs, warmup, progress, f"latency of {len(runners)} models")
     return [r.stats() for r in runners]
+
+
+def attainable_speedup(base_ms: float, floor_ms: float, macs_ratio: float) -> float:
+    """The speed-up of a model whose time above the floor shrank in proportion to its MACs (Amdahl's law):
+    ``base / (floor + (base - floor) / macs_ratio)``."""
+    return base_ms / (floor_ms + (base_ms - floor_ms) / macs_ratio)
 
 
 def _table(rows: list[tuple[str, LatencyStats]]) -> str:

@@ -50,7 +50,10 @@ from yolo_prune.methods import PruningMethod, make_method
 from yolo_prune.structure import ModelAdapter
 from yolo_prune.structure.model_yaml import stock_yaml
 from yolo_prune.offline import provide_local_fonts
-from yolo_prune.rundir import StepLog, new_run_dir, read_json, read_steps, write_json, write_yaml
+from yolo_prune.rundir import (
+    DATASET_DIR, FINETUNE_DIR, LAYERS_FILE, REPORT_MD_FILE, SETTINGS_FILE, STEPS_FILE, SUMMARY_FILE, VAL_DIR,
+    WEIGHTS_DIR, StepLog, new_run_dir, read_json, read_steps, write_json, write_yaml,
+)  # fmt: skip
 from yolo_prune.settings import DEFAULT_CFG, load_yaml, resolve_settings, training_overrides, validate
 
 
@@ -91,7 +94,7 @@ class Run:
 
     @property
     def weights(self) -> Path:
-        return self.dir / "weights"
+        return self.dir / WEIGHTS_DIR
 
 
 def versions() -> dict[str, str]:
@@ -142,12 +145,12 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     files = method.check(detector)  # e.g. a speed target beyond the model's reach: refused here
     # Absolute paths: Ultralytics puts a relative training folder under its own runs/, and --resume may run elsewhere.
     run_dir = new_run_dir(Path(settings["project"]).absolute(), settings["name"])
-    view = data_view(data_info, run_dir / "dataset")
+    view = data_view(data_info, run_dir / DATASET_DIR)
     settings.update(model=str(Path(model).absolute()) if Path(model).is_file() else str(model),
                     data=str(Path(data).absolute()))  # fmt: skip
     if settings.get("teacher"):
         settings["teacher"] = str(Path(settings["teacher"]).absolute())
-    write_yaml(run_dir / "settings.yaml", {**settings, "command": command or "", "versions": versions()})
+    write_yaml(run_dir / SETTINGS_FILE, {**settings, "command": command or "", "versions": versions()})
     for name, content in files.items():
         write_json(run_dir / name, content)
     return Run(run_dir, settings, str(view), adapter, method), detector
@@ -163,16 +166,16 @@ def _finished(run_dir: str | Path) -> PruneResult | None:
     """A run that wrote its summary (with its ONNX files) is done: say so and change nothing. A run whose export
     failed is not: resuming it tries the export again."""
     run_dir = Path(run_dir).absolute()
-    if not (run_dir / "settings.yaml").is_file() or not (run_dir / "summary.json").is_file():
+    if not (run_dir / SETTINGS_FILE).is_file() or not (run_dir / SUMMARY_FILE).is_file():
         return None
-    summary = read_json(run_dir / "summary.json")
+    summary = read_json(run_dir / SUMMARY_FILE)
     if not isinstance(summary, dict) or summary.get("onnx_error"):
         return None
     print(f"{run_dir} has finished: nothing to resume, nothing changed "
           f"(yolo-prune --report {run_dir} rebuilds its report)")  # fmt: skip
-    weights = run_dir / "weights"
-    return PruneResult(run_dir, weights / "final.pt", weights / "final.onnx", run_dir / "report.md",
-                       read_steps(run_dir / "steps.json"), summary)  # fmt: skip
+    weights = run_dir / WEIGHTS_DIR
+    return PruneResult(run_dir, weights / "final.pt", weights / "final.onnx", run_dir / REPORT_MD_FILE,
+                       read_steps(run_dir / STEPS_FILE), summary)  # fmt: skip
 
 
 def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Module]:
@@ -183,7 +186,7 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     """
     may_change = ("device", "workers", "verbose", "latency_runs", "latency_warmup", "latency_provider")
     run_dir = Path(run_dir).absolute()
-    settings_path, steps_path = run_dir / "settings.yaml", run_dir / "steps.json"
+    settings_path, steps_path = run_dir / SETTINGS_FILE, run_dir / STEPS_FILE
     if not settings_path.is_file():
         raise UserError(f"{run_dir} is not a yolo-prune run directory (it has no settings.yaml)")
     saved = load_yaml(settings_path)
@@ -206,9 +209,9 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     rows = read_steps(steps_path)
     if not rows:
         raise UserError(nothing)
-    layers = read_json(run_dir / "layers.json", " (the per-layer widths)")
+    layers = read_json(run_dir / LAYERS_FILE, " (the per-layer widths)")
     if not isinstance(layers, dict) or not isinstance(layers.get("base"), dict):
-        raise UserError(f"{run_dir / 'layers.json'} has no 'base' widths: it was not written by yolo-prune")
+        raise UserError(f"{run_dir / LAYERS_FILE} has no 'base' widths: it was not written by yolo-prune")
     kept = [r for r in rows if r["status"] == "kept"]
     if not kept or not kept[-1]["checkpoint"]:
         raise UserError(f"{steps_path} names no kept step with a checkpoint to continue from")
@@ -216,7 +219,7 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     adapter = ModelAdapter.of(model, run_dir / kept[-1]["checkpoint"])
     data_info = check_data(saved["data"], adapter.task)
     _print_warnings(check_labels(data_info, adapter.task, bool(saved.get("single_cls"))))
-    view = str(data_view(data_info, run_dir / "dataset"))
+    view = str(data_view(data_info, run_dir / DATASET_DIR))
     return Run(run_dir, saved, view, adapter, make_method(saved, adapter)), model
 
 
@@ -256,7 +259,7 @@ def prune(
 
 def _measure(model: nn.Module, run: Run, name: str) -> dict[str, float]:
     s = run.settings
-    return evaluate_map(model, run.data, run.imgsz, s["batch"], s.get("device"), run.dir / "val" / name)
+    return evaluate_map(model, run.data, run.imgsz, s["batch"], s.get("device"), run.dir / VAL_DIR / name)
 
 
 def _row(step: int, phase: str, target_rate: float, rate: float, model: nn.Module, run: Run, base: dict | None,
@@ -294,7 +297,7 @@ def _accept(row: dict, run: Run, model: nn.Module, name: str) -> dict:
     """Keep the step if its mAP50-95 stayed within ``max_map_drop`` of the base (saving its checkpoint)."""
     if row["map_drop"] > run.settings["max_map_drop"]:
         return {**row, "status": "rejected", "checkpoint": ""}
-    rel = f"weights/{name}.pt"
+    rel = f"{WEIGHTS_DIR}/{name}.pt"
     save_checkpoint(run.dir / rel, model, _ckpt_args(run), step=row["step"], phase=row["phase"])
     return {**row, "status": "kept", "checkpoint": rel}
 
@@ -314,7 +317,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         _write_layers(run, layer_widths(model), model)
         log.append(row)
         _print_step(row, steps, row)
-    base, base_widths = log.rows[0], read_json(run.dir / "layers.json")["base"]
+    base, base_widths = log.rows[0], read_json(run.dir / LAYERS_FILE)["base"]
     if len(log.rows) == 1:
         started = time.time()
         model = method.prepare(model, run)
@@ -352,7 +355,7 @@ def _finetune_step(pruned_model: nn.Module, pruned: dict[str, float], run: Run, 
     keeps the best epoch rather than the last. ``finetune`` trains a copy, so ``pruned_model`` is unchanged."""
     if run.settings["epochs"] == 0:
         return pruned_model, pruned
-    model = finetune(pruned_model, run.data, run.train_args, run.dir / "finetune" / f"step_{k:02d}", **distill)
+    model = finetune(pruned_model, run.data, run.train_args, run.dir / FINETUNE_DIR / f"step_{k:02d}", **distill)
     tuned = _measure(model, run, f"step_{k:02d}")
     if tuned["map50_95"] >= pruned["map50_95"]:
         return model, tuned
@@ -365,7 +368,7 @@ def _write_layers(run: Run, base_widths: dict[str, int], current: nn.Module) -> 
     """Per-layer widths, base vs the model the run would end with now (the report's channel chart), and the convs
     whose width is the head's output (class count, box encoding), which no rounding applies to."""
     fixed = run.adapter.fixed_conv_names(current)
-    write_json(run.dir / "layers.json", {"base": base_widths, "final": layer_widths(current), "fixed": fixed})
+    write_json(run.dir / LAYERS_FILE, {"base": base_widths, "final": layer_widths(current), "fixed": fixed})
 
 
 def _compare_latency(run: Run, onnx: dict[str, Path]) -> dict[str, Any]:
@@ -406,7 +409,7 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
     last = [r for r in log.rows if r["status"] == "kept"][-1]
     final = load_detector(run.dir / last["checkpoint"])
     final_pt = save_checkpoint(run.weights / "final.pt", final, _ckpt_args(run), step=last["step"], phase=last["phase"])
-    _write_layers(run, read_json(run.dir / "layers.json")["base"], final)
+    _write_layers(run, read_json(run.dir / LAYERS_FILE)["base"], final)
     pts = {"base": run.weights / "base.pt", "final": final_pt}
     onnx, export_error = _export(pts, run.imgsz)
     summary = _summary(run, log, final, pts, onnx, export_error)
@@ -415,7 +418,7 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
         if not summary["no_step_kept"]:  # timing a model against itself would report noise as a speed-up
             _time_models(run, summary, pts, onnx)
     summary.update(run.method.summary(run, summary))
-    write_json(run.dir / "summary.json", summary)
+    write_json(run.dir / SUMMARY_FILE, summary)
     md = _print_outcome(run, summary, final_pt, onnx)
     if export_error is not None:
         raise RunError(f"{export_error}; everything else the run measured is kept in {run.dir} ({md.name} says what "
@@ -448,7 +451,7 @@ def _summary(run: Run, log: StepLog, final: nn.Module, pts: dict[str, Path], onn
     summary: dict[str, Any] = {}
     for name, pt in pts.items():
         rect = evaluate_map(load_detector(pt), run.data, run.imgsz, s["batch"], s.get("device"),
-                            run.dir / "val" / f"yolo_val_{name}", rect=True)  # fmt: skip
+                            run.dir / VAL_DIR / f"yolo_val_{name}", rect=True)  # fmt: skip
         summary[name] = {
             "macs": rows[name]["macs"], "params": rows[name]["params"], "pt_bytes": pt.stat().st_size,
             "onnx_bytes": onnx[name].stat().st_size if name in onnx else None,
@@ -472,7 +475,7 @@ def _check_onnx(run: Run, summary: dict[str, Any], pts: dict[str, Path], onnx: d
 
     summary["onnx_output_diff"] = compare_with_torch(pts["final"], onnx["final"], run.imgsz)
     for name in pts:
-        ort = validate_onnx(onnx[name], run.data, run.imgsz, batch=1, save_dir=run.dir / "val" / f"onnx_{name}")
+        ort = validate_onnx(onnx[name], run.data, run.imgsz, batch=1, save_dir=run.dir / VAL_DIR / f"onnx_{name}")
         summary[name].update(onnx_map50_95=ort["map50_95"], onnx_map50=ort["map50"])
     summary["onnx_gap"] = max(abs(summary[n]["map50_95"] - summary[n]["onnx_map50_95"]) for n in pts)
 
@@ -493,7 +496,7 @@ def _print_outcome(run: Run, summary: dict[str, Any], final_pt: Path, onnx: dict
 
     md, _ = write_report(run.dir)
     print(format_summary_table(summary))
-    slow = slow_widths_line(slow_widths(read_json(run.dir / "layers.json"), run.settings))
+    slow = slow_widths_line(slow_widths(read_json(run.dir / LAYERS_FILE), run.settings))
     if slow:
         print(f"note: {slow}")
     print(f"{no_step_kept_line(summary)}: {final_pt}" if summary["no_step_kept"] else f"pruned model: {final_pt}")

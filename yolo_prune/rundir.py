@@ -1,12 +1,19 @@
-"""The run directory: a fresh folder per run, files written atomically, and the step log that resume reads back.
+"""The run directory: its layout (every file name a run writes or reads back), a fresh folder per run, files written
+atomically, and the step log that resume reads back.
 
 Usage:
-    from yolo_prune.rundir import new_run_dir, read_steps, StepLog
+    from yolo_prune.rundir import STEPS_FILE, SUMMARY_FILE, StepLog, new_run_dir, read_json, read_steps
 
     run = new_run_dir("runs/prune", "exp")  # runs/prune/exp, exp2, ... never an existing one
     log = StepLog(run)
     log.append({"step": 0, "phase": "base", ...})  # rewrites steps.json and steps.csv atomically
-    rows = read_steps(run / "steps.json")  # what resume reads back; a damaged file is a UserError naming it
+    rows = read_steps(run / STEPS_FILE)  # what resume reads back; a damaged file is a UserError naming it
+    summary = read_json(run / SUMMARY_FILE, optional=True)  # None until the run has finished
+
+CLI (a run directory is what these write and read):
+    yolo-prune --model best.pt --data data.yaml --name exp
+    yolo-prune --resume runs/prune/exp
+    yolo-prune --report runs/prune/exp
 
 Every file goes through a temporary file and ``os.replace``, so a kill at any moment leaves either the old or the
 new file, never half of one.
@@ -27,6 +34,22 @@ import torch
 import yaml
 
 from yolo_prune.errors import UserError
+
+# The run directory's layout. Written by the loop and the methods, read back by resume and the report.
+SETTINGS_FILE = "settings.yaml"  # the resolved settings, the command line and the package versions
+STEPS_FILE, STEPS_CSV_FILE = "steps.json", "steps.csv"  # the step log (STEP_COLUMNS), as JSON and as CSV
+LAYERS_FILE = "layers.json"  # output width per conv layer: base, final, and those the head fixes
+SUMMARY_FILE = "summary.json"  # base vs final, written when the run finishes
+REPORT_MD_FILE, REPORT_HTML_FILE = "report.md", "report.html"
+PLOTS_DIR = "plots"  # <name>.png, each with <name>.json holding the series drawn
+WEIGHTS_DIR = "weights"  # base.pt, step_NN.pt of each kept step, final.pt, and the ONNX exports beside them
+DATASET_DIR = "dataset"  # the run's read-only view of the user's data set (``checks.data_view``)
+VAL_DIR, FINETUNE_DIR, SPARSE_DIR = "val", "finetune", "sparse"  # Ultralytics' validation and training folders
+SPEED_TARGET_FILE = "speed_target.json"  # a speed target: the target, the floor, each step's measured speed-up
+LATENCY_TABLE_FILE = "latency_table.json"  # a speed target: per step, what halving each layer saves and costs
+SPARSITY_FILE = "sparsity.csv"  # slimming: per sparse-training epoch, the penalty and the gammas' sparsity
+SPARSE_FILE = "sparse.json"  # slimming: which sparse-trained checkpoint was pruned
+GAMMA_FILES = {"before": "gamma_before.npy", "after": "gamma_after.npy"}  # slimming: |gamma| around sparse training
 
 STEP_COLUMNS = (
     "step", "phase", "target_rate", "rate", "macs", "params", "macs_ratio", "params_ratio",
@@ -101,8 +124,11 @@ def save_torch(path: Path, obj: Any) -> None:
     _atomic(Path(path), lambda f: torch.save(obj, f), mode="wb")
 
 
-def read_json(path: Path, what: str = "") -> Any:
-    """A JSON file the run wrote; a damaged one (truncated, edited, unreadable) is named in a UserError."""
+def read_json(path: Path, what: str = "", optional: bool = False) -> Any:
+    """A JSON file the run wrote; a damaged one (truncated, edited, unreadable) is named in a UserError. With
+    ``optional``, a file that is not there is None (a run writes some files only for some methods, or at its end)."""
+    if optional and not Path(path).is_file():
+        return None
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
@@ -123,17 +149,12 @@ class StepLog:
     """One row per finished step, mirrored to ``steps.json`` (read back on resume) and ``steps.csv``."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.json_path = Path(run_dir) / "steps.json"
-        self.csv_path = Path(run_dir) / "steps.csv"
+        self.json_path = Path(run_dir) / STEPS_FILE
+        self.csv_path = Path(run_dir) / STEPS_CSV_FILE
         self.rows: list[dict[str, Any]] = read_steps(self.json_path) if self.json_path.exists() else []
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append({k: row.get(k) for k in STEP_COLUMNS})
-        self._flush()
-
-    def truncate(self, n: int) -> None:
-        """Keep the first ``n`` rows (resume drops nothing finished, but a rerun step replaces its own row)."""
-        self.rows = self.rows[:n]
         self._flush()
 
     def _flush(self) -> None:

@@ -63,12 +63,11 @@ import torch_pruning as tp
 from yolo_prune.errors import UserError
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import export_like, export_model, export_onnx, require_onnxruntime
-from yolo_prune.latency import measure_interleaved, timing_label
+from yolo_prune.latency import attainable_speedup, measure_interleaved, timing_label
 from yolo_prune.methods.base import (
     PruningMethod, WidthRules, channel_floor, module_names, out_convs, prunable_groups, tied_units,
 )  # fmt: skip
-from yolo_prune.rundir import write_json
-from yolo_prune.speed_report import SPEED_FILE, TABLE_FILE, attainable_speedup
+from yolo_prune.rundir import LATENCY_TABLE_FILE, SPEED_TARGET_FILE, WEIGHTS_DIR, write_json
 from yolo_prune.structure import ModelAdapter, Task, stock_name
 from yolo_prune.structure.parts import leave
 
@@ -256,11 +255,11 @@ class LatencyMethod(PruningMethod):
         }  # fmt: skip
         print(f"speed target {target:.2f}x ({where}): base {base_ms:.2f} ms, floor {floor_ms:.2f} ms with every "
               f"prunable layer at its narrowest, so at most {reach:.2f}x is reachable", flush=True)  # fmt: skip
-        return {SPEED_FILE: self.state}
+        return {SPEED_TARGET_FILE: self.state}
 
     def attach(self, run: Any) -> None:
         super().attach(run)
-        self.state = json.loads((run.dir / SPEED_FILE).read_text())
+        self.state = json.loads((run.dir / SPEED_TARGET_FILE).read_text())
 
     def graph(self, model: nn.Module, imgsz: int) -> tuple[tp.DependencyGraph, list[nn.Module], torch.Tensor]:
         """The base class's graph, kept for ``target_widths``: its proposals are cut from it."""
@@ -352,7 +351,7 @@ class LatencyMethod(PruningMethod):
             self.state["steps"].append(done)
             if done["met"] and self.state.get("met_at_step") is None:
                 self.state["met_at_step"] = k
-            write_json(self.run.dir / SPEED_FILE, self.state)
+            write_json(self.run.dir / SPEED_TARGET_FILE, self.state)
             verdict = "target met, the run ends here" if done["met"] else "not yet"
             print(f"step {k}/{steps}    speed-up {done['speedup']:.2f}x measured against the base (target "
                   f"{target:.2f}x): {verdict}", flush=True)  # fmt: skip
@@ -361,7 +360,7 @@ class LatencyMethod(PruningMethod):
     def summary(self, run: Any, summary: dict[str, Any]) -> dict[str, Any]:
         """The target, the floor and the speed-up the floor allows at the final MACs ratio (Amdahl's law: the time
         above the floor shrinking in proportion to the MACs), beside what was measured."""
-        state = json.loads((run.dir / SPEED_FILE).read_text())
+        state = json.loads((run.dir / SPEED_TARGET_FILE).read_text())
         share = state["floor_ms"] / state["base_ms"]
         ratio = summary.get("macs_ratio")
         attainable = attainable_speedup(state["base_ms"], state["floor_ms"], ratio) if ratio else None
@@ -384,7 +383,7 @@ class LatencyMethod(PruningMethod):
 
     def _onnx(self, checkpoint: str | None) -> Path:
         """The ONNX file of a run checkpoint (None: the base), exported as the run exports its final model."""
-        pt = self.run.dir / (checkpoint or "weights/base.pt")
+        pt = self.run.dir / (checkpoint or f"{WEIGHTS_DIR}/base.pt")
         onnx = pt.with_suffix(".onnx")
         if pt not in self._exported:
             export_onnx(pt, self.settings["imgsz"])
@@ -466,7 +465,7 @@ class LatencyMethod(PruningMethod):
         return self._cached_images
 
     def _save_table(self, entry: dict[str, Any]) -> None:
-        path = self.run.dir / TABLE_FILE
+        path = self.run.dir / LATENCY_TABLE_FILE
         tables = [t for t in (json.loads(path.read_text()) if path.is_file() else []) if t["step"] != entry["step"]]
         write_json(path, sorted([*tables, entry], key=lambda t: t["step"]))
 

@@ -29,7 +29,7 @@ import torch_pruning as tp
 from yolo_prune.methods.base import (
     PruningMethod, channel_floor, module_names, prunable_groups, ranked_widths, search_widths, tied_units,
 )  # fmt: skip
-from yolo_prune.rundir import write_json, write_npy, write_text
+from yolo_prune.rundir import GAMMA_FILES, SPARSE_DIR, SPARSE_FILE, SPARSITY_FILE, write_json, write_npy, write_text
 from yolo_prune.structure import stock_name
 
 
@@ -102,20 +102,20 @@ class SlimmingMethod(PruningMethod):
         from yolo_prune.training import SparseTrainer, finetune
 
         bns = self.penalised(model, run.imgsz)
-        write_npy(run.dir / "gamma_before.npy", gammas(model, bns))
+        write_npy(run.dir / GAMMA_FILES["before"], gammas(model, bns))
         if self.settings["sparse_epochs"] == 0:
             return model
         threshold = self.settings["gamma_threshold"]
-        log = SparsityLog(run.dir / "sparsity.csv", threshold)
+        log = SparsityLog(run.dir / SPARSITY_FILE, threshold)
         sparse = {"sr": self.settings["sr"], "anneal": self.settings["sr_anneal"], "bns": bns}
         model = finetune(
-            model, run.data, {**run.train_args, "epochs": self.settings["sparse_epochs"]}, run.dir / "sparse",
+            model, run.data, {**run.train_args, "epochs": self.settings["sparse_epochs"]}, run.dir / SPARSE_DIR,
             trainer_cls=SparseTrainer, callbacks={"on_train_epoch_end": log}, weights="last", sparse=sparse,
         )  # fmt: skip
         after = gammas(model, bns)
-        write_npy(run.dir / "gamma_after.npy", after)
-        write_json(run.dir / "sparse.json", {
-            "pruned": "sparse/weights/last.pt", "weights": "EMA", "epoch": log.epoch, "shrink": log.shrink,
+        write_npy(run.dir / GAMMA_FILES["after"], after)
+        write_json(run.dir / SPARSE_FILE, {
+            "pruned": f"{SPARSE_DIR}/weights/last.pt", "weights": "EMA", "epoch": log.epoch, "shrink": log.shrink,
             "mean_abs_gamma": float(after.mean()), "share_below": float((after < threshold).mean()),
         })  # fmt: skip
         return model

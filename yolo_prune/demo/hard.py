@@ -26,14 +26,14 @@ after every setting (``hard-600x128-10cls-seed0-<hash of all settings>``) and sp
 ``voc_to_yolo``, class ids in the order of ``classes``.
 
 Usage:
-    from yolo_prune.data.hard import hard_dataset, generate_hard_voc
+    from yolo_prune.demo.hard import hard_dataset, generate_hard_voc
 
     data_yaml = hard_dataset("datasets/generated")  # the defaults; cached; YOLO layout, ready for training
     data_yaml = hard_dataset("datasets/generated", n_images=1000, imgsz=160, seed=1)  # any HardSettings field
     generate_hard_voc("datasets/hard-voc", n_images=20)  # VOC layout only, not cached
 
 CLI (progress on stderr, the data.yaml path alone on stdout, so that scripts can capture it):
-    python -m yolo_prune.data.hard --root datasets/generated [--images 600] [--imgsz 128] [--seed 0]
+    python -m yolo_prune.demo.hard --root datasets/generated [--images 600] [--imgsz 128] [--seed 0]
         [--classes circle,ring,...]
 """
 
@@ -55,9 +55,9 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw
 
-from yolo_prune.data.synthetic import voc_folders, voc_xml
-from yolo_prune.data.voc import voc_to_yolo
+from yolo_prune.demo.synthetic import voc_folders, voc_xml
 from yolo_prune.errors import UserError
+from yolo_prune.tools.voc import voc_to_yolo
 
 CLASSES = (
     "circle", "ring", "square", "notched_square", "triangle", "chevron",
@@ -462,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (2 for a user error)."""
     defaults = HardSettings()
     parser = argparse.ArgumentParser(
-        prog="python -m yolo_prune.data.hard",
+        prog="python -m yolo_prune.demo.hard",
         description="Generate (or reuse) the hard shapes data set in YOLO layout and print its data.yaml path.",
     )
     parser.add_argument("--root", type=Path, default=Path("datasets/generated"),

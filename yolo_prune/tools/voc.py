@@ -4,7 +4,7 @@ The source folder is only read: images are copied, so it stays byte-identical. E
 before anything is written, so a bad file stops the conversion without leaving a half-written output folder.
 
 Usage:
-    from yolo_prune.data.voc import voc_to_yolo
+    from yolo_prune.tools.voc import voc_to_yolo
 
     summary = voc_to_yolo("VOCdevkit/VOC2012", "datasets/voc-yolo", train_ratio=0.8, seed=0)
     print(summary)  # counts per class, clipped and skipped boxes, split sizes

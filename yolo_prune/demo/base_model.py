@@ -7,13 +7,13 @@ at once, and any change to the data, the recipe or Ultralytics trains again. The
 regenerated identical data set still hits the cache.
 
 Usage:
-    from yolo_prune.data.base_model import train_base_model
+    from yolo_prune.demo.base_model import train_base_model
 
     base = train_base_model("datasets/generated/shapes/yolo/data.yaml", cache_dir=".cache/base-models")
     print(base.weights, base.map50_95, base.seconds, base.cached)  # weights is ready for `yolo-prune --model`
 
 CLI (progress on stderr, the checkpoint's path alone on stdout, so that scripts can capture it):
-    python -m yolo_prune.data.base_model --data datasets/generated/shapes/yolo/data.yaml --cache-dir .cache/base-models
+    python -m yolo_prune.demo.base_model --data datasets/generated/shapes/yolo/data.yaml --cache-dir .cache/base-models
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def _quiet_ultralytics() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (2 for a user error)."""
     parser = argparse.ArgumentParser(
-        prog="python -m yolo_prune.data.base_model",
+        prog="python -m yolo_prune.demo.base_model",
         description="Train a detector from its model yaml on a data set, or reuse the cached one; print its path.",
     )
     parser.add_argument("--data", required=True, help="data set yaml in Ultralytics' format")

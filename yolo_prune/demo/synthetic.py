@@ -8,13 +8,13 @@ The same arguments always give byte-identical files, and image ``i`` depends onl
 set starts with the images of a smaller one.
 
 Usage:
-    from yolo_prune.data.synthetic import generate_voc_dataset
+    from yolo_prune.demo.synthetic import generate_voc_dataset
 
     voc_dir = generate_voc_dataset("datasets/generated/shapes-voc", n_images=300, imgsz=128, n_classes=3, seed=0)
     # voc_dir/JPEGImages/000000.jpg, voc_dir/Annotations/000000.xml, ...
 
 CLI:
-    python -m yolo_prune.data.synthetic --out datasets/generated/shapes-voc --images 300 --imgsz 128 --seed 0
+    python -m yolo_prune.demo.synthetic --out datasets/generated/shapes-voc --images 300 --imgsz 128 --seed 0
 """
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ def voc_xml(
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (2 for a user error)."""
     parser = argparse.ArgumentParser(
-        prog="python -m yolo_prune.data.synthetic",
+        prog="python -m yolo_prune.demo.synthetic",
         description="Generate a deterministic Pascal VOC data set of filled shapes (JPEGImages/ and Annotations/).",
     )
     parser.add_argument("--out", required=True, type=Path, help="new or empty output folder")

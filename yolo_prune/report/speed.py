@@ -4,10 +4,10 @@ guidance (which layers cost time and which cost accuracy when cut).
 
 It only reads what the latency method writes into the run directory, ``speed_target.json`` and
 ``latency_table.json``, beside ``layers.json``; a run without them gets no section. The blocks are the report's
-neutral blocks (``yolo_prune.report`` renders them to Markdown and HTML).
+neutral blocks (``yolo_prune.report.render`` writes them as Markdown and HTML).
 
 Usage:
-    from yolo_prune.speed_report import speed_blocks, guidance_rows
+    from yolo_prune.report.speed import guidance_rows, speed_blocks
 
     blocks = speed_blocks(Path("runs/prune/exp"), summary)  # [] unless the run had a speed target
     rows = guidance_rows(Path("runs/prune/exp"))              # per layer: widths, time and accuracy of a halving
@@ -18,39 +18,20 @@ CLI (the report, with these sections):
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
-from yolo_prune.errors import UserError
-from yolo_prune.latency import timing_label
-
-SPEED_FILE, TABLE_FILE, LAYERS_FILE = "speed_target.json", "latency_table.json", "layers.json"
-
-
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {path}: {e}") from None
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def attainable_speedup(base_ms: float, floor_ms: float, macs_ratio: float) -> float:
-    """The speed-up of a model whose time above the floor shrank in proportion to its MACs (Amdahl's law):
-    ``base / (floor + (base - floor) / macs_ratio)``."""
-    return base_ms / (floor_ms + (base_ms - floor_ms) / macs_ratio)
+from yolo_prune.latency import attainable_speedup, timing_label
+from yolo_prune.report.format import finite
+from yolo_prune.rundir import LATENCY_TABLE_FILE, LAYERS_FILE, SPEED_TARGET_FILE, read_json
 
 
 def guidance_rows(run_dir: Path) -> list[dict[str, Any]]:
     """Per layer the run chose a width for, from the first latency table (measured on the base model): base and
     final width (``layers.json``), the time a halving saves, how far it moves the detections, how many layers it
     narrows and the share of the layer's importance it removes; most time first."""
-    tables, layers = _read(run_dir / TABLE_FILE), _read(run_dir / LAYERS_FILE) or {}
+    tables = read_json(run_dir / LATENCY_TABLE_FILE, optional=True)
+    layers = read_json(run_dir / LAYERS_FILE, optional=True) or {}
     if not tables:
         return []
     base, final = layers.get("base") or {}, layers.get("final") or {}
@@ -65,21 +46,21 @@ def guidance_rows(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def _pct(v: Any) -> str:
-    return f"{v * 100:.1f}%" if _finite(v) else "n/a"
+    return f"{v * 100:.1f}%" if finite(v) else "n/a"
 
 
 def _x(v: Any) -> str:
-    return f"{v:.2f}x" if _finite(v) else "n/a"
+    return f"{v:.2f}x" if finite(v) else "n/a"
 
 
 def _ms(v: Any) -> str:
-    return f"{v:.2f}" if _finite(v) else "n/a"
+    return f"{v:.2f}" if finite(v) else "n/a"
 
 
 def speed_blocks(run_dir: Path, summary: dict[str, Any] | None) -> list[tuple]:
     """Report blocks for a run with a speed target; [] for any other run. ``summary`` is the run's summary (or the
     step log's, for an unfinished run): its MACs ratio and measured speed-up."""
-    state = _read(run_dir / SPEED_FILE)
+    state = read_json(run_dir / SPEED_TARGET_FILE, optional=True)
     if not state:
         return []
     summary = summary or {}
@@ -110,15 +91,16 @@ def speed_blocks(run_dir: Path, summary: dict[str, Any] | None) -> list[tuple]:
         f"model reaches more than {_x(base_ms / floor_ms)} here."
     )))  # fmt: skip
     ratio, measured = summary.get("macs_ratio"), summary.get("speedup")
-    if _finite(ratio) and ratio > 0:
+    if finite(ratio) and ratio > 0:
         attainable = attainable_speedup(base_ms, floor_ms, ratio)
-        seen = (f"this run measured {_x(measured)}, {_pct(measured / attainable)} of that" if _finite(measured)
+        seen = (f"this run measured {_x(measured)}, {_pct(measured / attainable)} of that" if finite(measured)
                 else "the final model's speed-up is measured when the run finishes")  # fmt: skip
         blocks.append(("p", (
             f"At this run's MACs ratio ({_x(ratio)} fewer), a model whose time above that floor shrank in proportion "
             f"to its MACs would run {_x(attainable)} faster (base / (floor + (base - floor) / MACs ratio)); {seen}."
         )))  # fmt: skip
-    rows, noise = guidance_rows(run_dir), (_read(run_dir / TABLE_FILE) or [{}])[0].get("noise")
+    rows = guidance_rows(run_dir)
+    noise = (read_json(run_dir / LATENCY_TABLE_FILE, optional=True) or [{}])[0].get("noise")
     if rows:
         blocks += [
             ("h2", "Per-layer guidance"),

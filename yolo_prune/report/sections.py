@@ -1,0 +1,356 @@
+"""What the report says: the base-vs-final table and the lines around it, the step table, the notes on widths and
+on training further, and the whole report as neutral blocks that ``render`` writes as Markdown and as HTML alike.
+
+A block is a tuple: ``("h1" | "h2" | "p" | "warn" | "code", text)``, ``("table", headers, rows, row_classes)`` or
+``("img", caption, path)``.
+
+Usage:
+    from yolo_prune.report.sections import format_summary_table, report_blocks, slow_widths, slow_widths_line
+
+    print(format_summary_table(summary))  # base-vs-final table for the terminal, with its notes
+    line = slow_widths_line(slow_widths(layers, settings))  # None when every width suits the latency provider
+    blocks = report_blocks(load_run("runs/prune/exp"), plots)  # [("h1", "Pruning report: ..."), ...]
+
+CLI (the report these sections make up):
+    yolo-prune --report runs/prune/exp
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from yolo_prune.report.format import (
+    NA, finite, fixed, fmt_bytes, fmt_latency, fmt_macs, fmt_map, fmt_params, fmt_ratio, fmt_seconds, fmt_share,
+)  # fmt: skip
+from yolo_prune.report.load import num
+from yolo_prune.report.speed import speed_blocks
+from yolo_prune.rundir import STEPS_FILE, SUMMARY_FILE
+
+ONNX_FLAG = "ONNX GAP EXCEEDS TOLERANCE"
+
+
+def _change(base: Any, final: Any, more: str, less: str) -> str:
+    """base/final as "2.31x fewer" (or "1.10x more" when it grew), n/a without both numbers."""
+    if not (finite(base) and finite(final)) or base <= 0 or final <= 0:
+        return NA
+    r = base / final
+    return f"{fmt_ratio(r)} {less}" if r >= 1 else f"{fmt_ratio(1 / r)} {more}"
+
+
+def _speed(speedup: Any) -> str:
+    if not finite(speedup) or speedup <= 0:
+        return NA
+    return f"{fmt_ratio(speedup)} faster" if speedup >= 1 else f"{fmt_ratio(1 / speedup)} slower"
+
+
+def _delta(base: Any, final: Any) -> str:
+    return f"{'+' if final >= base else ''}{fixed(final - base, 3)}" if finite(base) and finite(final) else NA
+
+
+def onnx_gap_exceeded(summary: dict) -> bool:
+    """True when ONNX Runtime's mAP differs from PyTorch's by more than the run's tolerance (either direction)."""
+    gap, tol = summary.get("onnx_gap"), summary.get("onnx_tolerance")
+    return finite(gap) and finite(tol) and abs(gap) > tol
+
+
+def summary_rows(summary: dict) -> list[tuple[str, str, str, str]]:
+    """(quantity, base, final, change) rows of the base-vs-final table, shared by terminal, Markdown and HTML."""
+    b, f = summary.get("base") or {}, summary.get("final") or {}
+    rows = [
+        ("MACs", fmt_macs(b.get("macs")), fmt_macs(f.get("macs")),
+         f"{fmt_ratio(summary['macs_ratio'])} fewer" if finite(summary.get("macs_ratio"))
+         else _change(b.get("macs"), f.get("macs"), "more", "fewer")),
+        ("params", fmt_params(b.get("params")), fmt_params(f.get("params")),
+         _change(b.get("params"), f.get("params"), "more", "fewer")),
+        (".pt size", fmt_bytes(b.get("pt_bytes")), fmt_bytes(f.get("pt_bytes")),
+         _change(b.get("pt_bytes"), f.get("pt_bytes"), "larger", "smaller")),
+        ("ONNX size", fmt_bytes(b.get("onnx_bytes")), fmt_bytes(f.get("onnx_bytes")),
+         _change(b.get("onnx_bytes"), f.get("onnx_bytes"), "larger", "smaller")),
+    ]  # fmt: skip
+    for key, label in (("map50_95", "mAP50-95"), ("map50", "mAP50")):
+        rows.append((f"{label} (PyTorch)", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key))))
+    for key, label in (("onnx_map50_95", "mAP50-95"), ("onnx_map50", "mAP50")):
+        rows.append(
+            (f"{label} (ONNX Runtime)", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key)))
+        )
+    for key, label in (("yolo_val_map50_95", "mAP50-95"), ("yolo_val_map50", "mAP50")):
+        rows.append((f"{label} (yolo val)", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key))))
+    lat_b, lat_f = b.get("latency"), f.get("latency")
+    batch = (lat_b or lat_f or {}).get("batch")
+    label = "latency median (p10-p90)" + (f", batch {batch}" if batch is not None else "")
+    rows.append((label, fmt_latency(lat_b), fmt_latency(lat_f), _speed(summary.get("speedup"))))
+    lb_b, lb_f = b.get("latency_batch"), f.get("latency_batch")
+    if lb_b or lb_f:
+        batch = (lb_b or lb_f or {}).get("batch")
+        medians = [(d or {}).get("median_ms") for d in (lb_b, lb_f)]
+        ratio = medians[0] / medians[1] if all(finite(m) and m > 0 for m in medians) else None
+        rows.append(
+            (f"latency median (p10-p90), batch {batch}", fmt_latency(lb_b), fmt_latency(lb_f), _speed(ratio))
+        )
+    return rows
+
+
+def _speed_line(summary: dict) -> str:
+    """Measured speed-up next to the MACs ratio, because fewer MACs often buy less time than they promise."""
+    lat = (summary.get("final") or {}).get("latency") or (summary.get("base") or {}).get("latency") or {}
+    where = ", ".join(
+        s for s in (
+            str(lat["provider"]) if lat.get("provider") else "",
+            f"batch {lat['batch']}" if lat.get("batch") is not None else "",
+            f"imgsz {lat['imgsz']}" if lat.get("imgsz") is not None else "",
+            f"{lat['runs']} runs" if lat.get("runs") is not None else "",
+            "1 thread, timed by its CPU time" if lat.get("clock") == "cpu" else
+            f"{lat['threads']} threads" if lat.get("threads") else "",
+        ) if s
+    )  # fmt: skip
+    speed = f"{fmt_ratio(summary.get('speedup'))} measured" if finite(summary.get("speedup")) else "n/a (not measured)"
+    return f"Speed-up: {speed}; MACs ratio: {fmt_ratio(summary.get('macs_ratio'))}" + (f" ({where})" if where else "")
+
+
+def _gap_line(summary: dict) -> str:
+    gap, tol = summary.get("onnx_gap"), summary.get("onnx_tolerance")
+    if not finite(gap):
+        return "ONNX Runtime vs PyTorch mAP gap: not measured."
+    if onnx_gap_exceeded(summary):
+        return (
+            f"{ONNX_FLAG}: ONNX Runtime and PyTorch mAP differ by {fmt_map(gap)} (tolerance {fmt_map(tol)}); "
+            "check the exported model before deploying it."
+        )
+    return f"ONNX Runtime vs PyTorch mAP gap: {fmt_map(gap)} (tolerance {fmt_map(tol)}): within tolerance."
+
+
+def yolo_val_line(summary: dict, short: bool = False) -> str:
+    """Why the 'yolo val' rows differ from the PyTorch ones: users compare them with what Ultralytics prints."""
+    batch = summary.get("yolo_val_batch")
+    command = "yolo val model=<.pt> data=<data>" + (f" batch={batch}" if batch is not None else "")
+    if short:
+        return (f"mAP (yolo val) = what `{command}` reports (rectangular batches); the other mAP rows letterbox every "
+                "image to imgsz x imgsz, as the ONNX model sees it (see the report).")  # fmt: skip
+    return (
+        "mAP (PyTorch), mAP (ONNX Runtime) and the steps: every image letterboxed to imgsz x imgsz (rect=False), the "
+        f"input of the exported model. mAP (yolo val): what `{command}` reports, with rectangular batches (rect=True: "
+        "each batch letterboxed to its images' aspect ratio plus half a stride of padding, e.g. 160 x 160 for square "
+        "images at imgsz 128), so the two differ."
+    )
+
+
+def no_step_kept_line(summary: dict) -> str:
+    """One line for a run whose every pruning step lost too much: its final model is the base model."""
+    why = summary.get("rejected") or {}
+    lost = (f" (step {why['step']} lost {fmt_map(why.get('map_drop'))} mAP50-95, more than max_map_drop "
+            f"{summary.get('max_map_drop')})" if why else "")  # fmt: skip
+    base = "the base model" + (f" after {summary['final_phase']} training" if summary.get("final_phase") not in
+                               (None, "base") else "")  # fmt: skip
+    return f"no pruning step was kept{lost}: final.pt is {base}, unpruned"
+
+
+def slow_widths(layers: dict | None, settings: dict) -> dict[str, Any]:
+    """Pruned widths that are not multiples of what the run's latency provider runs fast (``FAST_MULTIPLE``), each
+    with why it is so: rounding could not apply (a layer narrower than ``round_to``), ``round_to`` itself, or a width
+    Ultralytics derives from others. The head's prediction convs (class count, box encoding) are left out."""
+    from yolo_prune.latency import FAST_MULTIPLE
+
+    provider = str(settings.get("latency_provider") or "cpu")
+    multiple, round_to = FAST_MULTIPLE.get(provider, 8), int(settings.get("round_to") or 1)
+    base, final = (layers or {}).get("base") or {}, (layers or {}).get("final") or {}
+    fixed = set((layers or {}).get("fixed") or [])
+    slow = []
+    for name, width in final.items():
+        if name in fixed or width % multiple == 0:
+            continue
+        if width == base.get(name):
+            why = "not pruned: the base model's own width"
+        elif width < round_to or base.get(name, round_to) < round_to:
+            why = f"narrower than round_to {round_to}, so rounding cannot apply"
+        elif round_to % multiple:
+            why = f"round_to {round_to} is not a multiple of {multiple}"
+        else:
+            why = "derived by Ultralytics' width rules from other layers' widths"
+        slow.append((name, base.get(name), width, why))
+    narrow = sorted(n for n, b in base.items() if n not in fixed and b < round_to)
+    return {"provider": provider, "multiple": multiple, "round_to": round_to, "narrow": narrow, "slow": slow,
+            "layers": len(final) - len(fixed & set(final))}  # fmt: skip
+
+
+def slow_widths_line(check: dict[str, Any]) -> str | None:
+    """One line flagging widths the runtime runs slower, or None when every width suits it."""
+    if not check["slow"]:
+        return None
+    return (f"{len(check['slow'])} of {check['layers']} conv widths are not multiples of {check['multiple']}, which "
+            f"ONNX Runtime's {check['provider']} kernels run slower (e.g. {check['slow'][0][0]}: "
+            f"{check['slow'][0][2]} channels); prune with --round-to 8 or 16 for widths that run fast")  # fmt: skip
+
+
+def stock_training_line(summary: dict) -> str | None:
+    """What ``yolo train model=final.pt`` does with this run's final model."""
+    if "yaml_note" not in summary:
+        return None
+    if summary["yaml_note"] is None:
+        return "`yolo train model=final.pt` trains this pruned model further as it is: its model.yaml states every width"
+    return (f"`yolo train model=final.pt` stops with a message, because these widths cannot be written as a model "
+            f"yaml ({summary['yaml_note']}); train it further with yolo-prune --method finetune")
+
+
+def notes(summary: dict) -> list[str]:
+    """What a reader must know before trusting the base-vs-final table: no step kept, no ONNX."""
+    out = []
+    if summary.get("no_step_kept"):
+        line = no_step_kept_line(summary)
+        out.append(f"{line[0].upper()}{line[1:]}; there is no speed-up to measure.")
+    if summary.get("onnx_error"):
+        out.append(f"ONNX export was not possible, so ONNX sizes, ONNX Runtime mAP and latency are n/a: "
+                   f"{summary['onnx_error']}")  # fmt: skip
+    return out
+
+
+def format_summary_table(summary: dict) -> str:
+    """The base-vs-final table as aligned plain text, for the terminal at the end of a run."""
+    rows = [("", "base", "final", "change"), *summary_rows(summary)]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in rows]  # fmt: skip
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += ["", *notes(summary), _speed_line(summary), _gap_line(summary), yolo_val_line(summary, short=True)]
+    return "\n".join(lines)
+
+
+def summary_from_steps(rows: Sequence[dict], run_dir: str | Path | None = None) -> dict:
+    """A summary in ``summary.json``'s shape from the step log alone (base row vs last kept row), for unfinished runs;
+    with ``run_dir``, the sizes of the checkpoints that exist there."""
+    base = next((r for r in rows if r.get("phase") == "base"), rows[0])
+    final = last_kept(rows)
+
+    def side(r: dict) -> dict:
+        keys = ("onnx_bytes", "yolo_val_map50_95", "yolo_val_map50", "onnx_map50_95", "onnx_map50", "latency")
+        pt = Path(run_dir) / str(r.get("checkpoint")) if run_dir is not None and r.get("checkpoint") else None
+        return {"macs": r.get("macs"), "params": r.get("params"), "map50_95": r.get("map50_95"),
+                "map50": r.get("map50"), "pt_bytes": pt.stat().st_size if pt and pt.is_file() else None,
+                **dict.fromkeys(keys)}  # fmt: skip
+
+    bm, fm = base.get("macs"), final.get("macs")
+    ratio = bm / fm if finite(bm) and finite(fm) and fm > 0 else None
+    return {"base": side(base), "final": side(final), "speedup": None, "macs_ratio": ratio, "onnx_gap": None,
+            "onnx_tolerance": None}  # fmt: skip
+
+
+def last_kept(rows: Sequence[dict]) -> dict:
+    """The row of the final model: the last step not rolled back (the base's row when every step was)."""
+    kept = [r for r in rows if r.get("status") != "rejected"]
+    return kept[-1] if kept else rows[0]
+
+
+def _step_table(rows: Sequence[dict]) -> tuple[list[str], list[list[str]], list[str]]:
+    headers = [
+        "step", "phase", "target removed", "removed", "MACs", "MACs left", "params", "params left", "mAP50-95 pruned",
+        "mAP50-95", "mAP50 pruned", "mAP50", "mAP50-95 drop", "time", "status", "checkpoint",
+    ]  # fmt: skip
+    body, classes = [], []
+    for r in rows:
+        rejected = r.get("status") == "rejected"
+        body.append([
+            str(r.get("step", NA)), str(r.get("phase") or NA), fmt_share(r.get("target_rate")),
+            fmt_share(r.get("rate")), fmt_macs(r.get("macs")), fmt_share(r.get("macs_ratio")), fmt_params(r.get("params")),
+            fmt_share(r.get("params_ratio")), fmt_map(r.get("map50_95_pruned")), fmt_map(r.get("map50_95")),
+            fmt_map(r.get("map50_pruned")), fmt_map(r.get("map50")), fmt_map(r.get("map_drop")),
+            fmt_seconds(r.get("seconds")), "REJECTED" if rejected else str(r.get("status") or NA),
+            str(r.get("checkpoint") or "-"),
+        ])  # fmt: skip
+        classes.append("rejected" if rejected else "")
+    return headers, body, classes
+
+
+_PLOT_CAPTIONS = {
+    "map_vs_step": "mAP after pruning and after fine-tuning, per step (red: rejected steps, rolled back)",
+    "map_vs_macs": "mAP against the remaining MACs share: the accuracy you keep for the compute you keep",
+    "macs_params": "Remaining MACs and params per step",
+    "channels": "Output channels per conv layer, base vs final",
+    "gamma_hist": "BatchNorm |gamma| before and after sparse training",
+    "sparsity": "Sparse training per epoch",
+}
+
+
+def _value(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def report_blocks(run: dict[str, Any], plots: dict[str, Path]) -> list[tuple]:
+    """The report as neutral blocks, so that Markdown and HTML say exactly the same thing."""
+    settings, rows = run["settings"], run["rows"]
+    model = settings.get("model")
+    title = "Pruning report: " + (Path(str(model)).name if model else run["dir"].name)
+    if settings.get("method"):
+        title += f" ({settings['method']})"
+    blocks: list[tuple] = [("h1", title)]
+    if settings.get("command"):
+        blocks.append(("code", str(settings["command"])))
+    summary = run["summary"]
+    final_row = last_kept(rows)
+    final_name = f"step {final_row.get('step')} ({final_row.get('phase')})"
+    blocks.append(("h2", "Result: base vs final"))
+    if summary is None:
+        summary = summary_from_steps(rows, run["dir"])
+        blocks.append((
+            "warn",
+            f"Interrupted run: {SUMMARY_FILE} is missing, so this run did not finish (or is still running). "
+            f"{len(rows)} step(s) are logged; 'final' below is the last kept step, {final_name}, taken from "
+            f"{STEPS_FILE}. Latency, ONNX sizes and the yolo val and ONNX Runtime mAP are measured only at the end, so "
+            "they read n/a; .pt sizes are those of the checkpoints in the run directory.",
+        ))  # fmt: skip
+    else:
+        blocks.append(("p", f"final = the run's final model; its last kept step is {final_name}."))
+    blocks += [("warn", note) for note in notes(summary)]
+    blocks.append(("table", ["", "base", "final", "change"], [list(r) for r in summary_rows(summary)], None))
+    blocks.append(("p", _speed_line(summary) + ". Sizes in MB = 10^6 bytes; mAP change = final - base."))
+    gap = _gap_line(summary)
+    blocks.append(("warn" if onnx_gap_exceeded(summary) else "p", gap))
+    blocks.append(("p", yolo_val_line(summary)))
+
+    blocks.append(("h2", "Steps"))
+    rejected = sum(r.get("status") == "rejected" for r in rows)
+    total = sum(num(r.get("seconds")) for r in rows if finite(r.get("seconds")))
+    blocks.append((
+        "p",
+        f"{len(rows)} row(s), {rejected} rejected (crossed max_map_drop and rolled back); total step time "
+        f"{fmt_seconds(total)}. 'pruned' = right after pruning, before fine-tuning; 'left' = remaining share of base.",
+    ))  # fmt: skip
+    headers, body, classes = _step_table(rows)
+    blocks.append(("table", headers, body, classes))
+    blocks += speed_blocks(run["dir"], summary)  # a speed target's sections; none for other runs
+
+    blocks.append(("h2", "Channel counts"))
+    if final_row.get("rate") is not None:
+        blocks.append(("p", f"The final model has {fmt_share(final_row['rate'])} of the base's prunable channels "
+                            f"removed (scheduled: {fmt_share(final_row.get('target_rate'))}); rounding and the width "
+                            "rules move the share a little."))  # fmt: skip
+    check = slow_widths(run["layers"], settings)
+    line = slow_widths_line(check)
+    if line:
+        blocks.append(("warn", line + "."))
+        blocks.append(("table", ["layer", "base", "final", "why"],
+                       [[n, str(b), str(w), why] for n, b, w, why in check["slow"]], None))  # fmt: skip
+    elif run["layers"]:
+        blocks.append(("p", f"Every pruned width is a multiple of {check['multiple']}, which ONNX Runtime's "
+                            f"{check['provider']} kernels run at full speed."))  # fmt: skip
+    if check["narrow"]:
+        blocks.append(("p", f"Rounding to multiples of {check['round_to']} could not apply to {len(check['narrow'])} "
+                            f"layer(s) narrower than that, which keep their own width: "
+                            f"{', '.join(check['narrow'])}."))  # fmt: skip
+    training = stock_training_line(summary)
+    if training:
+        blocks.append(("p", training + "."))
+
+    blocks.append(("h2", "Plots"))
+    for name, path in plots.items():
+        blocks.append(("img", _PLOT_CAPTIONS.get(name, name), path))
+
+    blocks.append(("h2", "Settings"))
+    hidden = ("command", "versions")
+    items = [[str(k), _value(v)] for k, v in settings.items() if k not in hidden]
+    blocks.append(("table", ["setting", "value"], items, None) if items else ("p", "settings.yaml is missing."))
+    blocks.append(("h2", "Versions"))
+    versions = settings.get("versions") if isinstance(settings.get("versions"), dict) else {}
+    vitems = [[str(k), "not installed" if v is None else str(v)] for k, v in versions.items()]
+    blocks.append(("table", ["package", "version"], vitems, None) if vitems else ("p", "No versions recorded."))
+    return blocks
