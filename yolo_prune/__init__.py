@@ -9,8 +9,10 @@ Usage:
 CLI:
     yolo-prune --model best.pt --data data.yaml --target-prune-rate 0.5
 
-Parts: ``pipeline`` runs the steps and ``methods`` choose the cuts; ``rundir`` owns the run directory (its file
-names, atomic writes, the step log); ``report`` reads a run directory and writes its plots and reports. Beside the
+Parts: ``pipeline`` runs the steps and ``methods`` choose the cuts; ``structure`` owns the model's structure (a part
+per layer type, a task per head, and the ``ModelAdapter`` the loop builds once and hands to everything that meets the
+model); ``rundir`` owns the run directory (its file names, atomic writes, the step log); ``report`` reads a run
+directory and writes its plots and reports. Beside the
 engine, which never imports them: ``demo`` (generated data sets and a base model for the demo and the benchmarks)
 and ``tools`` (the VOC-split helper).
 """
