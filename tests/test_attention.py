@@ -15,6 +15,7 @@ from yolo_prune.checkpoint import load_detector
 from yolo_prune.evaluation import count_macs_params
 from yolo_prune.methods.base import prunable_groups
 from yolo_prune.structure import CUSTOMIZED_PRUNERS, ModelAdapter, OpaqueBlock, stock_name
+from trained import trained_like as trained
 
 IMGSZ = 64
 FAMILIES = ["yolo11n.yaml", "yolo26n.yaml"]
@@ -22,14 +23,7 @@ FAMILIES = ["yolo11n.yaml", "yolo26n.yaml"]
 
 def trained_like(source: str) -> nn.Module:
     """A detector built from Ultralytics' bundled yaml, with the BatchNorm settings of a trained model."""
-    model = load_detector(source, nc=3)
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.eps, m.momentum = 1e-3, 0.03
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-    return model
+    return trained(load_detector(source, nc=3))
 
 
 def form(model: nn.Module):

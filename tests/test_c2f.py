@@ -13,6 +13,7 @@ from yolo_prune.checkpoint import load_detector
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.structure import C2f_v2, split_widths, stock_name
 from yolo_prune.structure.parts import enter, leave
+from trained import trained_like
 
 
 def replace_c2f(model: nn.Module) -> int:
@@ -26,19 +27,6 @@ def fold_c2f(model: nn.Module) -> int:
     n = sum(isinstance(m, C2f_v2) for m in model.modules())
     leave(model)
     return n
-
-
-def trained_like(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every BatchNorm what training gives it: Ultralytics' eps/momentum and non-trivial statistics."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.eps, m.momentum = 1e-3, 0.03
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-    return model
 
 
 def test_swap_is_exact_in_eval_mode():

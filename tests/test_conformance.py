@@ -34,6 +34,7 @@ from yolo_prune.methods.latency import cut_copy
 from yolo_prune.settings import resolve_settings
 from yolo_prune.structure import FAMILIES, ModelAdapter
 from yolo_prune.structure.model_yaml import stock_yaml
+from trained import trained_like as trained
 
 IMGSZ = 64
 SOURCES = list(FAMILIES.values())  # yolov8n.yaml, yolo11n.yaml, yolo26n.yaml
@@ -68,18 +69,7 @@ def deadline(seconds: int) -> Iterator[None]:
 
 
 def trained_like(source: str) -> nn.Module:
-    """A model built from Ultralytics' bundled yaml with what training gives BatchNorms: Ultralytics' eps/momentum,
-    non-trivial statistics and scales spread apart (so that slimming's threshold has something to choose)."""
-    model = load_detector(source, nc=3)
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.eps, m.momentum = 1e-3, 0.03
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.05)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-    return model.eval()
+    return trained(load_detector(source, nc=3)).eval()
 
 
 def outputs(model: nn.Module) -> list[torch.Tensor]:
