@@ -18,10 +18,12 @@ Usage:
 """
 
 from yolo_prune.structure import layers as _layers  # noqa: F401  (registers the plain layers' parts)
-from yolo_prune.structure.adapter import FAMILIES, ModelAdapter, supported_families, unsupported_layers
+from yolo_prune.structure.adapter import ModelAdapter
 from yolo_prune.structure.attention import CUSTOMIZED_PRUNERS, OpaqueBlock
 from yolo_prune.structure.c2f import C2f_v2, split_widths
-from yolo_prune.structure.parts import PARTS, Part, Row, part_of, register, stock_name
+from yolo_prune.structure.parts import (
+    FAMILIES, PARTS, Part, Row, part_of, register, stock_name, supported_families, unsupported_layers,
+)
 from yolo_prune.structure.tasks import TASKS, Task, require_task, task_of
 
 __all__ = [

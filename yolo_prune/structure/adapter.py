@@ -23,23 +23,8 @@ import torch.nn as nn
 
 from yolo_prune.errors import UserError
 from yolo_prune.structure import parts
+from yolo_prune.structure.parts import supported_families, unsupported_layers
 from yolo_prune.structure.tasks import Task, require_task
-
-
-def unsupported_layers(model: nn.Module) -> list[str]:
-    """Names of the body layer types of ``model`` (all but its head; stock or prunable form) that no part is
-    registered for."""
-    return sorted({type(m).__name__ for m in list(model.model)[:-1] if parts.part_of(m) is None})
-
-
-FAMILIES = {"YOLOv8": "yolov8n.yaml", "YOLO11": "yolo11n.yaml", "YOLO26": "yolo26n.yaml"}
-"""The model families whose every body layer has a part, by the bundled yaml users know them by (for messages)."""
-
-
-def supported_families() -> str:
-    """'YOLOv8, YOLO11 and YOLO26', for messages."""
-    names = list(FAMILIES)
-    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import numpy as np
 import torch.nn as nn
 
 from yolo_prune.errors import UserError
+from yolo_prune.structure.parts import supported_families
 
 
 class Task:
@@ -117,8 +118,6 @@ def require_task(model: nn.Module, source: Any) -> Task:
         return task
     name = head_task(model)
     if name in TASKS:  # a head of a task we prune, but of another family (e.g. YOLOv10's v10Detect)
-        from yolo_prune.structure.adapter import supported_families
-
         raise UserError(f"{source} has layers yolo-prune cannot prune ({type(model.model[-1]).__name__}); it prunes "
                         f"{supported_families()} {TASKS[name].label} models")  # fmt: skip
     raise refusal(source, name)
