@@ -127,4 +127,6 @@ def task_named(name: str | None, source: Any) -> Task:
     """The task Ultralytics names ``name`` (e.g. guessed from a model yaml), or the same refusal."""
     if name in TASKS:
         return TASKS[name]
-    raise refusal(source, name or "YOLO task yolo-prune does not know, a")
+    if not name:
+        raise UserError(f"{source} describes no YOLO task yolo-prune knows; it supports {supported_tasks()} models only")
+    raise refusal(source, name)
