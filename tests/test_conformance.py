@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import re
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -25,6 +27,7 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
+import yolo_prune
 from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_like, export_model, export_onnx
@@ -192,3 +195,36 @@ def test_fine_tuning_only_cuts_nothing(source):
     before = layer_widths(model)
     rate = make_method(settings_of("finetune"), ModelAdapter.of(model, source)).prune(model, 1, 1, before, IMGSZ)
     assert rate == 0.0 and layer_widths(model) == before
+
+
+# Names that tie code to detection: Ultralytics' detection classes and data check, its box metric keys, the "detect"
+# task name, and reading the head off the model's last layer.
+DETECTION = re.compile(
+    r"DetectionModel|DetectionTrainer|DetectionValidator|check_det_dataset|mAP50(-95)?\(B\)|\bDetect\b|"
+    r"[\"']detect[\"']|model\[-1\]|layers\[-1\]"
+)
+LAYOUT_LIMIT = 600  # lines: the issue's "no module over about 600 lines"
+
+
+def package_sources() -> dict[str, str]:
+    root = Path(yolo_prune.__file__).parent
+    return {str(p.relative_to(root)): p.read_text(encoding="utf-8") for p in sorted(root.rglob("*.py"))}
+
+
+def test_detection_is_named_only_in_its_task_module():
+    """Detection lives in ``structure/tasks/detect.py`` (and the head is read off the model only by the tasks
+    package); every other module asks the model's task. ``demo/``, the demo's and benchmarks' data generators, is no
+    part of the engine."""
+    found = {
+        f"{path}:{n}": line.strip()
+        for path, text in package_sources().items()
+        if not path.startswith(("structure/tasks/", "demo/"))
+        for n, line in enumerate(text.splitlines(), 1)
+        if DETECTION.search(line.split("#")[0])
+    }
+    assert found == {}
+
+
+def test_no_module_is_over_the_size_limit():
+    sizes = {path: text.count("\n") for path, text in package_sources().items()}
+    assert max(sizes.values()) <= LAYOUT_LIMIT, {p: n for p, n in sizes.items() if n > LAYOUT_LIMIT}

@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stop when mAP50-95 falls more than this (absolute) below the base; the last good step is "
                     "kept (default 0.2)")
     pr.add_argument("--round-to", type=_at_least(1), help="keep channel counts multiples of N (8/16 helps speed)")
-    pr.add_argument("--prune-head", type=_bool, help="also prune the Detect head's inner convs (default true)")
+    pr.add_argument("--prune-head", type=_bool, help="also prune the head's inner convs (default true)")
     pr.add_argument("--yaml-widths", type=_bool,
                     help="only channel counts an Ultralytics model yaml can state, so that 'yolo train "
                     "model=final.pt' keeps the pruned model (default true; needs --round-to a multiple of 8)")

@@ -1,7 +1,7 @@
 """The model adapter: one model's structure as the loop, the methods, training, export and the report ask about it.
 
 Built once per run from the model (``ModelAdapter.of``, the one task gate), it answers from the model's task and its
-layers' parts, so that none of them reads ``model.model[-1]`` or names a head type itself.
+layers' parts, so that none of them reads the model's head or names a head type itself.
 
 Usage:
     from yolo_prune.structure import ModelAdapter

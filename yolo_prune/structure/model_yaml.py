@@ -145,11 +145,11 @@ def rebuilt_widths(model: nn.Module, width: Callable[[str], int], rounded: Calla
 def stock_yaml(model: nn.Module) -> tuple[dict[str, Any], str | None]:
     """The yaml that rebuilds stock-form ``model`` exactly, and None; or, where no yaml can, one whose rebuild stops
     with a message that says so and what to use instead, and the reason."""
-    from yolo_prune.structure.tasks import task_of
+    from yolo_prune.structure.tasks import head_of, task_of
 
     task = task_of(model)
     if task is None:  # other heads are refused before any pruning: their yaml stays as it is
-        return model.yaml, f"a {type(model.model[-1]).__name__} head, which yolo-prune does not prune"
+        return model.yaml, f"a {type(head_of(model)).__name__} head, which yolo-prune does not prune"
     nc = task.classes(model)
     try:
         yaml = with_widths(model.yaml, row_widths(model), nc)

@@ -49,7 +49,7 @@ class Task:
         raise NotImplementedError
 
     def head(self, model: nn.Module) -> nn.Module:
-        return model.model[-1]
+        return head_of(model)
 
     def classes(self, model: nn.Module) -> int:
         """The class count that decides the head's output shape."""
@@ -81,12 +81,15 @@ def _tasks() -> dict[str, Task]:
 TASKS: dict[str, Task] = _tasks()
 
 
-def task_of(model: nn.Module) -> Task | None:
-    """The task of ``model``'s head (its last layer, by exact type), or None for a head yolo-prune does not prune."""
+def head_of(model: nn.Module) -> nn.Module | None:
+    """The head of a YOLO model (its last layer), or None for a module that is no YOLO model."""
     layers = getattr(model, "model", None)
-    if not isinstance(layers, nn.Sequential) or not len(layers):
-        return None
-    return next((t for t in TASKS.values() if type(layers[-1]) in t.heads), None)
+    return layers[-1] if isinstance(layers, nn.Sequential) and len(layers) else None
+
+
+def task_of(model: nn.Module) -> Task | None:
+    """The task of ``model``'s head (by exact type), or None for a head yolo-prune does not prune."""
+    return next((t for t in TASKS.values() if type(head_of(model)) in t.heads), None)
 
 
 def head_task(model: nn.Module) -> str:
@@ -94,11 +97,10 @@ def head_task(model: nn.Module) -> str:
     module (the saved train args may say 'detect' whatever the head is), for messages."""
     from ultralytics.nn.tasks import guess_model_task
 
-    layers = getattr(model, "model", None)
-    if not isinstance(layers, nn.Sequential) or not len(layers):
+    head = head_of(model)
+    if head is None:
         return "non-YOLO"
-    head = type(layers[-1]).__name__
-    return guess_model_task({"head": [[-1, 1, head, []]]}) or f"{head}-headed"
+    return guess_model_task({"head": [[-1, 1, type(head).__name__, []]]}) or f"{type(head).__name__}-headed"
 
 
 def supported_tasks() -> str:
@@ -118,7 +120,7 @@ def require_task(model: nn.Module, source: Any) -> Task:
         return task
     name = head_task(model)
     if name in TASKS:  # a head of a task we prune, but of another family (e.g. YOLOv10's v10Detect)
-        raise UserError(f"{source} has layers yolo-prune cannot prune ({type(model.model[-1]).__name__}); it prunes "
+        raise UserError(f"{source} has layers yolo-prune cannot prune ({type(head_of(model)).__name__}); it prunes "
                         f"{supported_families()} {TASKS[name].label} models")  # fmt: skip
     raise refusal(source, name)
 
