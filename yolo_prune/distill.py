@@ -44,7 +44,8 @@ import torch.nn.functional as F
 from yolo_prune.errors import RunError, UserError
 from yolo_prune.rundir import write_yaml
 from yolo_prune.structure import require_task
-from yolo_prune.training import PrunedModelTrainer
+from yolo_prune.structure.tasks import DEFAULT_TASK, TASKS, Task
+from yolo_prune.training import PrunedTraining, trainer_class
 
 
 def head_signature(model: nn.Module) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def check_teacher(teacher: str | Path | None, student: nn.Module) -> None:
         raise UserError(f"teacher {teacher} cannot teach this model anchor by anchor: {'; '.join(differ)}")
 
 
-def distill_kwargs(settings: dict[str, Any], base: Path) -> dict[str, Any]:
+def distill_kwargs(settings: dict[str, Any], base: Path, task: Task) -> dict[str, Any]:
     """``finetune`` keyword arguments that distill from the run's teacher (``teacher``, else its ``base`` model),
     or none when the run does not distill."""
     if not settings["distill"]:
@@ -74,7 +75,7 @@ def distill_kwargs(settings: dict[str, Any], base: Path) -> dict[str, Any]:
     teacher = Path(settings.get("teacher") or base).absolute()
     if not teacher.is_file():
         raise UserError(f"the teacher of this run is gone: {teacher}")
-    return {"trainer_cls": DistillTrainer, "distill": {"teacher": str(teacher), "weight": settings["distill_weight"],
+    return {"trainer_cls": trainer_class(task, DistillTraining), "distill": {"teacher": str(teacher), "weight": settings["distill_weight"],
                                                        "warmup": settings["distill_warmup"]}}  # fmt: skip
 
 
@@ -138,11 +139,13 @@ class HeadDistillationLoss:
         return torch.cat([loss, kd * batch["img"].shape[0]]), items
 
 
-class DistillTrainer(PrunedModelTrainer):
-    """``PrunedModelTrainer`` whose student also learns from a frozen teacher (``HeadDistillationLoss``).
+class DistillTraining(PrunedTraining):
+    """``PrunedTraining`` whose student also learns from a frozen teacher (``HeadDistillationLoss``).
 
     The teacher's path, the weight and the warm-up travel in the hand-off checkpoint's ``yolo_prune.distill`` entry,
     as ``SparseTrainer``'s settings do, so that multi-GPU workers rebuilt from the arguments distill too."""
+
+    class_name = "DistillTrainer"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -174,3 +177,8 @@ class DistillTrainer(PrunedModelTrainer):
         warmup = round(float(self.distill["warmup"]) * len(self.train_loader))  # epochs -> batches
         student.criterion = HeadDistillationLoss(student.init_criterion(), self.teacher, self.distill["weight"], warmup)
         write_yaml(self.save_dir / "distill.yaml", {**self.distill, "warmup_batches": warmup})
+
+
+for _task in TASKS.values():
+    trainer_class(_task, DistillTraining)
+DistillTrainer = trainer_class(DEFAULT_TASK, DistillTraining)

@@ -23,20 +23,42 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+import sys
+
 import torch
 import torch.nn as nn
 
 from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.errors import RunError
-from yolo_prune.structure import TASKS
+from yolo_prune.structure import TASKS, Task, require_task
+from yolo_prune.structure.tasks import DEFAULT_TASK
 
 # Settings we decide for fine-tuning, whatever the user's cfg says.
 _FIXED = {"pretrained": True, "resume": False, "exist_ok": True, "val": True}
 
 
-class PrunedModelTrainer(TASKS["detect"].trainer_cls()):
-    """Ultralytics' trainer of the task (detection) that trains the checkpoint's own module instead of a model rebuilt
-    from its yaml. Its name is part of the message a pruned checkpoint's yaml stops stock training with."""
+def trainer_class(task: Task, role: type) -> type:
+    """``role`` (a mixin: ``PrunedTraining``, ``SparseTraining``, ``DistillTraining``) over ``task``'s Ultralytics
+    trainer, as Ultralytics subclasses one task's trainer for another. One class per pair, made once and importable
+    by its name from the role's module, where Ultralytics' multi-GPU workers look for it: ``<Role><Task>Trainer``,
+    and for the default task the names yolo-prune has always had (``role.class_name``: ``PrunedModelTrainer``...), which
+    the messages in pruned checkpoints name."""
+    module = sys.modules[role.__module__]
+    name = role.class_name if task is DEFAULT_TASK else f"{role.__name__.removesuffix('Training')}{task.name.title()}Trainer"
+    cls = getattr(module, name, None)
+    if cls is None:
+        cls = type(name, (role, task.trainer_cls()), {"__module__": role.__module__, "__qualname__": name,
+                                                     "__doc__": role.__doc__})  # fmt: skip
+        setattr(module, name, cls)
+    return cls
+
+
+class PrunedTraining:
+    """A task's Ultralytics trainer that trains the checkpoint's own module instead of a model rebuilt from its yaml.
+    Its class for the default task, ``PrunedModelTrainer``, is named in the message a pruned checkpoint's yaml stops
+    stock training with."""
+
+    class_name = "PrunedModelTrainer"
 
     def get_model(self, cfg=None, weights: nn.Module | None = None, verbose: bool = True) -> nn.Module:
         if not isinstance(weights, nn.Module):
@@ -54,7 +76,7 @@ def annealed_sr(sr: float, epoch: int, epochs: int) -> float:
     return sr * (1 - 0.9 * min(epoch, epochs - 1) / (epochs - 1))
 
 
-class SparseTrainer(PrunedModelTrainer):
+class SparseTraining(PrunedTraining):
     """Network slimming's sparse training: an L1 penalty ``sr * sum(|gamma|)`` on the scales of the BatchNorms named in
     the checkpoint, applied as a proximal (soft-threshold) step right after each optimizer step::
 
@@ -71,6 +93,8 @@ class SparseTrainer(PrunedModelTrainer):
     of the BatchNorms to penalise travel in the checkpoint's ``yolo_prune.sparse`` entry, so that multi-GPU workers
     rebuilt from the arguments get them too.
     """
+
+    class_name = "SparseTrainer"
 
     def setup_model(self):
         ckpt = super().setup_model()
@@ -132,7 +156,7 @@ def finetune(
     data: str,
     train_args: dict[str, Any],
     save_dir: Path,
-    trainer_cls: type[PrunedModelTrainer] = PrunedModelTrainer,
+    trainer_cls: type | None = None,
     callbacks: dict[str, Callable] | None = None,
     weights: Literal["best", "last"] = "best",
     **meta: Any,
@@ -140,7 +164,8 @@ def finetune(
     """Train ``model`` for ``train_args['epochs']`` epochs and return, as fp32, the EMA weights Ultralytics saved in
     ``weights/best.pt`` (the epoch with the best fitness) or ``weights/last.pt`` (the last epoch).
 
-    The returned module is exactly what the caller will evaluate and save; ``epochs=0`` returns ``model``.
+    The returned module is exactly what the caller will evaluate and save; ``epochs=0`` returns ``model``. The
+    trainer is ``PrunedTraining`` over the Ultralytics trainer of ``model``'s task unless ``trainer_cls`` says.
     """
     if int(train_args.get("epochs", 0)) == 0:
         return model
@@ -149,6 +174,7 @@ def finetune(
     # An absolute project: Ultralytics puts a relative one under its own runs/ folder.
     overrides = {**train_args, **_FIXED, "model": str(handoff), "data": data,
                  "project": str(save_dir.parent.absolute()), "name": save_dir.name}  # fmt: skip
+    trainer_cls = trainer_cls or trainer_class(require_task(model, "the model"), PrunedTraining)
     trainer = trainer_cls(overrides=overrides)
     for event, fn in (callbacks or {}).items():
         trainer.add_callback(event, fn)
@@ -158,3 +184,10 @@ def finetune(
         handoff.unlink(missing_ok=True)
     chosen = trainer.best if weights == "best" and trainer.best.exists() else trainer.last
     return load_detector(chosen)
+
+
+for _task in TASKS.values():
+    for _role in (PrunedTraining, SparseTraining):
+        trainer_class(_task, _role)
+PrunedModelTrainer = trainer_class(DEFAULT_TASK, PrunedTraining)
+SparseTrainer = trainer_class(DEFAULT_TASK, SparseTraining)

@@ -99,7 +99,7 @@ class SlimmingMethod(PruningMethod):
         EMA weights, which Ultralytics saves and which are pruned, with the live model's beside it
         (``sparsity.csv``), and which checkpoint was pruned (``sparse.json``).
         """
-        from yolo_prune.training import SparseTrainer, finetune
+        from yolo_prune.training import SparseTraining, finetune, trainer_class
 
         bns = self.penalised(model, run.imgsz)
         write_npy(run.dir / GAMMA_FILES["before"], gammas(model, bns))
@@ -110,7 +110,7 @@ class SlimmingMethod(PruningMethod):
         sparse = {"sr": self.settings["sr"], "anneal": self.settings["sr_anneal"], "bns": bns}
         model = finetune(
             model, run.data, {**run.train_args, "epochs": self.settings["sparse_epochs"]}, run.dir / SPARSE_DIR,
-            trainer_cls=SparseTrainer, callbacks={"on_train_epoch_end": log}, weights="last", sparse=sparse,
+            trainer_cls=trainer_class(self.adapter.task, SparseTraining), callbacks={"on_train_epoch_end": log}, weights="last", sparse=sparse,
         )  # fmt: skip
         after = gammas(model, bns)
         write_npy(run.dir / GAMMA_FILES["after"], after)

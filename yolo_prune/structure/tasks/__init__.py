@@ -79,6 +79,9 @@ def _tasks() -> dict[str, Task]:
 
 
 TASKS: dict[str, Task] = _tasks()
+DEFAULT_TASK: Task = TASKS["detect"]
+"""The task whose yolo-prune trainers keep the names they had before there were other tasks (``PrunedModelTrainer``,
+``SparseTrainer``, ``DistillTrainer``): pruned checkpoints' messages name them."""
 
 
 def head_of(model: nn.Module) -> nn.Module | None:
