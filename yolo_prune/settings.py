@@ -46,8 +46,9 @@ def valid_min_channels(value: float) -> bool:
 
 
 def valid_run_name(name: str) -> bool:
-    """A run directory's name is one folder name: a separator would put it elsewhere, ``.``/``..`` are not new folders."""
-    return name not in ("", ".", "..") and not any(sep and sep in name for sep in (os.sep, os.altsep, "/"))
+    """A run directory's name is one folder name: a separator would put it elsewhere, and ``.`` or ``..`` are no new
+    folder (``..`` became a run directory named ``..2``)."""
+    return name not in ("", ".", "..") and "/" not in name and "\\" not in name
 
 
 def _lower(value: str) -> str:
@@ -85,56 +86,59 @@ class Setting:
     def flag(self) -> str:
         return f"--{self.name.replace('_', '-')}"
 
+    def bounds(self) -> str:
+        """The range, in words: "> 0 and < 1"."""
+        words = []
+        if self.low is not None:
+            words.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            words.append(f"{'<' if self.high_open else '<='} {self.high:g}" if self.high < 1e6 else f"<= {self.high}")
+        return " and ".join(words)
+
     def allowed(self) -> str:
-        """What the setting allows, in words: "a number > 0 and < 1", "one of cpu, cuda", ..."""
-        if self.rule:
-            return self.rule
+        """All that the setting allows, in words: "a number > 0 and < 1", "one of cpu, cuda", ..."""
         if self.kind is bool:
             return "true or false"
         if self.choices:
             return f"one of {', '.join(self.choices)}"
         if self.kind is str:
-            return "text"
-        bounds = []
-        if self.low is not None:
-            bounds.append(f"{'>' if self.low_open else '>='} {self.low:g}")
-        if self.high is not None:
-            bounds.append(f"{'<' if self.high_open else '<='} {self.high:g}" if self.high < 1e6 else f"<= {self.high}")
-        kind = "a whole number" if self.kind is int else "a number"
-        return " ".join([kind, " and ".join(bounds)]).strip()
+            return self.rule or "text"
+        kind = " ".join(x for x in ("a whole number" if self.kind is int else "a number", self.bounds()) if x)
+        return f"{kind}, {self.rule}" if self.rule else kind
 
     def convert(self, value: Any) -> Any:
-        """``value`` as this setting's type, or ValueError. Numeric text counts as a number (PyYAML reads ``1.0e9``
-        as text), numbers as text where text is asked for (``name: 2024``)."""
-        if value is None:
-            if self.optional:
-                return None
-            raise ValueError
+        """``value`` as this setting's type, or ValueError saying what is allowed: the range where only the range is
+        broken, the rule where only the rule is. Numeric text counts as a number (PyYAML reads ``1.0e9`` as text),
+        numbers and paths as text where text is asked for (``name: 2024``)."""
+        if value is None and self.optional:
+            return None
         if self.kind is bool:
             if not isinstance(value, bool):
-                raise ValueError
+                raise ValueError(self.allowed())
             return value
         if self.kind is str:
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise ValueError
-            text = self.normalize(str(value)) if self.normalize else str(value)
-            if self.choices and text not in self.choices:
-                raise ValueError
-            if self.check is not None and not self.check(text):
-                raise ValueError
+            if isinstance(value, bool) or not isinstance(value, (str, int, float, os.PathLike)):
+                raise ValueError(self.allowed())
+            text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+            text = self.normalize(text) if self.normalize else text
+            if (self.choices and text not in self.choices) or (self.check is not None and not self.check(text)):
+                raise ValueError(self.allowed())
             return text
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ValueError
-        number = value if isinstance(value, int) else float(value)  # ValueError for text that is no number
-        if not math.isfinite(number) or (self.kind is int and not float(number).is_integer()):
-            raise ValueError
+        try:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError
+            number = value if isinstance(value, int) else float(value)  # ValueError for text that is no number
+            if not math.isfinite(number) or (self.kind is int and not float(number).is_integer()):
+                raise ValueError
+        except ValueError:
+            raise ValueError(self.allowed()) from None
         number = self.kind(number)
-        if self.low is not None and (number <= self.low if self.low_open else number < self.low):
-            raise ValueError
-        if self.high is not None and (number >= self.high if self.high_open else number > self.high):
-            raise ValueError
+        if (self.low is not None and (number <= self.low if self.low_open else number < self.low)) or (
+            self.high is not None and (number >= self.high if self.high_open else number > self.high)
+        ):
+            raise ValueError(self.bounds())
         if self.check is not None and not self.check(number):
-            raise ValueError
+            raise ValueError(self.rule)
         return number
 
     def parse(self, text: str) -> Any:
@@ -148,10 +152,9 @@ class Setting:
                 raise argparse.ArgumentTypeError(f"must be {self.allowed()}, got {text!r}")
             return words[text.lower()]
         try:
-            value = self.convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {self.allowed()}, got {text!r}") from None
-        return value
+            return self.convert(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"must be {e}, got {text!r}") from None
 
 
 _TRAIN = "fine-tuning (Ultralytics train settings)"
@@ -199,7 +202,7 @@ SETTINGS: tuple[Setting, ...] = (
     # fine-tuning: Ultralytics train keys with a flag or a default of ours
     Setting("epochs", int, _TRAIN, "fine-tuning epochs per step; 0 skips it (default 30)", low=0, ultralytics=True),
     Setting("imgsz", int, _TRAIN, "image size, a multiple of 32 (default 640)", low=32, check=lambda v: v % 32 == 0,
-            rule="a whole number >= 32, a multiple of 32 (the model's largest stride)", ultralytics=True),
+            rule="a multiple of 32 (the model's largest stride)", ultralytics=True),
     Setting("batch", int, _TRAIN, "batch size (default 16)", low=1, ultralytics=True),
     Setting("device", str, _TRAIN, "cpu, 0, or 0,1,2,3 for several GPUs (default: first GPU, else CPU)",
             optional=True, normalize=_lower, rule="cpu, mps, a GPU index such as 0, or several such as 0,1",
@@ -239,7 +242,6 @@ DECIDED: dict[str, tuple[tuple[Any, ...], str]] = {
     "cfg": ((), "yolo-prune reads one settings file, the one given with --cfg"),
     "exist_ok": ((), ""), "pretrained": ((), ""), "save_dir": ((), ""), "model": ((), ""), "data": ((), ""),
 }  # fmt: skip
-_REFUSED = object()
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -323,8 +325,8 @@ def validate(settings: dict[str, Any], notify: bool = True) -> None:
         value = settings[s.name]
         try:
             settings[s.name] = s.convert(value)
-        except ValueError:
-            raise UserError(f"{s.name} must be {s.allowed()}, got {value!r}") from None
+        except ValueError as e:
+            raise UserError(f"{s.name} must be {e}, got {value!r}") from None
         if s.cores and settings[s.name] is not None and settings[s.name] > _cores():
             settings[s.name] = _cores()
             if notify:
