@@ -88,25 +88,61 @@ CASES = [
     ("data malformed", {"--data": "{d}/malformed.yaml"}, "not valid YAML"),
     ("data folder missing", {"--data": "{d}/missing.yaml"}, "images/nope"),
     ("data without labels", {"--data": "{d}/nolabels.yaml"}, "no label files"),
-    ("rate 0", {"--target-prune-rate": "0"}, "--target-prune-rate: must be between 0 and 1"),
-    ("rate 1", {"--target-prune-rate": "1"}, "--target-prune-rate: must be between 0 and 1"),
-    ("steps 0", {"--iterative-steps": "0"}, "--iterative-steps: must be >= 1"),
-    ("epochs -1", {"--epochs": "-1"}, "--epochs: must be >= 0"),
-    ("map drop -0.1", {"--max-map-drop": "-0.1"}, "--max-map-drop: must be >= 0"),
-    ("round to 0", {"--round-to": "0"}, "--round-to: must be >= 1"),
+    ("rate 0", {"--target-prune-rate": "0"}, "argument --target-prune-rate: must be > 0 and < 1, got '0'"),
+    ("rate 1", {"--target-prune-rate": "1"}, "argument --target-prune-rate: must be > 0 and < 1, got '1'"),
+    ("steps 0", {"--iterative-steps": "0"}, "argument --iterative-steps: must be >= 1, got '0'"),
+    ("epochs -1", {"--epochs": "-1"}, "argument --epochs: must be >= 0, got '-1'"),
+    ("map drop -0.1", {"--max-map-drop": "-0.1"}, "argument --max-map-drop: must be >= 0, got '-0.1'"),
+    ("round to 0", {"--round-to": "0"}, "argument --round-to: must be >= 1, got '0'"),
     ("cfg rate 1.5", {"--cfg": "target_prune_rate: 1.5"}, "target_prune_rate must be > 0 and < 1, got 1.5"),
     ("cfg steps 0", {"--cfg": "iterative_steps: 0"}, "iterative_steps must be >= 1, got 0"),
     ("cfg epochs -1", {"--cfg": "epochs: -1"}, "epochs must be >= 0, got -1"),
     ("cfg map drop -1", {"--cfg": "max_map_drop: -1"}, "max_map_drop must be >= 0, got -1"),
     ("cfg round to 0", {"--cfg": "round_to: 0"}, "round_to must be >= 1, got 0"),
     ("cfg not yaml", {"--cfg": "a: [b\n"}, "not valid YAML"),
-    ("cfg Ultralytics value", {"--cfg": "lr0: abc"}, "invalid setting: 'lr0=abc' is of invalid type str"),
+    ("cfg Ultralytics value", {"--cfg": "momentum: abc"}, "invalid setting: 'momentum=abc' is of invalid type str"),
+    ("cfg lr0 text", {"--cfg": "lr0: abc"}, "lr0 must be a number >= 0 and <= 1, got 'abc'"),
     ("cfg optimizer", {"--cfg": "optimizer: FOO"}, "optimizer must be one of auto, SGD, Adam, Adamax, AdamW"),
     ("cfg min channels 1.5", {"--cfg": "min_channels: 1.5"}, "min_channels must be a share below 1 (e.g. 0.1) or a "
      "whole channel count (e.g. 8), got 1.5"),
-    ("min channels abc", {"--min-channels": "abc"}, "argument --min-channels: expected a number, got 'abc'"),
+    ("min channels abc", {"--min-channels": "abc"}, "argument --min-channels: must be a number >= 0, a share below 1 "
+     "(e.g. 0.1) or a whole channel count (e.g. 8), got 'abc'"),
     ("min channels 1.5", {"--min-channels": "1.5"}, "argument --min-channels: must be a share below 1"),
-    ("epochs abc", {"--epochs": "abc"}, "argument --epochs: expected a whole number, got 'abc'"),
+    ("epochs abc", {"--epochs": "abc"}, "argument --epochs: must be a whole number >= 0, got 'abc'"),
+    # every flag's error names the flag, the value and what is allowed (it once said "invalid _above_one value")
+    ("speed-up not a number", {"--target-speedup": "x"}, "argument --target-speedup: must be a number > 1, got 'x'"),
+    ("cfg speed-up not a number", {"--cfg": "target_speedup: x"}, "target_speedup must be a number > 1, got 'x'"),
+    ("method unknown", {"--method": "prune"},
+     "argument --method: must be one of depgraph, slim, latency, finetune, got 'prune'"),
+    ("seed beyond numpy's", {"--seed": "4294967296"},
+     "argument --seed: must be >= 0 and <= 4294967295, got '4294967296'"),
+    ("cfg seed beyond numpy's", {"--cfg": "seed: 4294967296"},
+     "seed must be >= 0 and <= 4294967295, got 4294967296"),
+    ("name with a separator", {"--name": "a/b"},
+     "argument --name: must be a folder name without / or \\, other than . and .., got 'a/b'"),
+    ("name ..", {"--name": ".."}, "argument --name: must be a folder name without / or \\, other than . and .., "
+     "got '..'"),
+    ("cfg name with a separator", {"--cfg": "name: a/b"}, "name must be a folder name without / or \\, other than ."),
+    ("cfg verbose not a bool", {"--cfg": "verbose: loud"}, "verbose must be true or false, got 'loud'"),
+    ("cfg name a list", {"--cfg": "name: [a, b]"}, "name must be a folder name without / or \\, other than . and .., "
+     "got ['a', 'b']"),
+    ("cfg lr0 1.0e9", {"--cfg": "lr0: 1.0e9"}, "lr0 must be >= 0 and <= 1, got '1.0e9'"),
+    ("cfg cache not a mode", {"--cfg": "cache: yes please"},
+     "cache must be true, false, ram or disk, got 'yes please'"),
+    ("cfg text key a number", {"--cfg": "tracker: 5"}, "tracker must be text, got 5"),
+    ("cfg task segment", {"--cfg": "task: segment"}, "task segment cannot be used (yolo-prune uses task detect): "
+     "yolo-prune prunes detection models; the task is read from the model"),
+    ("cfg mode predict", {"--cfg": "mode: predict"}, "mode predict cannot be used (yolo-prune uses mode train)"),
+    ("cfg resume true", {"--cfg": "resume: true"}, "resume true cannot be used (yolo-prune uses resume false): an "
+     "interrupted yolo-prune run continues with yolo-prune --resume RUN_DIR"),
+    ("cfg val false", {"--cfg": "val: false"}, "val false cannot be used (yolo-prune uses val true)"),
+    ("cfg save false", {"--cfg": "save: false"}, "save false cannot be used (yolo-prune uses save true)"),
+    ("cfg names a cfg", {"--cfg": "cfg: other.yaml"}, "cfg other.yaml cannot be used: yolo-prune reads one settings"),
+    ("cfg freeze beyond the layers", {"--cfg": "freeze: 100"}, "freeze 100 would freeze every layer of the model: it "
+     "has 23, so freeze must be at most 22"),
+    ("cfg freeze every layer", {"--cfg": "freeze: 23"}, "freeze 23 would freeze every layer of the model"),
+    ("cfg freeze a missing layer", {"--cfg": "freeze: [0, 30]"}, "freeze names layers the model does not have: 30"),
+    ("cfg freeze text", {"--cfg": "freeze: all"}, "freeze must be a layer count or a list of layer indices, got 'all'"),
     ("val split without boxes", {"--data": "{d}/emptyval.yaml"},
      "the val split of {d}/emptyval.yaml has no labelled objects (2 images, no box that Ultralytics can use): every "
      "mAP would be 0"),
@@ -168,7 +204,8 @@ def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(
     assert digests(inputs / "det3.pt", tiny_data_yaml.parent) == before
 
 
-@pytest.mark.parametrize("case", ["model .pt truncated", "device"])
+@pytest.mark.parametrize("case", ["model .pt truncated", "device", "speed-up not a number", "cfg task segment",
+                                  "cfg name with a separator"])
 def test_bad_input_in_a_real_process(case, inputs, tiny_data_yaml, tmp_path):
     """The same, as a user sees it: the process's own exit code and streams."""
     project = tmp_path / "runs"

@@ -2,8 +2,8 @@
 one-line message, and nothing is written. Also the read-only view through which a run reads the user's data set.
 
 Usage:
-    from yolo_prune.checks import (check_data, check_device, check_labels, check_model, check_onnx, check_output,
-                                   check_train_args, data_view)
+    from yolo_prune.checks import (check_data, check_device, check_freeze, check_labels, check_model, check_onnx,
+                                   check_output, check_train_args, data_view)
 
     model, adapter, info = check_model("best.pt", "data.yaml")  # the model, its adapter and the data set's info
     info = check_data("data.yaml", adapter.task)  # Ultralytics' own parse of the data yaml: nc, names, paths
@@ -12,6 +12,7 @@ Usage:
     check_train_args(settings)  # Ultralytics' checks of the fine-tuning settings, e.g. lr0: abc, optimizer: FOO
     check_onnx(settings)  # the export packages and the latency provider, needed only at the end of a run
     check_output("runs/prune")  # UserError when no run directory can be created there
+    check_freeze(settings, model)  # freeze: 100 on a model of 23 layers
     view_yaml = data_view(info, run_dir / "dataset")  # what Ultralytics reads, so it writes nothing beside the data
 
 CLI:
@@ -99,12 +100,12 @@ def _label_of(image: Path) -> Path:
 
 
 def check_device(device: str | int | None) -> None:
-    """Refuse a device that does not exist, naming those that do."""
-    if device in (None, "", "cpu"):
+    """Refuse a device that does not exist, naming those that do (any case: ``CPU``, ``cuda:0``)."""
+    wanted = str(device).lower().replace("cuda:", "").replace(" ", "") if device is not None else ""
+    if wanted in ("", "cpu"):
         return
     import torch
 
-    wanted = str(device).replace("cuda:", "").replace(" ", "")
     if wanted in ("mps",):
         if not torch.backends.mps.is_available():
             raise UserError("device mps is not available on this machine; use --device cpu")
@@ -118,11 +119,28 @@ def check_device(device: str | int | None) -> None:
 
 def check_train_args(settings: dict[str, Any]) -> None:
     """Ultralytics' own type and range checks of the fine-tuning settings (lr0, momentum, ...), so that a bad value
-    in a --cfg file fails now rather than at the first fine-tuning step."""
-    from ultralytics.cfg import get_cfg
+    in a --cfg file fails now rather than at the first fine-tuning step. Numeric text (PyYAML reads ``1.0e9`` as
+    text) becomes the number, in ``settings`` too; the keys Ultralytics' ``check_cfg`` leaves alone are checked
+    against what training does with them."""
+    from ultralytics.cfg import CFG_FLOAT_KEYS, CFG_FRACTION_KEYS, CFG_INT_KEYS, get_cfg
+    from ultralytics.utils import DEFAULT_CFG_DICT
 
     from yolo_prune.settings import training_overrides
 
+    for key, value in training_overrides(settings).items():
+        if key in CFG_FLOAT_KEYS | CFG_FRACTION_KEYS | CFG_INT_KEYS | {"scale"} and isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                continue  # Ultralytics' check names the key and the types it takes
+            settings[key] = int(number) if key in CFG_INT_KEYS and number.is_integer() else number
+        elif key == "cache" and value not in (True, False, "ram", "disk"):
+            raise UserError(f"cache must be true, false, ram or disk, got {value!r}")
+        elif key == "classes" and not all(type(c) is int and c >= 0 for c in (value if isinstance(value, list)
+                                                                                  else [value])):  # fmt: skip
+            raise UserError(f"classes must be a class id or a list of class ids, got {value!r}")
+        elif isinstance(DEFAULT_CFG_DICT.get(key), str) and not isinstance(value, str):
+            raise UserError(f"{key} must be text, got {value!r}")
     args = {**training_overrides(settings), "epochs": max(settings["epochs"], 1)}  # 0 skips training: never passed
     try:
         get_cfg(overrides=args)
@@ -132,6 +150,27 @@ def check_train_args(settings: dict[str, Any]) -> None:
     names = _optimizers()
     if str(optimizer).lower() not in {n.lower() for n in names}:
         raise UserError(f"optimizer must be one of {', '.join(names)} (any case), got {optimizer!r}")
+
+
+def check_freeze(settings: dict[str, Any], model: nn.Module) -> None:
+    """``freeze`` (leading layers, or layer indices) against the model's layers: Ultralytics ignores an index that
+    does not exist, and freezing every layer stops fine-tuning with a RuntimeError, after the base was measured."""
+    freeze = settings.get("freeze")
+    if freeze is None:
+        return
+    n = len(model.model)
+    if isinstance(freeze, int) and freeze >= n:
+        raise UserError(f"freeze {freeze} would freeze every layer of the model: it has {n}, so freeze must be at "
+                        f"most {n - 1} (the first N layers) or a list of layer indices 0-{n - 1}")  # fmt: skip
+    if isinstance(freeze, list):
+        modules = dict(model.named_modules())
+        bad = [x for x in freeze if (isinstance(x, int) and x >= n) or (isinstance(x, str) and f"model.{x}" not in
+                                                                           modules)]  # fmt: skip
+        if bad:
+            raise UserError(f"freeze names layers the model does not have: {', '.join(map(str, bad))} (its layers "
+                            f"are 0-{n - 1}; a name such as 23.cv2 must be a module of layer 23)")  # fmt: skip
+        if all(isinstance(x, int) for x in freeze) and set(range(n)) <= set(freeze):
+            raise UserError(f"freeze {freeze} would freeze every layer of the model (0-{n - 1}); leave one out")
 
 
 def _optimizers() -> list[str]:

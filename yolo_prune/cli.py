@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import yolo_prune
 from yolo_prune.errors import RunError, UserError
-from yolo_prune.settings import MIN_CHANNELS_RULE, valid_min_channels
+from yolo_prune.settings import SETTINGS, Setting
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,75 +39,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see yolo-prune --help)\n")
 
 
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-# argparse names a failed type conversion by the function's name ("invalid parse value"); these say what was expected.
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
-def _rate(text: str) -> float:
-    v = _float(text)
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
-    return v
-
-
-def _at_least(low: int):
-    def parse(text: str) -> int:
-        v = _int(text)
-        if v < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {text}")
-        return v
-
-    return parse
-
-
-def _non_negative(text: str) -> float:
-    v = _float(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
-
-
-def _above_one(text: str) -> float:
-    v = float(text)
-    if not v > 1:
-        raise argparse.ArgumentTypeError(f"must be > 1 (a speed-up over the base), got {text}")
-    return v
-
-
-def _positive(text: str) -> float:
-    v = float(text)
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return v
-
-
-def _min_channels(text: str) -> float:
-    v = _non_negative(text)
-    if not valid_min_channels(v):
-        raise argparse.ArgumentTypeError(f"must be {MIN_CHANNELS_RULE}, got {text}")
-    return int(v) if v >= 1 else v
+def _add(group: argparse._ArgumentGroup, setting: Setting) -> None:
+    """The flag of a declared setting: its value parsed and checked by the setting itself (``settings.SETTINGS``)."""
+    extra: dict[str, Any] = {"nargs": "?", "const": True} if setting.bare else {}
+    group.add_argument(setting.flag, type=setting.parse, metavar=setting.metavar, help=setting.help, **extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: the arguments of the command itself, and a flag per declared setting, in its group."""
     p = _Parser(
         prog="yolo-prune",
         description="Structured pruning for Ultralytics YOLOv8, YOLO11 and YOLO26 detectors: a smaller, faster model, "
@@ -119,66 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--model", help="trained detector .pt (never modified), or a model .yaml to build from scratch")
     io.add_argument("--data", help="data set yaml in Ultralytics' format (see scripts/voc_split.py)")
     io.add_argument("--cfg", help="settings file in the format of cfg/default.yaml")
-    io.add_argument("--project", help="parent folder of run directories (default runs/prune)")
-    io.add_argument("--name", help="run directory name; exp, exp2, ... are never overwritten (default exp)")
+    for setting in (s for s in SETTINGS if s.group == io.title):
+        _add(io, setting)
     io.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run after its last finished step")
     io.add_argument("--report", metavar="RUN_DIR", help="only rebuild the plots and report of a run directory")
     io.add_argument("--version", action=_Version, help="print the versions of yolo-prune and its libraries, and exit")
-    pr = p.add_argument_group("pruning")
-    pr.add_argument("--method", choices=("depgraph", "slim", "latency", "finetune"),
-                    help="depgraph (default), slim (network slimming), latency (widths for a measured speed-up; a "
-                    "speed target selects it) or finetune (train a pruned model further)")
-    pr.add_argument("--target-prune-rate", type=_rate,
-                    help="share of each prunable layer's channels removed by the last step, in (0, 1) (default 0.5)")
-    pr.add_argument("--iterative-steps", type=_at_least(1), help="prune + fine-tune steps to reach it (default 16)")
-    pr.add_argument("--max-map-drop", type=_non_negative,
-                    help="stop when mAP50-95 falls more than this (absolute) below the base; the last good step is "
-                    "kept (default 0.2)")
-    pr.add_argument("--round-to", type=_at_least(1), help="keep channel counts multiples of N (8/16 helps speed)")
-    pr.add_argument("--prune-head", type=_bool, help="also prune the head's inner convs (default true)")
-    pr.add_argument("--yaml-widths", type=_bool,
-                    help="only channel counts an Ultralytics model yaml can state, so that 'yolo train "
-                    "model=final.pt' keeps the pruned model (default true; needs --round-to a multiple of 8)")
-    sp = p.add_argument_group("speed target (--method latency)")
-    sp.add_argument("--target-speedup", type=_above_one,
-                    help="prune until ONNX Runtime measures this speed-up over the base, e.g. 2; selects --method "
-                    "latency")
-    sp.add_argument("--target-latency-ms", type=_positive,
-                    help="or until the model runs in this many ms here (turned into a speed-up at the start)")
-    sl = p.add_argument_group("network slimming (--method slim)")
-    sl.add_argument("--sr", type=_non_negative,
-                    help="L1 penalty on BatchNorm scales: each optimizer step moves every |gamma| lr*sr toward zero "
-                    "(default 0.01)")
-    sl.add_argument("--sr-anneal", type=_bool,
-                    help="sr falls linearly from 100%% in the first sparse epoch to 10%% in the last (default true)")
-    sl.add_argument("--sparse-epochs", type=_at_least(0),
-                    help="sparse-training epochs; 0 prunes an already sparse model (default 50)")
-    sl.add_argument("--min-channels", type=_min_channels,
-                    help="per-layer floor: share (<1) or count (>=1) of channels always kept (default 0.1; also "
-                    "--method latency)")
-    ds = p.add_argument_group("distillation")
-    ds.add_argument("--distill", type=_bool, nargs="?", const=True, metavar="BOOL",
-                    help="fine-tuning also learns the teacher's class scores and box distributions (default false)")
-    ds.add_argument("--teacher", metavar="MODEL_PT",
-                    help="the teacher .pt (default: the run's base model, i.e. --model; needed with --method finetune)")
-    tr = p.add_argument_group("fine-tuning (Ultralytics train settings)")
-    tr.add_argument("--epochs", type=_at_least(0), help="fine-tuning epochs per step; 0 skips it (default 30)")
-    tr.add_argument("--imgsz", type=_at_least(32), help="image size, a multiple of 32 (default 640)")
-    tr.add_argument("--batch", type=_at_least(1), help="batch size (default 16)")
-    tr.add_argument("--device", help="cpu, 0, or 0,1,2,3 for several GPUs (default: first GPU, else CPU)")
-    tr.add_argument("--workers", type=_at_least(0), help="data-loading workers (default 8)")
-    tr.add_argument("--lr0", type=_non_negative,
-                    help="initial learning rate (default 0.01); Ultralytics' default optimizer 'auto' picks its own, "
-                    "so set optimizer in --cfg for it to apply")
-    tr.add_argument("--seed", type=_at_least(0), help="random seed: same seed, same channels (default 0)")
-    tr.add_argument("--amp", type=_bool, help="mixed precision on CUDA (default true)")
-    rp = p.add_argument_group("reporting")
-    rp.add_argument("--latency-runs", type=_at_least(1), help="timed ONNX Runtime runs per model (default 50)")
-    rp.add_argument("--latency-provider", choices=("cpu", "cuda"), help="ONNX Runtime provider for latency")
-    rp.add_argument("--latency-threads", type=_at_least(1),
-                    help="ONNX Runtime intra-op threads for every timing (default: its own, all cores; 1 is steadiest "
-                    "on a busy machine)")
-    verbosity = rp.add_mutually_exclusive_group()
+    groups = {io.title: io}
+    for setting in (s for s in SETTINGS if s.group and s.group != io.title):
+        if setting.group not in groups:
+            groups[setting.group] = p.add_argument_group(setting.group)
+        _add(groups[setting.group], setting)
+    verbosity = groups["reporting"].add_mutually_exclusive_group()
     verbosity.add_argument("--verbose", dest="verbose", action="store_const", const=True,
                            help="show Ultralytics' own progress (default)")
     verbosity.add_argument("--quiet", dest="verbose", action="store_const", const=False,
@@ -316,7 +206,7 @@ def _run_dirs(args: dict[str, Any]) -> set[Path]:
 
     if args["resume"] is not None:
         return set()
-    s = resolve_settings(args["cfg"], {"project": args["project"], "name": args["name"]})
+    s = resolve_settings(args["cfg"], {"project": args["project"], "name": args["name"]}, notify=False)
     return {p for p in Path(s["project"]).glob(f"{glob.escape(s['name'])}*") if (p / SETTINGS_FILE).is_file()}
 
 

@@ -37,6 +37,7 @@ from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.checks import (
     check_data,
     check_device,
+    check_freeze,
     check_labels,
     check_model,
     check_onnx,
@@ -136,6 +137,7 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     check_device(settings.get("device"))
     check_output(settings["project"])
     detector, adapter, data_info = check_model(model, str(data))
+    check_freeze(settings, detector)
     _print_warnings(check_labels(data_info, adapter.task, bool(settings.get("single_cls"))))
     if settings["distill"]:
         from yolo_prune.distill import check_teacher

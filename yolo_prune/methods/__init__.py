@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from yolo_prune import settings
 from yolo_prune.methods.base import PruningMethod
 from yolo_prune.methods.depgraph import DepGraphMethod
 from yolo_prune.methods.finetune import FinetuneMethod
@@ -18,8 +19,10 @@ from yolo_prune.methods.slimming import SlimmingMethod
 from yolo_prune.structure import ModelAdapter
 
 METHODS: dict[str, type[PruningMethod]] = {
-    "depgraph": DepGraphMethod, "slim": SlimmingMethod, "latency": LatencyMethod, "finetune": FinetuneMethod,
+    cls.name: cls for cls in (DepGraphMethod, SlimmingMethod, LatencyMethod, FinetuneMethod)
 }  # fmt: skip
+if tuple(METHODS) != settings.METHODS:  # the names a user may give, declared where the CLI reads them cheaply
+    raise ImportError(f"yolo_prune.settings.METHODS {settings.METHODS} must name the methods {tuple(METHODS)}")
 
 
 def make_method(settings: dict[str, Any], adapter: ModelAdapter) -> PruningMethod:
