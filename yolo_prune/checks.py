@@ -21,6 +21,7 @@ CLI:
 
 from __future__ import annotations
 
+import codecs
 import glob
 import logging
 import os
@@ -70,7 +71,8 @@ def check_data(data: str) -> dict[str, Any]:
 
 def _images(source: Any, split: str, data: str) -> list[Path]:
     """The image files of a split as Ultralytics lists them: folders searched recursively (hidden files skipped),
-    ``.txt`` lists read line by line, with ``./x.jpg`` relative to the list."""
+    ``.txt`` lists read line by line, with ``./x.jpg`` relative to the list. A single image file is a split of one
+    image (Ultralytics itself would read it as a list; the run's ``data_view`` hands it a folder instead)."""
     from ultralytics.data.utils import IMG_FORMATS
 
     sources = source if isinstance(source, list) else [source]
@@ -78,8 +80,10 @@ def _images(source: Any, split: str, data: str) -> list[Path]:
     for s in map(Path, sources):
         if s.is_dir():
             found = map(Path, glob.glob(str(Path(glob.escape(str(s))) / "**" / "*.*"), recursive=True))
+        elif s.is_file() and s.suffix[1:].lower() in IMG_FORMATS:
+            found = iter([s])
         elif s.is_file():
-            lines = [x.strip() for x in s.read_text(encoding="utf-8-sig").splitlines() if x.strip()]
+            lines = [x.strip() for x in read_list(s, f"the {split} image list of {data}").splitlines() if x.strip()]
             found = (s.parent / x[2:] if x.startswith("./") else Path(x) for x in lines)
         else:
             raise UserError(f"{split} images of {data} not found: {s}")
@@ -87,6 +91,24 @@ def _images(source: Any, split: str, data: str) -> list[Path]:
     if not images:
         raise UserError(f"{split} split of {data} has no images")
     return sorted(images)
+
+
+def read_list(path: Path, what: str) -> str:
+    """A text file of paths, as UTF-8 (with or without a byte-order mark, as Ultralytics reads it) or as UTF-16 with
+    its byte-order mark; anything else (Latin-1, a binary file) is refused in one line rather than guessed at, since
+    a wrongly decoded path names no file."""
+    raw = path.read_bytes()
+    encoding = "utf-16" if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        problem = f"byte 0x{raw[e.start]:02x} at offset {e.start}"
+    else:
+        if "\0" not in text:
+            return text
+        problem = "NUL characters: UTF-16 without a byte-order mark?"
+    raise UserError(f"{what}, {path}, is not text in UTF-8 or UTF-16 with a byte-order mark ({problem}); save it "
+                    "as UTF-8")
 
 
 def _label_of(image: Path) -> Path:
