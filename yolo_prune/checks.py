@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import glob
+import hashlib
 import logging
 import os
 import shutil
@@ -34,7 +35,7 @@ import yaml
 
 from yolo_prune.checkpoint import load_detector, model_nc
 from yolo_prune.errors import UserError
-from yolo_prune.rundir import write_yaml
+from yolo_prune.rundir import read_json, write_yaml
 
 
 def check_data(data: str) -> dict[str, Any]:
@@ -343,3 +344,88 @@ def _link(source: Path, link: Path) -> None:
         except OSError:
             continue
     raise UserError(f"cannot link or copy {source} into the run directory {link.parent}")
+
+
+
+def record_inputs(info: dict[str, Any], model: str | Path, teacher: str | Path | None) -> dict[str, Any]:
+    """What a run reads from outside its directory, as ``check_inputs`` compares it on resume: the data set (see
+    ``_data_fingerprint``) and the identity (path, size, sha256) of the model and teacher files."""
+    return {"data": _data_fingerprint(info), "model": _file_identity(model),
+            "teacher": _file_identity(teacher) if teacher else None}  # fmt: skip
+
+
+def _data_fingerprint(info: dict[str, Any]) -> dict[str, Any]:
+    """Class count, names, and per split a hash of its images' paths (relative to the folder that holds all the
+    data set's images) and sizes and one of its label files' paths and contents: a class added, a label edited, an
+    image added, removed or resized shows; the data set moved or copied elsewhere (new paths, new modification
+    times) does not. Images are only listed and stat()ed, never read, so the cost is one stat per image and one read
+    per label file (seconds for COCO's 120,000 images); an image replaced by another of exactly the same size goes
+    unnoticed."""
+    splits = {split: _images(info[split], split, str(info.get("yaml_file", ""))) for split in ("train", "val")}
+    root = os.path.commonpath([str(p.absolute().parent) for images in splits.values() for p in images])
+    names = info["names"].values() if isinstance(info["names"], dict) else info["names"]
+    data: dict[str, Any] = {"nc": info["nc"], "names": [str(n) for n in names], "splits": {}}
+    for split, images in splits.items():
+        image_hash, label_hash, labels = hashlib.sha256(), hashlib.sha256(), 0
+        for image in images:
+            rel = os.path.relpath(image.absolute(), root)
+            image_hash.update(f"{rel}\0{image.stat().st_size}\n".encode("utf-8", "surrogateescape"))
+            label = _label_of(image)
+            content = label.read_bytes() if label.is_file() else None
+            labels += content is not None
+            digest = "none" if content is None else hashlib.sha256(content).hexdigest()
+            label_hash.update(f"{rel}\0{digest}\n".encode("utf-8", "surrogateescape"))
+        data["splits"][split] = {"images": len(images), "labels": labels, "images_sha256": image_hash.hexdigest(),
+                                 "labels_sha256": label_hash.hexdigest()}  # fmt: skip
+    return data
+
+
+def _file_identity(path: str | Path) -> dict[str, Any]:
+    """Path, size and sha256 of a model file (a model yaml from Ultralytics' bundle is its name alone)."""
+    path = Path(path)
+    if not path.is_file():
+        return {"path": str(path)}
+    return {"path": str(path.absolute()), "bytes": path.stat().st_size,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}  # fmt: skip
+
+
+def check_inputs(record: Path, info: dict[str, Any], teacher: str | Path | None) -> None:
+    """Refuse, in one line that says what changed, a data set or teacher that is not the one ``record_inputs``
+    recorded in ``record`` when the run started. A run from before that record is not checked. The model file is
+    not compared: a resumed run never reads it again (it goes on from its own checkpoints)."""
+    if not record.is_file():
+        return
+    recorded = read_json(record, " (what the run read from outside its folder)")
+    try:
+        then, was_teacher = recorded["data"], recorded["teacher"]
+        then_splits = {split: then["splits"][split] for split in ("train", "val")}
+        then_nc, then_names = then["nc"], then["names"]
+    except (KeyError, TypeError):
+        raise UserError(f"{record} is not a record of a run's inputs: it was edited or not written by "
+                        "yolo-prune") from None
+    now = _data_fingerprint(info)
+    changes = []
+    if now["nc"] != then_nc:
+        changes.append(f"it now has {now['nc']} classes (run: {then_nc})")
+    elif now["names"] != then_names:
+        renamed = [f"{i}: {a!r} -> {b!r}" for i, (a, b) in enumerate(zip(then_names, now["names"])) if a != b]
+        changes.append(f"its class names changed ({', '.join(renamed[:3])}{', ...' if len(renamed) > 3 else ''})")
+    for split, was in then_splits.items():
+        new = now["splits"][split]
+        if new["images"] != was.get("images"):
+            changes.append(f"its {split} split now has {new['images']} images (run: {was.get('images')})")
+        elif new["images_sha256"] != was.get("images_sha256"):
+            changes.append(f"its {split} images are other files or other sizes")
+        if new["labels"] != was.get("labels"):
+            changes.append(f"its {split} split now has {new['labels']} label files (run: {was.get('labels')})")
+        elif new["labels_sha256"] != was.get("labels_sha256"):
+            changes.append(f"its {split} labels changed")
+    if changes:
+        raise UserError(f"the data set {info.get('yaml_file', '')} is not the one the run started with: "
+                        f"{'; '.join(changes)}; a run resumes only on its own data (start a new run for this one)")
+    if teacher and isinstance(was_teacher, dict) and "sha256" in was_teacher:
+        if not Path(teacher).is_file():
+            raise UserError(f"the teacher of this run is gone: {teacher}")
+        if _file_identity(teacher)["sha256"] != was_teacher["sha256"]:
+            raise UserError(f"the teacher {teacher} changed since the run started (its sha256 differs); a run "
+                            "resumes only with its own teacher")  # fmt: skip
