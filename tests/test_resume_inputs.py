@@ -1,7 +1,7 @@
 """``--resume`` checks again what the run reads from outside its folder: a data set that changed since the run started
 (a class added, a label edited, an image removed) is refused in one line that says what changed, before any work and
-without writing anything; a data set that only moved is found again with ``--resume RUN --data NEW.yaml``; a run
-from before ``inputs.json`` still resumes.
+without writing anything, and so is a changed teacher; a data set that only moved is found again with ``--resume RUN
+--data NEW.yaml``; a run from before ``inputs.json`` still resumes.
 
 Run:
     PYTHONPATH=. .venv/bin/python -m pytest tests/test_resume_inputs.py
@@ -22,8 +22,7 @@ from yolo_prune.cli import main
 TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=2, verbose=False)
 
 
-@pytest.fixture
-def partial(tmp_path, tiny_data_yaml, monkeypatch):
+def partial_run(tmp_path: Path, tiny_data_yaml: Path, monkeypatch, **settings) -> tuple[Path, Path]:
     """A private copy of the tiny data set, and a run on it stopped right after its base row (epochs 0, 2 steps)."""
     data = tmp_path / "data" / "data.yaml"
     shutil.copytree(tiny_data_yaml.parent, data.parent, ignore=shutil.ignore_patterns("*.cache"))
@@ -37,10 +36,15 @@ def partial(tmp_path, tiny_data_yaml, monkeypatch):
         m.setattr(yolo_prune.pipeline, "_refresh_plots", stop)
         with pytest.raises(KeyboardInterrupt):
             prune(model=str(model), data=str(data), project=str(tmp_path / "runs"), iterative_steps=2, epochs=0,
-                  target_prune_rate=0.3, **TINY)  # fmt: skip
+                  target_prune_rate=0.3, **TINY, **settings)  # fmt: skip
     run = tmp_path / "runs" / "exp"
     assert [r["phase"] for r in json.loads((run / "steps.json").read_text())] == ["base"]
     return run, data
+
+
+@pytest.fixture
+def partial(tmp_path, tiny_data_yaml, monkeypatch):
+    return partial_run(tmp_path, tiny_data_yaml, monkeypatch)
 
 
 def resume(run: Path, *more: str) -> int:
@@ -139,3 +143,15 @@ def test_a_run_from_before_inputs_json_resumes_and_is_still_checked_for_its_clas
     data.write_text(text)
     assert resume(run) == 0
     assert [r["phase"] for r in json.loads((run / "steps.json").read_text())] == ["base", "prune", "prune"]
+
+
+def test_a_changed_teacher_is_refused(tmp_path, tiny_data_yaml, monkeypatch, capfd, digests):
+    teacher = save_checkpoint(tmp_path / "teacher.pt", load_detector("yolov8n.yaml", nc=3), train_args={})
+    run, _ = partial_run(tmp_path, tiny_data_yaml, monkeypatch, distill=True, teacher=str(teacher))
+    save_checkpoint(teacher, load_detector("yolov8s.yaml", nc=3), train_args={})
+    before = digests(run)
+    capfd.readouterr()
+    assert resume(run) == 2
+    assert one_error_line(capfd) == (f"error: the teacher {teacher} changed since the run started (its sha256 "
+                                     "differs); a run resumes only with its own teacher")  # fmt: skip
+    assert digests(run) == before

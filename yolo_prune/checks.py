@@ -1,9 +1,10 @@
 """Input checks that run before any work: a bad model, data set, device or output folder fails in seconds with a
-one-line message, and nothing is written. Also the read-only view through which a run reads the user's data set.
+one-line message, and nothing is written. Also the read-only view through which a run reads the user's data set, and
+the record of its inputs that a resumed run is checked against.
 
 Usage:
-    from yolo_prune.checks import (check_data, check_device, check_labels, check_model, check_onnx, check_output,
-                                   check_train_args, data_view)
+    from yolo_prune.checks import (check_data, check_device, check_inputs, check_labels, check_model, check_onnx,
+                                   check_output, check_train_args, data_view, record_inputs)
 
     info = check_data("data.yaml")  # Ultralytics' own parse of the data yaml: nc, names, resolved paths
     warnings = check_labels(info)  # Ultralytics' label scan: UserError for a split without boxes, lines for drops
@@ -13,6 +14,8 @@ Usage:
     check_output("runs/prune")  # UserError when no run directory can be created there
     model = check_model("best.pt", info)  # a detector with the data set's class count and C2f blocks, or UserError
     view_yaml = data_view(info, run_dir / "dataset")  # what Ultralytics reads, so it writes nothing beside the data
+    write_json(run_dir / "inputs.json", record_inputs(info, "best.pt", teacher=None))  # the data set's fingerprint
+    check_inputs(run_dir / "inputs.json", info, teacher=None)  # on resume: UserError saying what changed since
 
 CLI:
     yolo-prune --model best.pt --data missing.yaml   # error: data yaml not found: missing.yaml (exit 2)
