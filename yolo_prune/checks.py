@@ -3,8 +3,8 @@ one-line message, and nothing is written. Also the read-only view through which 
 the record of its inputs that a resumed run is checked against.
 
 Usage:
-    from yolo_prune.checks import (check_data, check_device, check_inputs, check_labels, check_model, check_onnx,
-                                   check_output, check_train_args, data_view, record_inputs)
+    from yolo_prune.checks import (adopt_data_names, check_data, check_device, check_inputs, check_labels, check_model,
+                                   check_onnx, check_output, check_train_args, data_view, record_inputs)
 
     info = check_data("data.yaml")  # Ultralytics' own parse of the data yaml: nc, names, resolved paths
     warnings = check_labels(info)  # Ultralytics' label scan: UserError for a split without boxes, lines for drops
@@ -13,6 +13,7 @@ Usage:
     check_onnx(settings)  # the export packages and the latency provider, needed only at the end of a run
     check_output("runs/prune")  # UserError when no run directory can be created there
     model = check_model("best.pt", info)  # a detector with the data set's class count and C2f blocks, or UserError
+    notices = adopt_data_names(model, info, "best.pt")  # the data set's names; a line when the model had others
     view_yaml = data_view(info, run_dir / "dataset")  # what Ultralytics reads, so it writes nothing beside the data
     write_json(run_dir / "inputs.json", record_inputs(info, "best.pt", teacher=None))  # the data set's fingerprint
     check_inputs(run_dir / "inputs.json", info, teacher=None)  # on resume: UserError saying what changed since
@@ -307,6 +308,26 @@ def check_model(source: str | Path, data_info: dict[str, Any]) -> nn.Module:
     return model
 
 
+def adopt_data_names(model: nn.Module, info: dict[str, Any], source: str | Path) -> list[str]:
+    """Give ``model`` the data set's class names, as Ultralytics' fine-tuning does (class by class id, never
+    reordered), so that every checkpoint of the run carries the same names; and a notice line when the model had
+    other names (not a refusal: renaming classes in the data yaml is common). A model built from a yaml has only
+    numbers for names: no notice."""
+    theirs, ours = _name_list(getattr(model, "names", None) or {}), _name_list(info["names"])
+    model.names = dict(enumerate(ours))
+    if theirs == ours or theirs == [str(i) for i in range(len(theirs))]:
+        return []
+    renamed = [f"{i}: {a!r} -> {b!r}" for i, (a, b) in enumerate(zip(theirs, ours)) if a != b]
+    return [f"note: {source} names its classes otherwise than {info.get('yaml_file', 'the data set')} "
+            f"({', '.join(renamed[:3])}{', ...' if len(renamed) > 3 else ''}); the pruned model predicts the same "
+            "class ids under the data set's names"]  # fmt: skip
+
+
+def _name_list(names: Any) -> list[str]:
+    """Class names as Ultralytics stores them (a dict by id, or a list) as a list in id order."""
+    return [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
+
+
 def data_view(info: dict[str, Any], dest: Path) -> Path:
     """Write a data yaml in ``dest`` whose images and labels are links to the user's files, and return its path.
 
@@ -366,8 +387,7 @@ def _data_fingerprint(info: dict[str, Any]) -> dict[str, Any]:
     unnoticed."""
     splits = {split: _images(info[split], split, str(info.get("yaml_file", ""))) for split in ("train", "val")}
     root = os.path.commonpath([str(p.absolute().parent) for images in splits.values() for p in images])
-    names = info["names"].values() if isinstance(info["names"], dict) else info["names"]
-    data: dict[str, Any] = {"nc": info["nc"], "names": [str(n) for n in names], "splits": {}}
+    data: dict[str, Any] = {"nc": info["nc"], "names": _name_list(info["names"]), "splits": {}}
     for split, images in splits.items():
         image_hash, label_hash, labels = hashlib.sha256(), hashlib.sha256(), 0
         for image in images:

@@ -36,6 +36,7 @@ import torch.nn as nn
 
 from yolo_prune.checkpoint import load_detector, model_nc, save_checkpoint
 from yolo_prune.checks import (
+    adopt_data_names,
     check_data,
     check_device,
     check_labels,
@@ -134,6 +135,7 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     check_output(settings["project"])
     detector = check_model(model, data_info)
     _print_warnings(check_labels(data_info, bool(settings.get("single_cls"))))
+    _print_warnings(adopt_data_names(detector, data_info, model))
     if settings["distill"]:
         from yolo_prune.distill import check_teacher
 
