@@ -12,6 +12,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -91,14 +92,30 @@ def _a_data_loading_worker_killed() -> None:
         raise ValueError("what Ultralytics' loader made of it") from e
 
 
+def _checkpoint_saved_to_a_path_past_a_file_size_limit() -> None:
+    """What Ultralytics' ``strip_optimizer`` does at the end of training: ``torch.save`` to a path, whose C++ writer
+    turns EFBIG or ENOSPC into a RuntimeError without an errno."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    ignored = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, hard))
+            torch.save(torch.zeros(1_000_000), Path(tmp) / "last.pt")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, ignored)
+
+
 @pytest.mark.parametrize("fail,cause", [
     (_python_out_of_memory, "error: out of memory (Python could not allocate more)"),
     (_torch_out_of_memory_on_the_cpu, "error: out of memory ([enforce fail at"),
     (_out_of_memory_on_a_gpu, "error: out of memory on the device (CUDA out of memory. Tried to allocate 20.00 MiB.)"),
     (_a_data_loading_worker_killed, "error: a data-loading worker died, usually killed for lack of memory "
      "(DataLoader worker (pid"),
-], ids=["MemoryError", "torch CPU", "torch.OutOfMemoryError", "worker killed"])  # fmt: skip
-def test_running_out_of_memory_is_one_error_line_with_the_resume_command(fail, cause, monkeypatch, tmp_path, capfd):
+    (_checkpoint_saved_to_a_path_past_a_file_size_limit, "error: a checkpoint could not be written ([enforce fail at "
+     "inline_container.cc"),
+], ids=["MemoryError", "torch CPU", "torch.OutOfMemoryError", "worker killed", "torch.save to a path"])  # fmt: skip
+def test_running_out_of_memory_or_disk_is_one_error_line_with_the_resume_command(fail, cause, monkeypatch, tmp_path, capfd):
     """Each failure as the library raises it, in a run that has written its first step."""
     import yolo_prune.pipeline
 

@@ -349,6 +349,8 @@ def _resource_failure(error: BaseException) -> str | None:
             return f"out of memory ({first})"
         if isinstance(e, RuntimeError) and "DataLoader worker" in first:
             return f"a data-loading worker died, usually killed for lack of memory ({first})"
+        if isinstance(e, RuntimeError) and "inline_container" in first:  # torch.save to a path: no errno survives
+            return f"a checkpoint could not be written ({first}): is the disk full, or a file-size limit reached?"
         e = e.__cause__ or e.__context__
     return None
 
