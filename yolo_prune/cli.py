@@ -14,7 +14,8 @@ Python:
 
 Mistakes in the command or its files print one ``error:`` line and exit with code 2; a run that cannot finish (e.g.
 ONNX export refused, a full disk, out of memory) one ``error:`` line and exit code 1; a run stopped by Ctrl-C,
-SIGTERM or SIGHUP exits with the shell's code for that signal (130, 143, 129). Each says how to resume the run.
+SIGTERM or SIGHUP exits with the shell's code for that signal (130, 143, 129). The last two print the command that
+resumes the run.
 """
 
 from __future__ import annotations
