@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from yolo_prune import prune
-from yolo_prune.checks import check_data, check_labels, data_view
+from yolo_prune.checks import check_data, check_labels, data_view, record_inputs
 from yolo_prune.cli import main
 from yolo_prune.errors import UserError
 
@@ -96,3 +96,16 @@ def test_a_single_image_val_split_trains_and_validates_end_to_end(root, tmp_path
     assert [r["phase"] for r in result.steps] == ["base", "prune"]
     assert (result.run_dir / "finetune" / "step_01" / "results.csv").is_file()
     assert result.final_pt.is_file() and result.onnx.is_file()
+
+
+def test_a_list_that_names_a_missing_image_is_warned_about_and_fingerprinted(root, tmp_path):
+    """Ultralytics drops an image a list names but that is not there: a warning line, and the run's record of its
+    inputs (``record_inputs``, read again on resume) notes the file as missing rather than failing on it."""
+    (root / "gap.txt").write_text(f"./images/val/gone.jpg\n{listing(root)}")
+    info = check_data(str(write_yaml(root, "gap", "gap.txt")))
+    (warning,) = check_labels(info)
+    assert warning.startswith("warning: Ultralytics drops 1 of 3 val images")
+    with_gap = record_inputs(info, "yolov8n.yaml", None)["data"]["splits"]["val"]
+    (root / "gap.txt").write_text(listing(root))
+    without = record_inputs(info, "yolov8n.yaml", None)["data"]["splits"]["val"]
+    assert (with_gap["images"], without["images"]) == (3, 2)

@@ -392,7 +392,8 @@ def _data_fingerprint(info: dict[str, Any]) -> dict[str, Any]:
         image_hash, label_hash, labels = hashlib.sha256(), hashlib.sha256(), 0
         for image in images:
             rel = os.path.relpath(image.absolute(), root)
-            image_hash.update(f"{rel}\0{image.stat().st_size}\n".encode("utf-8", "surrogateescape"))
+            size = image.stat().st_size if image.is_file() else "missing"  # a .txt list may name a missing file
+            image_hash.update(f"{rel}\0{size}\n".encode("utf-8", "surrogateescape"))
             label = _label_of(image)
             content = label.read_bytes() if label.is_file() else None
             labels += content is not None
