@@ -55,9 +55,10 @@ def start(model: Path, data: Path, project: str, cwd: Path) -> subprocess.Popen:
 
 
 def _ctrl_c_as_in_a_terminal() -> None:
-    """A shell starts background jobs with Ctrl-C ignored, and children inherit that: give the run what a terminal
-    gives it, whatever way the test suite itself was started."""
+    """A shell starts background jobs with Ctrl-C ignored (and nohup SIGHUP), and children inherit that: give the
+    run what a terminal gives it, whatever way the test suite itself was started."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def wait_for_rows(steps_json: Path, n: int, proc: subprocess.Popen, timeout: float = 240) -> None:
@@ -158,6 +159,21 @@ def test_ctrl_c_ends_the_run_cleanly_and_prints_the_resume_command(inputs, tmp_p
     assert "Traceback" not in out + err
     assert (run_dir / "finetune" / "step_01" / "weights").is_dir()
     assert not (Path(SETTINGS["runs_dir"]) / "detect" / "runs").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_end_the_run_cleanly_and_print_the_resume_command(signum, inputs, tmp_path):
+    """What ``kill``, ``docker stop`` or a job scheduler (SIGTERM) and a closed terminal (SIGHUP) send stops the run as
+    Ctrl-C does, with the shell's exit code for that signal (128 + its number)."""
+    model, data = inputs
+    run_dir = tmp_path / "runs" / "exp"
+    proc = start(model, data, "runs", tmp_path)
+    wait_for_rows(run_dir / "steps.json", 1, proc)  # the base row written: step 1 is under way
+    proc.send_signal(signum)
+    assert proc.wait(timeout=60) == 128 + signum
+    out, err = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
+    assert f"stopped by {signum.name}; what the run finished is kept; resume with: yolo-prune --resume {run_dir}" in err
+    assert "Traceback" not in out + err
 
 
 def test_same_seed_same_channels_with_network_slimming(inputs, tmp_path):

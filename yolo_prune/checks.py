@@ -1,9 +1,11 @@
 """Input checks that run before any work: a bad model, data set, device or output folder fails in seconds with a
-one-line message, and nothing is written. Also the read-only view through which a run reads the user's data set.
+one-line message, and nothing is written. Also the read-only view through which a run reads the user's data set, and
+the record of its inputs that a resumed run is checked against.
 
 Usage:
-    from yolo_prune.checks import (check_data, check_device, check_freeze, check_labels, check_model, check_onnx,
-                                   check_output, check_train_args, data_view)
+    from yolo_prune.checks import (adopt_data_names, check_data, check_device, check_freeze, check_inputs,
+                                   check_labels, check_model, check_onnx, check_output, check_train_args, data_view,
+                                   record_inputs)
 
     model, adapter, info = check_model("best.pt", "data.yaml")  # the model, its adapter and the data set's info
     info = check_data("data.yaml", adapter.task)  # Ultralytics' own parse of the data yaml: nc, names, paths
@@ -13,7 +15,10 @@ Usage:
     check_onnx(settings)  # the export packages and the latency provider, needed only at the end of a run
     check_output("runs/prune")  # UserError when no run directory can be created there
     check_freeze(settings, model)  # freeze: 100 on a model of 23 layers
+    notices = adopt_data_names(model, info, "best.pt")  # the data set's names; a line when the model had others
     view_yaml = data_view(info, run_dir / "dataset")  # what Ultralytics reads, so it writes nothing beside the data
+    write_json(run_dir / "inputs.json", record_inputs(info, "best.pt", teacher=None))  # the data set's fingerprint
+    check_inputs(run_dir / "inputs.json", info, teacher=None)  # on resume: UserError saying what changed since
 
 CLI:
     yolo-prune --model best.pt --data missing.yaml   # error: data yaml not found: missing.yaml (exit 2)
@@ -22,7 +27,9 @@ CLI:
 
 from __future__ import annotations
 
+import codecs
 import glob
+import hashlib
 import logging
 import os
 import shutil
@@ -34,7 +41,7 @@ import yaml
 
 from yolo_prune.checkpoint import load_detector, yaml_task
 from yolo_prune.errors import UserError
-from yolo_prune.rundir import write_yaml
+from yolo_prune.rundir import read_json, write_yaml
 from yolo_prune.structure import ModelAdapter, Task, require_task
 
 
@@ -70,7 +77,8 @@ def check_data(data: str, task: Task) -> dict[str, Any]:
 
 def _images(source: Any, split: str, data: str) -> list[Path]:
     """The image files of a split as Ultralytics lists them: folders searched recursively (hidden files skipped),
-    ``.txt`` lists read line by line, with ``./x.jpg`` relative to the list."""
+    ``.txt`` lists read line by line, with ``./x.jpg`` relative to the list. A single image file is a split of one
+    image (Ultralytics itself would read it as a list; the run's ``data_view`` hands it a folder instead)."""
     from ultralytics.data.utils import IMG_FORMATS
 
     sources = source if isinstance(source, list) else [source]
@@ -78,8 +86,10 @@ def _images(source: Any, split: str, data: str) -> list[Path]:
     for s in map(Path, sources):
         if s.is_dir():
             found = map(Path, glob.glob(str(Path(glob.escape(str(s))) / "**" / "*.*"), recursive=True))
+        elif s.is_file() and s.suffix[1:].lower() in IMG_FORMATS:
+            found = iter([s])
         elif s.is_file():
-            lines = [x.strip() for x in s.read_text(encoding="utf-8-sig").splitlines() if x.strip()]
+            lines = [x.strip() for x in read_list(s, f"the {split} image list of {data}").splitlines() if x.strip()]
             found = (s.parent / x[2:] if x.startswith("./") else Path(x) for x in lines)
         else:
             raise UserError(f"{split} images of {data} not found: {s}")
@@ -87,6 +97,24 @@ def _images(source: Any, split: str, data: str) -> list[Path]:
     if not images:
         raise UserError(f"{split} split of {data} has no images")
     return sorted(images)
+
+
+def read_list(path: Path, what: str) -> str:
+    """A text file of paths, as UTF-8 (with or without a byte-order mark, as Ultralytics reads it) or as UTF-16 with
+    its byte-order mark; anything else (Latin-1, a binary file) is refused in one line rather than guessed at, since
+    a wrongly decoded path names no file."""
+    raw = path.read_bytes()
+    encoding = "utf-16" if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        problem = f"byte 0x{raw[e.start]:02x} at offset {e.start}"
+    else:
+        if "\0" not in text:
+            return text
+        problem = "NUL characters: UTF-16 without a byte-order mark?"
+    raise UserError(f"{what}, {path}, is not text in UTF-8 or UTF-16 with a byte-order mark ({problem}); save it "
+                    "as UTF-8")
 
 
 def _label_of(image: Path) -> Path:
@@ -305,6 +333,26 @@ def check_model(source: str | Path, data: str) -> tuple[nn.Module, ModelAdapter,
     return model, adapter, info
 
 
+def adopt_data_names(model: nn.Module, info: dict[str, Any], source: str | Path) -> list[str]:
+    """Give ``model`` the data set's class names, as Ultralytics' fine-tuning does (class by class id, never
+    reordered), so that every checkpoint of the run carries the same names; and a notice line when the model had
+    other names (not a refusal: renaming classes in the data yaml is common). A model built from a yaml has only
+    numbers for names: no notice."""
+    theirs, ours = _name_list(getattr(model, "names", None) or {}), _name_list(info["names"])
+    model.names = dict(enumerate(ours))
+    if theirs == ours or theirs == [str(i) for i in range(len(theirs))]:
+        return []
+    renamed = [f"{i}: {a!r} -> {b!r}" for i, (a, b) in enumerate(zip(theirs, ours)) if a != b]
+    return [f"note: {source} names its classes otherwise than {info.get('yaml_file', 'the data set')} "
+            f"({', '.join(renamed[:3])}{', ...' if len(renamed) > 3 else ''}); the pruned model predicts the same "
+            "class ids under the data set's names"]  # fmt: skip
+
+
+def _name_list(names: Any) -> list[str]:
+    """Class names as Ultralytics stores them (a dict by id, or a list) as a list in id order."""
+    return [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
+
+
 def data_view(info: dict[str, Any], dest: Path) -> Path:
     """Write a data yaml in ``dest`` whose images and labels are links to the user's files, and return its path.
 
@@ -345,3 +393,88 @@ def _link(source: Path, link: Path) -> None:
         except OSError:
             continue
     raise UserError(f"cannot link or copy {source} into the run directory {link.parent}")
+
+
+
+def record_inputs(info: dict[str, Any], model: str | Path, teacher: str | Path | None) -> dict[str, Any]:
+    """What a run reads from outside its directory, as ``check_inputs`` compares it on resume: the data set (see
+    ``_data_fingerprint``) and the identity (path, size, sha256) of the model and teacher files."""
+    return {"data": _data_fingerprint(info), "model": _file_identity(model),
+            "teacher": _file_identity(teacher) if teacher else None}  # fmt: skip
+
+
+def _data_fingerprint(info: dict[str, Any]) -> dict[str, Any]:
+    """Class count, names, and per split a hash of its images' paths (relative to the folder that holds all the
+    data set's images) and sizes and one of its label files' paths and contents: a class added, a label edited, an
+    image added, removed or resized shows; the data set moved or copied elsewhere (new paths, new modification
+    times) does not. Images are only listed and stat()ed, never read, so the cost is one stat per image and one read
+    per label file (seconds for COCO's 120,000 images); an image replaced by another of exactly the same size goes
+    unnoticed."""
+    splits = {split: _images(info[split], split, str(info.get("yaml_file", ""))) for split in ("train", "val")}
+    root = os.path.commonpath([str(p.absolute().parent) for images in splits.values() for p in images])
+    data: dict[str, Any] = {"nc": info["nc"], "names": _name_list(info["names"]), "splits": {}}
+    for split, images in splits.items():
+        image_hash, label_hash, labels = hashlib.sha256(), hashlib.sha256(), 0
+        for image in images:
+            rel = os.path.relpath(image.absolute(), root)
+            size = image.stat().st_size if image.is_file() else "missing"  # a .txt list may name a missing file
+            image_hash.update(f"{rel}\0{size}\n".encode("utf-8", "surrogateescape"))
+            label = _label_of(image)
+            content = label.read_bytes() if label.is_file() else None
+            labels += content is not None
+            digest = "none" if content is None else hashlib.sha256(content).hexdigest()
+            label_hash.update(f"{rel}\0{digest}\n".encode("utf-8", "surrogateescape"))
+        data["splits"][split] = {"images": len(images), "labels": labels, "images_sha256": image_hash.hexdigest(),
+                                 "labels_sha256": label_hash.hexdigest()}  # fmt: skip
+    return data
+
+
+def _file_identity(path: str | Path) -> dict[str, Any]:
+    """Path, size and sha256 of a model file (a model yaml from Ultralytics' bundle is its name alone)."""
+    path = Path(path)
+    if not path.is_file():
+        return {"path": str(path)}
+    return {"path": str(path.absolute()), "bytes": path.stat().st_size,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}  # fmt: skip
+
+
+def check_inputs(record: Path, info: dict[str, Any], teacher: str | Path | None) -> None:
+    """Refuse, in one line that says what changed, a data set or teacher that is not the one ``record_inputs``
+    recorded in ``record`` when the run started. A run from before that record is not checked. The model file is
+    not compared: a resumed run never reads it again (it goes on from its own checkpoints)."""
+    if not record.is_file():
+        return
+    recorded = read_json(record, " (what the run read from outside its folder)")
+    try:
+        then, was_teacher = recorded["data"], recorded["teacher"]
+        then_splits = {split: then["splits"][split] for split in ("train", "val")}
+        then_nc, then_names = then["nc"], then["names"]
+    except (KeyError, TypeError):
+        raise UserError(f"{record} is not a record of a run's inputs: it was edited or not written by "
+                        "yolo-prune") from None
+    now = _data_fingerprint(info)
+    changes = []
+    if now["nc"] != then_nc:
+        changes.append(f"it now has {now['nc']} classes (run: {then_nc})")
+    elif now["names"] != then_names:
+        renamed = [f"{i}: {a!r} -> {b!r}" for i, (a, b) in enumerate(zip(then_names, now["names"])) if a != b]
+        changes.append(f"its class names changed ({', '.join(renamed[:3])}{', ...' if len(renamed) > 3 else ''})")
+    for split, was in then_splits.items():
+        new = now["splits"][split]
+        if new["images"] != was.get("images"):
+            changes.append(f"its {split} split now has {new['images']} images (run: {was.get('images')})")
+        elif new["images_sha256"] != was.get("images_sha256"):
+            changes.append(f"its {split} images are other files or other sizes")
+        if new["labels"] != was.get("labels"):
+            changes.append(f"its {split} split now has {new['labels']} label files (run: {was.get('labels')})")
+        elif new["labels_sha256"] != was.get("labels_sha256"):
+            changes.append(f"its {split} labels changed")
+    if changes:
+        raise UserError(f"the data set {info.get('yaml_file', '')} is not the one the run started with: "
+                        f"{'; '.join(changes)}; a run resumes only on its own data (start a new run for this one)")
+    if teacher and isinstance(was_teacher, dict) and "sha256" in was_teacher:
+        if not Path(teacher).is_file():
+            raise UserError(f"the teacher of this run is gone: {teacher}")
+        if _file_identity(teacher)["sha256"] != was_teacher["sha256"]:
+            raise UserError(f"the teacher {teacher} changed since the run started (its sha256 differs); a run "
+                            "resumes only with its own teacher")  # fmt: skip

@@ -13,14 +13,16 @@ Python:
     main(["--model", "best.pt", "--data", "data.yaml"])
 
 Mistakes in the command or its files print one ``error:`` line and exit with code 2; a run that cannot finish (e.g.
-ONNX export refused) one ``error:`` line and exit code 1; an interrupted run (exit code 130) prints the command that
-resumes it.
+ONNX export refused, a full disk, out of memory) one ``error:`` line and exit code 1; a run stopped by Ctrl-C,
+SIGTERM or SIGHUP exits with the shell's code for that signal (130, 143, 129). The last two print the command that
+resumes the run.
 """
 
 from __future__ import annotations
 
 import _thread
 import argparse
+import errno
 import glob
 import shlex
 import signal
@@ -96,25 +98,33 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-class _OneCtrlCStops:
-    """Make a single Ctrl-C stop the run. Python drops a KeyboardInterrupt that lands in a finaliser or weakref
-    callback (printing an 'Exception ignored' traceback), and torch-pruning's tracer has a bare ``except``, so the
-    run could go on: until ``main`` has caught the interrupt, it is sent again every second, and dropped ones are
-    not printed. One that lands in a C extension's import comes out as another error (numpy: "ImportError: cannot
-    load module more than once per process"); ``received`` tells ``main`` that such an error is the Ctrl-C."""
+class _SignalsStop:
+    """Make a single Ctrl-C (SIGINT), SIGTERM (what ``kill``, ``docker stop`` and job schedulers send) or SIGHUP (a
+    closed terminal) stop the run cleanly, each as a KeyboardInterrupt. Python drops a KeyboardInterrupt that lands
+    in a finaliser or weakref callback (printing an 'Exception ignored' traceback), and torch-pruning's tracer has a
+    bare ``except``, so the run could go on: until ``main`` has caught the interrupt, the signal is sent again every
+    second, and dropped ones are not printed. One that lands in a C extension's import comes out as another error
+    (numpy: "ImportError: cannot load module more than once per process"); ``received`` (the signal's number) tells
+    ``main`` that such an error is the signal."""
 
     def __init__(self) -> None:
         self.caught = False
-        self.received = False
+        self.received: int | None = None
         self._stopped = threading.Event()
         self._resender: threading.Thread | None = None
-        # Only in the main thread (signal handlers live there), and not where SIGINT is ignored (a background job).
-        self._installed = (threading.current_thread() is threading.main_thread()
-                           and signal.getsignal(signal.SIGINT) is signal.default_int_handler)  # fmt: skip
+        self._old_handlers: dict[int, Any] = {}
+        # Only in the main thread (signal handlers live there), and not for a signal that is ignored (SIGINT in a
+        # background job, SIGHUP under nohup) or already handled by the program that called ``main``.
+        main_thread = threading.current_thread() is threading.main_thread()
+        defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+        if hasattr(signal, "SIGHUP"):
+            defaults[signal.SIGHUP] = signal.SIG_DFL
+        self._signals = [n for n, default in defaults.items() if main_thread and signal.getsignal(n) is default]
 
-    def __enter__(self) -> _OneCtrlCStops:
-        if self._installed:
-            self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+    def __enter__(self) -> _SignalsStop:
+        for signum in self._signals:
+            self._old_handlers[signum] = signal.signal(signum, self._on_signal)
+        if self._signals:
             self._old_hook, sys.unraisablehook = sys.unraisablehook, self._on_unraisable
         return self
 
@@ -123,15 +133,16 @@ class _OneCtrlCStops:
         self._stopped.set()
         if self._resender is not None:  # a resend under way must still meet our handler, never the default one
             self._resender.join()
-        if self._installed:
-            signal.signal(signal.SIGINT, self._old_handler)
+        for signum, handler in self._old_handlers.items():
+            signal.signal(signum, handler)
+        if self._signals:
             sys.unraisablehook = self._old_hook
 
-    def _on_sigint(self, signum: int, frame: object) -> None:
+    def _on_signal(self, signum: int, frame: object) -> None:
         if self.caught:
             return
-        self.received = True
-        if self._resender is None:
+        if self.received is None:
+            self.received = signum
             self._resender = threading.Thread(target=self._resend, daemon=True)
             self._resender.start()
         raise KeyboardInterrupt
@@ -139,7 +150,7 @@ class _OneCtrlCStops:
     def _resend(self) -> None:
         while not self._stopped.wait(1):
             if hasattr(signal, "pthread_kill"):  # a real signal, which also ends a sleep or a blocking read
-                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                signal.pthread_kill(threading.main_thread().ident, self.received)
             else:
                 _thread.interrupt_main()
 
@@ -151,13 +162,13 @@ class _OneCtrlCStops:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = vars(build_parser().parse_args(argv))
-    with _OneCtrlCStops() as interrupts:
+    with _SignalsStop() as interrupts:
         return _run(argv, args, interrupts)
 
 
-def _run(argv: list[str], args: dict[str, Any], interrupts: _OneCtrlCStops) -> int:
+def _run(argv: list[str], args: dict[str, Any], interrupts: _SignalsStop) -> int:
     report_dir = args.pop("report")
-    runs_before: set[Path] | None = None  # known once the run starts: a Ctrl-C names only the run it created
+    runs_before: set[Path] | None = None  # known once the run starts: a signal names only the run it created
     try:
         if report_dir is not None:
             others = [_flag(k) for k, v in args.items() if v is not None and k != "verbose"]
@@ -182,10 +193,14 @@ def _run(argv: list[str], args: dict[str, Any], interrupts: _OneCtrlCStops) -> i
         return 1
     except KeyboardInterrupt:
         return _stop(interrupts, args, runs_before)
-    except Exception:
-        if not interrupts.received:
+    except Exception as e:
+        if interrupts.received is not None:
+            return _stop(interrupts, args, runs_before)  # the signal, turned into another error by what it interrupted
+        cause = _resource_failure(e)
+        if cause is None:
             raise
-        return _stop(interrupts, args, runs_before)  # the Ctrl-C, turned into another error by what it interrupted
+        print(f"error: {cause}{'' if report_dir is not None else _resume_hint(args, runs_before)}", file=sys.stderr)
+        return 1
     return 0 if result is not None else 1
 
 
@@ -193,10 +208,42 @@ def _flag(key: str) -> str:
     return f"--{key.replace('_', '-')}"
 
 
-def _stop(interrupts: _OneCtrlCStops, args: dict[str, Any], runs_before: set[Path] | None) -> int:
+def _stop(interrupts: _SignalsStop, args: dict[str, Any], runs_before: set[Path] | None) -> int:
+    """The exit of a stopped run: what resumes it, and the shell's code for a process ended by that signal."""
     interrupts.caught = True
-    print(f"\n{_interrupted(args, runs_before)}", file=sys.stderr)
-    return 130
+    signum = interrupts.received or signal.SIGINT
+    what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    print(f"\n{what}{_resume_hint(args, runs_before, started=' before the run started')}", file=sys.stderr)
+    return 128 + signum
+
+
+_FULL = {errno.ENOSPC: "the disk is full", errno.EFBIG: "a file grew past the file-size limit (ulimit -f)",
+         errno.EDQUOT: "the disk quota is used up"}  # fmt: skip
+
+
+def _resource_failure(error: BaseException) -> str | None:
+    """What ran out, when ``error`` or what caused it is the machine running out of a resource (disk, memory, a
+    data-loading worker killed, usually for memory) rather than a mistake in the input or a bug."""
+    seen: set[int] = set()
+    e: BaseException | None = error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if isinstance(e, OSError) and e.errno in _FULL:
+            return f"{_FULL[e.errno]}: {e.strerror}" + (f" ({e.filename})" if e.filename else "")
+        if isinstance(e, MemoryError):
+            return "out of memory (Python could not allocate more)"
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(e, torch.OutOfMemoryError):
+            return f"out of memory on the device ({first})"
+        if isinstance(e, RuntimeError) and "can't allocate memory" in first:  # torch's CPU allocator
+            return f"out of memory ({first})"
+        if isinstance(e, RuntimeError) and "DataLoader worker" in first:
+            return f"a data-loading worker died, usually killed for lack of memory ({first})"
+        if isinstance(e, RuntimeError) and "inline_container" in first:  # torch.save to a path: no errno survives
+            return f"a checkpoint could not be written ({first}): is the disk full, or a file-size limit reached?"
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _run_dirs(args: dict[str, Any]) -> set[Path]:
@@ -210,8 +257,9 @@ def _run_dirs(args: dict[str, Any]) -> set[Path]:
     return {p for p in Path(s["project"]).glob(f"{glob.escape(s['name'])}*") if (p / SETTINGS_FILE).is_file()}
 
 
-def _interrupted(args: dict[str, Any], runs_before: set[Path] | None) -> str:
-    """What a Ctrl-C leaves behind: the command that resumes the run, or why there is nothing to resume."""
+def _resume_hint(args: dict[str, Any], runs_before: set[Path] | None, started: str = "") -> str:
+    """What a run that stopped early leaves behind: the command that resumes it, or why there is nothing to resume.
+    ``started`` follows the first words when the run had not started yet."""
     from yolo_prune.rundir import STEPS_FILE
 
     if args["resume"] is not None:
@@ -220,10 +268,10 @@ def _interrupted(args: dict[str, Any], runs_before: set[Path] | None) -> str:
         new = _run_dirs(args) - runs_before if runs_before is not None else set()
         run = max(new, key=lambda p: p.stat().st_mtime) if new else None
     if run is None:
-        return "interrupted before the run started; nothing to resume"
+        return f"{started}; nothing to resume"
     if not (run / STEPS_FILE).is_file():
-        return f"interrupted before the first step of {run} finished; nothing to resume: run the command again"
-    return f"interrupted; resume with: yolo-prune --resume {shlex.quote(str(run.absolute()))}"
+        return f" before the first step of {run} finished; nothing to resume: run the command again"
+    return f"; what the run finished is kept; resume with: yolo-prune --resume {shlex.quote(str(run.absolute()))}"
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ CLI:
     yolo-prune --model best.pt --data data.yaml --target-prune-rate 0.5
     yolo-prune --resume runs/prune/exp
 
-A run writes only inside its own fresh directory (``runs/prune/exp``, ``exp2``...): ``settings.yaml``, the step log
+A run writes only inside its own fresh directory (``runs/prune/exp``, ``exp2``...): ``settings.yaml``,
+``inputs.json`` (what it reads from outside: the data set's fingerprint, checked again on resume), the step log
 ``steps.json``/``steps.csv``, ``weights/`` (base, each kept step, final, ONNX), ``layers.json``, ``summary.json``
 and the report. The step log is written as each step ends, so a killed run resumes where it stopped; resuming a
 finished run changes nothing.
@@ -35,15 +36,18 @@ import torch.nn as nn
 
 from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.checks import (
+    adopt_data_names,
     check_data,
     check_device,
     check_freeze,
+    check_inputs,
     check_labels,
     check_model,
     check_onnx,
     check_output,
     check_train_args,
     data_view,
+    record_inputs,
 )
 from yolo_prune.errors import RunError, UserError
 from yolo_prune.evaluation import count_macs_params, evaluate_map, layer_widths
@@ -52,8 +56,8 @@ from yolo_prune.structure import ModelAdapter
 from yolo_prune.structure.model_yaml import stock_yaml
 from yolo_prune.offline import provide_local_fonts
 from yolo_prune.rundir import (
-    DATASET_DIR, FINETUNE_DIR, LAYERS_FILE, REPORT_MD_FILE, SETTINGS_FILE, STEPS_FILE, SUMMARY_FILE, VAL_DIR,
-    WEIGHTS_DIR, StepLog, new_run_dir, read_json, read_steps, write_json, write_yaml,
+    DATASET_DIR, FINETUNE_DIR, INPUTS_FILE, LAYERS_FILE, REPORT_MD_FILE, SETTINGS_FILE, STEPS_FILE, SUMMARY_FILE,
+    VAL_DIR, WEIGHTS_DIR, StepLog, new_run_dir, read_json, read_steps, write_json, write_yaml,
 )  # fmt: skip
 from yolo_prune.settings import DEFAULT_CFG, load_yaml, resolve_settings, training_overrides, validate
 
@@ -139,12 +143,14 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     detector, adapter, data_info = check_model(model, str(data))
     check_freeze(settings, detector)
     _print_warnings(check_labels(data_info, adapter.task, bool(settings.get("single_cls"))))
+    _print_warnings(adopt_data_names(detector, data_info, model))
     if settings["distill"]:
         from yolo_prune.distill import check_teacher
 
         check_teacher(settings.get("teacher"), detector)
     method = make_method(settings, adapter)
     files = method.check(detector)  # e.g. a speed target beyond the model's reach: refused here
+    inputs = record_inputs(data_info, model, settings.get("teacher"))  # what --resume checks again
     # Absolute paths: Ultralytics puts a relative training folder under its own runs/, and --resume may run elsewhere.
     run_dir = new_run_dir(Path(settings["project"]).absolute(), settings["name"])
     view = data_view(data_info, run_dir / DATASET_DIR)
@@ -153,7 +159,7 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     if settings.get("teacher"):
         settings["teacher"] = str(Path(settings["teacher"]).absolute())
     write_yaml(run_dir / SETTINGS_FILE, {**settings, "command": command or "", "versions": versions()})
-    for name, content in files.items():
+    for name, content in {**files, INPUTS_FILE: inputs}.items():
         write_json(run_dir / name, content)
     return Run(run_dir, settings, str(view), adapter, method), detector
 
@@ -184,16 +190,19 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     """The run's own saved settings and the model of its last kept step, every file checked before any work.
 
     Only what decides where and how a run computes, not what, may be given anew: device, workers and verbosity,
-    and the latency settings, which only affect the measurements at the end.
+    and the latency settings, which only affect the measurements at the end; and the data yaml of a data set that
+    moved, which must be the data set the run recorded in ``inputs.json`` (runs from before that record keep theirs).
     """
-    may_change = ("device", "workers", "verbose", "latency_runs", "latency_warmup", "latency_provider")
     run_dir = Path(run_dir).absolute()
-    settings_path, steps_path = run_dir / SETTINGS_FILE, run_dir / STEPS_FILE
+    settings_path, steps_path, inputs_path = run_dir / SETTINGS_FILE, run_dir / STEPS_FILE, run_dir / INPUTS_FILE
+    may_change = ("device", "workers", "verbose", "latency_runs", "latency_warmup", "latency_provider",
+                  *(("data",) if inputs_path.is_file() else ()))  # fmt: skip
     if not settings_path.is_file():
         raise UserError(f"{run_dir} is not a yolo-prune run directory (it has no settings.yaml)")
     saved = load_yaml(settings_path)
-    saved.pop("versions", None)
+    versions = saved.pop("versions", None)
     command = saved.pop("command", None)
+    data_before = saved.get("data")
     nothing = (f"{run_dir} stopped before its first step finished, so there is nothing to resume; "
                f"start it again: {command or 'yolo-prune --model ... --data ...'}")  # fmt: skip
     if not steps_path.is_file():
@@ -219,8 +228,20 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
         raise UserError(f"{steps_path} names no kept step with a checkpoint to continue from")
     model = load_detector(run_dir / kept[-1]["checkpoint"])  # a damaged checkpoint is named here, before any work
     adapter = ModelAdapter.of(model, run_dir / kept[-1]["checkpoint"])
-    data_info = check_data(saved["data"], adapter.task)
+    try:
+        data_info = check_data(saved["data"], adapter.task)
+    except UserError as e:
+        if "data" in given:
+            raise
+        raise UserError(f"{e}; if the data set moved, give its yaml: yolo-prune --resume {run_dir} --data "
+                        "NEW.yaml") from None  # fmt: skip
+    check_inputs(inputs_path, data_info, saved.get("teacher"))
+    if adapter.classes(model) != data_info["nc"]:  # what a run from before inputs.json can still be checked for
+        raise UserError(f"the run's model predicts {adapter.classes(model)} classes but {saved['data']} now has "
+                        f"{data_info['nc']}; a run resumes only on its own data")  # fmt: skip
     _print_warnings(check_labels(data_info, adapter.task, bool(saved.get("single_cls"))))
+    if saved["data"] != data_before:  # the data set moved: the run goes on reading it where it is now
+        write_yaml(settings_path, {**saved, "command": command, "versions": versions})
     view = str(data_view(data_info, run_dir / DATASET_DIR))
     return Run(run_dir, saved, view, adapter, make_method(saved, adapter)), model
 

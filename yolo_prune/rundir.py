@@ -37,6 +37,7 @@ from yolo_prune.errors import UserError
 
 # The run directory's layout. Written by the loop and the methods, read back by resume and the report.
 SETTINGS_FILE = "settings.yaml"  # the resolved settings, the command line and the package versions
+INPUTS_FILE = "inputs.json"  # what the run reads from outside (data set fingerprint, teacher): checked on resume
 STEPS_FILE, STEPS_CSV_FILE = "steps.json", "steps.csv"  # the step log (STEP_COLUMNS), as JSON and as CSV
 LAYERS_FILE = "layers.json"  # output width per conv layer: base, final, and those the head fixes
 SUMMARY_FILE = "summary.json"  # base vs final, written when the run finishes
