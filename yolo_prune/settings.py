@@ -23,7 +23,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Callable
 
 import yaml
 
@@ -233,8 +233,8 @@ PRUNE_KEYS = tuple(s.name for s in SETTINGS if not s.ultralytics and s.name not 
 # Ultralytics keys that yolo-prune sets itself; a cfg copied from Ultralytics' args.yaml carries them. A value that
 # asks for what yolo-prune does anyway (or any value, where none is listed) is dropped with one note; another is
 # refused. ``model`` and ``data`` of a cfg file are dropped too: --model and --data (arguments of ``prune``) name them.
-DECIDED: dict[str, tuple[tuple[Any, ...], str]] = {
-    "task": (("detect",), "yolo-prune prunes detection models; the task is read from the model"),
+DECIDED: dict[str, tuple[tuple[Any, ...] | Callable[[], tuple[Any, ...]], str]] = {
+    "task": (lambda: tuple(_tasks()), "yolo-prune prunes {tasks} models; the task is read from the model"),
     "mode": (("train",), "yolo-prune fine-tunes (mode train) and validates by itself"),
     "val": ((True,), "every step is validated: its mAP decides whether the step is kept"),
     "save": ((True,), "each fine-tuning's best weights are read back from the checkpoint Ultralytics saves"),
@@ -298,12 +298,21 @@ def _decided(from_file: dict[str, Any], given: dict[str, Any]) -> list[str]:
     for source in (from_file, given):
         for key in [k for k in source if k in DECIDED and (source is from_file or k not in ("model", "data"))]:
             accepted, why = DECIDED[key]
+            if callable(accepted):
+                accepted, why = accepted(), why.format(tasks=", ".join(t.label for t in _tasks().values()))
             value = source.pop(key)
             if why and value not in accepted:
                 wanted = f" (yolo-prune uses {key} {_word(accepted[0])})" if accepted else ""
                 raise UserError(f"{key} {_word(value)} cannot be used{wanted}: {why}")
             dropped.append(key)
     return dropped
+
+
+def _tasks() -> dict[str, Any]:
+    """The tasks yolo-prune prunes (``yolo_prune.structure.TASKS``), imported only when a cfg names a task."""
+    from yolo_prune.structure import TASKS
+
+    return TASKS
 
 
 def _word(value: Any) -> str:
