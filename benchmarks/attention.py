@@ -1,5 +1,5 @@
-"""YOLO11 and YOLO26 under Torch-Pruning with attention as one fixed unit (``yolo_prune.structure.attention``): how long the
-dependency graph and its groups take to build, what share of the model stays fixed, and what a uniform DepGraph cut
+"""YOLO11 and YOLO26 under Torch-Pruning with attention as one fixed unit (``yolo_prune.structure.attention``): how
+long the dependency graph and its groups take to build, what share of the model stays fixed, and what a uniform DepGraph cut
 at rate 0.5 leaves. YOLOv8 (no attention) is the reference.
 
 Models are built from Ultralytics' bundled yaml (80 classes, random weights: group building and widths do not
@@ -110,7 +110,8 @@ def _measure_form(model: nn.Module, adapter: ModelAdapter, name: str, sizes: lis
     conv_untouched = [n for n in per_conv if pruned[n + ".weight"].shape == base.get_parameter(n + ".weight").shape]
     # Convs outside the attention that keep one side whole: the channels coupled to it (the head's prediction
     # convs, the stem's 3 input channels and depthwise convs, whose weights have no input side, aside).
-    fixed_by_head = {n for n, m in base.named_modules() for layer in adapter.task.fixed_outputs(base, True) if m is layer}
+    head_outputs = adapter.task.fixed_outputs(base, True)
+    fixed_by_head = {n for n, m in base.named_modules() for layer in head_outputs if m is layer}
     one_side = [
         n for n, m in base.named_modules()
         if isinstance(m, nn.Conv2d) and m.groups == 1 and m.in_channels > 3 and n not in fixed_by_head

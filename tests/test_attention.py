@@ -1,4 +1,4 @@
-"""YOLO11 and YOLO26 prune with Torch-Pruning once their attention is one fixed unit (``yolo_prune.structure.attention``):
+"""YOLO11 and YOLO26 prune with Torch-Pruning once their attention is one fixed unit (``structure.attention``):
 wrapping changes nothing, groups build in seconds, a cut at 0.5 leaves the attention bitwise unchanged and the rest
 smaller, and both branches of YOLO26's end-to-end head follow the P3-P5 widths."""
 
@@ -66,9 +66,10 @@ def test_wrap_and_unwrap_change_nothing(source, units):
     with form(model):
         blocks = [m for m in model.modules() if isinstance(m, OpaqueBlock)]
         assert len(blocks) == units
-        assert all(m in {x for b in blocks for x in b.inner.modules()} for m in model.modules() if isinstance(m, Attention))
+        wrapped = {x for b in blocks for x in b.inner.modules()}
+        assert all(m in wrapped for m in model.modules() if isinstance(m, Attention))
         assert all(b.training == b.inner.training for b in blocks) and not all(b.training for b in blocks)
-        inside = {stock_name(n, model): type(m) for b in blocks for n, m in model.named_modules() if m in set(b.inner.modules())}
+        inside = {stock_name(n, model): type(m) for n, m in model.named_modules() if m in wrapped}
         assert inside and all(dict(stock.named_modules())[n].__class__ is t for n, t in inside.items())
         for mode in ("train", "eval"):  # train mode also updates BatchNorm statistics inside the wrapper
             getattr(model, mode)(), getattr(stock, mode)()

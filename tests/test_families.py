@@ -60,7 +60,8 @@ def test_onnx_matches_pytorch_and_final_reloads_without_yolo_prune(run, run_pyth
 def test_widths_are_multiples_of_the_default_round_to(run):
     _, result = run
     final = load_detector(result.final_pt)
-    fixed = {id(m) for layer in ModelAdapter.of(final, "final").fixed(final, prune_head=True) for m in layer.modules()}  # class count etc.
+    outputs = ModelAdapter.of(final, "final").fixed(final, prune_head=True)  # class count etc.
+    fixed = {id(m) for layer in outputs for m in layer.modules()}
     widths = {n: m.out_channels for n, m in final.named_modules() if isinstance(m, torch.nn.Conv2d) and id(m) not in fixed}
     assert all(w % 8 == 0 for w in widths.values()), {n: w for n, w in widths.items() if w % 8}
     assert layer_widths(final) != layer_widths(load_detector(result.run_dir / "weights" / "base.pt"))

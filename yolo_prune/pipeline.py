@@ -357,7 +357,8 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         started = time.time()
         reached = method.prune(model, k, steps, base_widths, run.imgsz)
         pruned = _measure(model, run, f"step_{k:02d}_pruned")
-        model, tuned = _finetune_step(model, pruned, run, k, finetune, distill_kwargs(s, run.weights / "base.pt", run.adapter.task))
+        distill = distill_kwargs(s, run.weights / "base.pt", run.adapter.task)
+        model, tuned = _finetune_step(model, pruned, run, k, finetune, distill)
         row = _row(k, method.step_phase, method.target_rate(k, steps, reached), reached, model, run, base, pruned,
                    tuned, started)  # fmt: skip
         row = _accept(row, run, model, f"step_{k:02d}")
