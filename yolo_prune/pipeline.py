@@ -57,7 +57,7 @@ from yolo_prune.structure.model_yaml import stock_yaml
 from yolo_prune.offline import provide_local_fonts
 from yolo_prune.rundir import (
     DATASET_DIR, FINETUNE_DIR, INPUTS_FILE, LAYERS_FILE, REPORT_MD_FILE, SETTINGS_FILE, STEPS_FILE, SUMMARY_FILE,
-    VAL_DIR, WEIGHTS_DIR, StepLog, new_run_dir, read_json, read_steps, write_json, write_yaml,
+    VAL_DIR, StepLog, checkpoint_file, new_run_dir, read_json, read_steps, write_json, write_yaml,
 )  # fmt: skip
 from yolo_prune.settings import DEFAULT_CFG, load_yaml, resolve_settings, training_overrides, validate
 
@@ -96,10 +96,6 @@ class Run:
     @property
     def train_args(self) -> dict[str, Any]:
         return training_overrides(self.settings)
-
-    @property
-    def weights(self) -> Path:
-        return self.dir / WEIGHTS_DIR
 
 
 def versions() -> dict[str, str]:
@@ -181,8 +177,8 @@ def _finished(run_dir: str | Path) -> PruneResult | None:
         return None
     print(f"{run_dir} has finished: nothing to resume, nothing changed "
           f"(yolo-prune --report {run_dir} rebuilds its report)")  # fmt: skip
-    weights = run_dir / WEIGHTS_DIR
-    return PruneResult(run_dir, weights / "final.pt", weights / "final.onnx", run_dir / REPORT_MD_FILE,
+    final = run_dir / checkpoint_file("final")
+    return PruneResult(run_dir, final, final.with_suffix(".onnx"), run_dir / REPORT_MD_FILE,
                        read_steps(run_dir / STEPS_FILE), summary)  # fmt: skip
 
 
@@ -320,7 +316,7 @@ def _accept(row: dict, run: Run, model: nn.Module, name: str) -> dict:
     """Keep the step if its mAP50-95 stayed within ``max_map_drop`` of the base (saving its checkpoint)."""
     if row["map_drop"] > run.settings["max_map_drop"]:
         return {**row, "status": "rejected", "checkpoint": ""}
-    rel = f"{WEIGHTS_DIR}/{name}.pt"
+    rel = checkpoint_file(name)
     save_checkpoint(run.dir / rel, model, _ckpt_args(run), step=row["step"], phase=row["phase"])
     return {**row, "status": "kept", "checkpoint": rel}
 
@@ -357,7 +353,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         started = time.time()
         reached = method.prune(model, k, steps, base_widths, run.imgsz)
         pruned = _measure(model, run, f"step_{k:02d}_pruned")
-        distill = distill_kwargs(s, run.weights / "base.pt", run.adapter.task)
+        distill = distill_kwargs(s, run.dir / checkpoint_file("base"), run.adapter.task)
         model, tuned = _finetune_step(model, pruned, run, k, finetune, distill)
         row = _row(k, method.step_phase, method.target_rate(k, steps, reached), reached, model, run, base, pruned,
                    tuned, started)  # fmt: skip
@@ -432,9 +428,9 @@ def _finish(run: Run, log: StepLog) -> PruneResult:
     """
     last = [r for r in log.rows if r["status"] == "kept"][-1]
     final = load_detector(run.dir / last["checkpoint"])
-    final_pt = save_checkpoint(run.weights / "final.pt", final, _ckpt_args(run), step=last["step"], phase=last["phase"])
+    final_pt = save_checkpoint(run.dir / checkpoint_file("final"), final, _ckpt_args(run), step=last["step"], phase=last["phase"])
     _write_layers(run, read_json(run.dir / LAYERS_FILE)["base"], final)
-    pts = {"base": run.weights / "base.pt", "final": final_pt}
+    pts = {"base": run.dir / checkpoint_file("base"), "final": final_pt}
     onnx, export_error = _export(pts, run.imgsz)
     summary = _summary(run, log, final, pts, onnx, export_error)
     if export_error is None:

@@ -44,6 +44,12 @@ SUMMARY_FILE = "summary.json"  # base vs final, written when the run finishes
 REPORT_MD_FILE, REPORT_HTML_FILE = "report.md", "report.html"
 PLOTS_DIR = "plots"  # <name>.png, each with <name>.json holding the series drawn
 WEIGHTS_DIR = "weights"  # base.pt, step_NN.pt of each kept step, final.pt, and the ONNX exports beside them
+
+
+def checkpoint_file(name: str) -> str:
+    """Where the run keeps checkpoint ``name`` (``base``, ``step_NN``, ``final``), relative to the run directory."""
+    return f"{WEIGHTS_DIR}/{name}.pt"
+
 DATASET_DIR = "dataset"  # the run's read-only view of the user's data set (``checks.data_view``)
 VAL_DIR, FINETUNE_DIR, SPARSE_DIR = "val", "finetune", "sparse"  # Ultralytics' validation and training folders
 SPEED_TARGET_FILE = "speed_target.json"  # a speed target: the target, the floor, each step's measured speed-up

@@ -47,7 +47,6 @@ CLI:
 from __future__ import annotations
 
 import copy
-import json
 import math
 import tempfile
 from collections import Counter
@@ -67,7 +66,7 @@ from yolo_prune.latency import attainable_speedup, measure_interleaved, timing_l
 from yolo_prune.methods.base import (
     PruningMethod, WidthRules, channel_floor, module_names, out_convs, prunable_groups, tied_units,
 )  # fmt: skip
-from yolo_prune.rundir import LATENCY_TABLE_FILE, SPEED_TARGET_FILE, WEIGHTS_DIR, write_json
+from yolo_prune.rundir import LATENCY_TABLE_FILE, SPEED_TARGET_FILE, checkpoint_file, read_json, write_json
 from yolo_prune.structure import ModelAdapter, Task, stock_name
 from yolo_prune.structure.parts import leave
 
@@ -259,7 +258,7 @@ class LatencyMethod(PruningMethod):
 
     def attach(self, run: Any) -> None:
         super().attach(run)
-        self.state = json.loads((run.dir / SPEED_TARGET_FILE).read_text())
+        self.state = read_json(run.dir / SPEED_TARGET_FILE)
 
     def graph(self, model: nn.Module, imgsz: int) -> tuple[tp.DependencyGraph, list[nn.Module], torch.Tensor]:
         """The base class's graph, kept for ``target_widths``: its proposals are cut from it."""
@@ -360,7 +359,7 @@ class LatencyMethod(PruningMethod):
     def summary(self, run: Any, summary: dict[str, Any]) -> dict[str, Any]:
         """The target, the floor and the speed-up the floor allows at the final MACs ratio (Amdahl's law: the time
         above the floor shrinking in proportion to the MACs), beside what was measured."""
-        state = json.loads((run.dir / SPEED_TARGET_FILE).read_text())
+        state = read_json(run.dir / SPEED_TARGET_FILE)
         share = state["floor_ms"] / state["base_ms"]
         ratio = summary.get("macs_ratio")
         attainable = attainable_speedup(state["base_ms"], state["floor_ms"], ratio) if ratio else None
@@ -383,7 +382,7 @@ class LatencyMethod(PruningMethod):
 
     def _onnx(self, checkpoint: str | None) -> Path:
         """The ONNX file of a run checkpoint (None: the base), exported as the run exports its final model."""
-        pt = self.run.dir / (checkpoint or f"{WEIGHTS_DIR}/base.pt")
+        pt = self.run.dir / (checkpoint or checkpoint_file("base"))
         onnx = pt.with_suffix(".onnx")
         if pt not in self._exported:
             export_onnx(pt, self.settings["imgsz"])
@@ -466,7 +465,7 @@ class LatencyMethod(PruningMethod):
 
     def _save_table(self, entry: dict[str, Any]) -> None:
         path = self.run.dir / LATENCY_TABLE_FILE
-        tables = [t for t in (json.loads(path.read_text()) if path.is_file() else []) if t["step"] != entry["step"]]
+        tables = [t for t in (read_json(path, optional=True) or []) if t["step"] != entry["step"]]
         write_json(path, sorted([*tables, entry], key=lambda t: t["step"]))
 
 
