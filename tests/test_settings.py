@@ -102,6 +102,14 @@ def test_latency_threads_beyond_the_cores_are_reduced_with_one_note(capfd):
     assert capfd.readouterr().err == ""
 
 
+def test_workers_beyond_the_cores_are_reduced_with_a_note_only_where_the_user_set_them(capfd):
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert resolve_settings(overrides={"workers": 1000})["workers"] == cores
+    assert capfd.readouterr().err == f"note: workers 1000 reduced to {cores}, the CPU cores this machine has\n"
+    assert resolve_settings()["workers"] == 8  # the default, which Ultralytics caps at the cores itself
+    assert capfd.readouterr().err == ""
+
+
 def test_keys_of_an_ultralytics_args_yaml_that_yolo_prune_sets_are_dropped_with_one_note(tmp_path, capfd):
     cfg = tmp_path / "args.yaml"  # as Ultralytics writes it beside a training run
     cfg.write_text("task: detect\nmode: train\nmodel: yolov8n.pt\ndata: coco8.yaml\nepochs: 3\nresume: false\n"

@@ -23,7 +23,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import yaml
 
@@ -207,7 +207,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("device", str, _TRAIN, "cpu, 0, or 0,1,2,3 for several GPUs (default: first GPU, else CPU)",
             optional=True, normalize=_lower, rule="cpu, mps, a GPU index such as 0, or several such as 0,1",
             ultralytics=True),
-    Setting("workers", int, _TRAIN, "data-loading workers (default 8)", low=0, ultralytics=True),
+    Setting("workers", int, _TRAIN, "data-loading workers (default 8)", low=0, ultralytics=True, cores=True),
     Setting("lr0", float, _TRAIN, "initial learning rate (default 0.01); Ultralytics' default optimizer 'auto' picks "
             "its own, so set optimizer in --cfg for it to apply", low=0, high=1, ultralytics=True),
     Setting("seed", int, _TRAIN, "random seed: same seed, same channels (default 0)", low=0, high=SEED_MAX,
@@ -273,6 +273,7 @@ def resolve_settings(cfg: str | Path | None = None, overrides: dict[str, Any] | 
     """Merge defaults, the user's cfg file and explicit overrides (``None`` values mean "not given", in a cfg file
     too), then validate. ``notify``: print a note for each value changed or dropped (``validate``)."""
     settings = load_yaml(DEFAULT_CFG)
+    defaults = dict(settings)
     from_file = {k: v for k, v in (load_yaml(cfg) if cfg is not None else {}).items() if v is not None}
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     dropped = _decided(from_file, given)
@@ -283,7 +284,7 @@ def resolve_settings(cfg: str | Path | None = None, overrides: dict[str, Any] | 
     unknown = sorted(k for k in settings if k not in PRUNE_KEYS and k not in RUN_KEYS and k not in _ultralytics_keys())
     if unknown:
         raise UserError(f"unknown setting(s): {', '.join(unknown)} (see cfg/default.yaml for the keys)")
-    validate(settings, notify)
+    validate(settings, notify, given={k for k, v in chosen.items() if v != defaults.get(k)})
     if dropped and notify:
         named = " (--model and --data name the model and data set)" if {"model", "data"} & set(dropped) else ""
         _note(f"ignoring {', '.join(dropped)} from the settings: yolo-prune sets "
@@ -324,10 +325,12 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def validate(settings: dict[str, Any], notify: bool = True) -> None:
+def validate(settings: dict[str, Any], notify: bool = True, given: Collection[str] = ()) -> None:
     """Check every value we rely on, so that a typo fails in a second instead of hours into a run: each declared
     setting against its type and range (converted in place: ``1.0e9`` -> 1e9, ``CPU`` -> ``cpu``), then the rules
-    that tie settings together. A count beyond the CPU cores is reduced, with a note where ``notify``."""
+    that tie settings together. A count the user set (``given``: the keys they set to other than the default) beyond
+    the CPU cores is reduced to them, with a note where ``notify``; the default of 8 workers Ultralytics caps itself,
+    and the values a run saved were reduced when it started."""
     for s in SETTINGS:
         if s.by_ultralytics or s.name not in settings:
             continue
@@ -336,7 +339,8 @@ def validate(settings: dict[str, Any], notify: bool = True) -> None:
             settings[s.name] = s.convert(value)
         except ValueError as e:
             raise UserError(f"{s.name} must be {e}, got {value!r}") from None
-        if s.cores and settings[s.name] is not None and settings[s.name] > _cores():
+        reduce = s.cores and s.name in given
+        if reduce and settings[s.name] is not None and settings[s.name] > _cores():
             settings[s.name] = _cores()
             if notify:
                 _note(f"{s.name} {value} reduced to {_cores()}, the CPU cores this machine has")
