@@ -217,6 +217,8 @@ def _stop(interrupts: _SignalsStop, args: dict[str, Any], runs_before: set[Path]
     return 128 + signum
 
 
+# What a run needs less memory with: --resume takes --workers anew; --batch decides what is computed, so a new run.
+_LESS_MEMORY = "; fewer --workers (which --resume takes anew) or a new run with a smaller --batch need less"
 _FULL = {errno.ENOSPC: "the disk is full", errno.EFBIG: "a file grew past the file-size limit (ulimit -f)",
          errno.EDQUOT: "the disk quota is used up"}  # fmt: skip
 
@@ -232,14 +234,14 @@ def _resource_failure(error: BaseException) -> str | None:
         if isinstance(e, OSError) and e.errno in _FULL:
             return f"{_FULL[e.errno]}: {e.strerror}" + (f" ({e.filename})" if e.filename else "")
         if isinstance(e, MemoryError):
-            return "out of memory (Python could not allocate more)"
+            return f"out of memory (Python could not allocate more){_LESS_MEMORY}"
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(e, torch.OutOfMemoryError):
-            return f"out of memory on the device ({first})"
+            return f"out of memory on the device ({first}){_LESS_MEMORY}"
         if isinstance(e, RuntimeError) and "can't allocate memory" in first:  # torch's CPU allocator
-            return f"out of memory ({first})"
+            return f"out of memory ({first}){_LESS_MEMORY}"
         if isinstance(e, RuntimeError) and "DataLoader worker" in first:
-            return f"a data-loading worker died, usually killed for lack of memory ({first})"
+            return f"a data-loading worker died, usually killed for lack of memory ({first}){_LESS_MEMORY}"
         if isinstance(e, RuntimeError) and "inline_container" in first:  # torch.save to a path: no errno survives
             return f"a checkpoint could not be written ({first}): is the disk full, or a file-size limit reached?"
         e = e.__cause__ or e.__context__
