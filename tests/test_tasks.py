@@ -1,0 +1,91 @@
+"""Segmentation, pose and oriented boxes through the whole loop, as detection goes: prune 0.5 in two steps with one
+fine-tuning epoch each (DepGraph), the task's own metric logged, ONNX equal to PyTorch on every output, and a final.pt
+that stock Ultralytics reloads, predicts and validates with in a fresh process without yolo-prune; one family each
+(YOLOv8-seg, YOLO11-pose, YOLO26-obb). YOLO26-seg's training-only semantic branch still trains once pruned."""
+
+import copy
+import json
+
+import pytest
+import torch
+
+from yolo_prune import prune
+from yolo_prune.checkpoint import load_detector, save_checkpoint
+from yolo_prune.errors import UserError
+from yolo_prune.evaluation import layer_widths
+from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_onnx
+from yolo_prune.methods import make_method
+from yolo_prune.settings import resolve_settings
+from yolo_prune.structure import ModelAdapter
+from yolo_prune.structure.model_yaml import stock_yaml
+from trained import trained_like
+
+TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", verbose=False)
+CASES = {"segment": "yolov8n-seg.yaml", "pose": "yolo11n-pose.yaml", "obb": "yolo26n-obb.yaml"}
+METRIC = {"segment": "metrics/mAP50-95(M)", "pose": "metrics/mAP50-95(P)", "obb": "metrics/mAP50-95(B)"}
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def run(request, task_data_yaml, tmp_path_factory):
+    task = request.param
+    result = prune(model=CASES[task], data=str(task_data_yaml(task)), iterative_steps=2, epochs=1,
+                   target_prune_rate=0.5, project=str(tmp_path_factory.mktemp("runs")), **TINY)  # fmt: skip
+    return task, result
+
+
+def test_two_steps_cut_half_and_log_the_tasks_metric(run):
+    task, result = run
+    rows = json.loads((result.run_dir / "steps.json").read_text())
+    pruned = [r for r in rows if r["phase"] == "prune"]
+    assert [r["step"] for r in pruned] == [1, 2] and all(r["status"] == "kept" for r in pruned)
+    assert 0.4 < pruned[1]["rate"] < 0.56 and pruned[0]["macs"] > pruned[1]["macs"]
+    assert all(isinstance(r["map50_95"], float) for r in rows)
+    final = load_detector(result.final_pt)
+    assert final.task == task and ModelAdapter.of(final, "final").task.metrics["map50_95"] == METRIC[task]
+    assert stock_yaml(final)[1] is None
+
+
+def test_onnx_matches_pytorch_and_final_reloads_without_yolo_prune(run, run_python, task_data_yaml):
+    task, result = run
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["onnx_output_diff"] < ONNX_TOLERANCE
+    out = run_python(
+        "import sys; sys.modules['yolo_prune'] = None\nimport json, torch\nfrom ultralytics import YOLO\n"
+        f"m = YOLO({str(result.final_pt)!r})\n"
+        "n = sum(p.numel() for p in m.model.parameters())\n"
+        "m.predict(torch.rand(1, 3, 64, 64), imgsz=64, verbose=False)\n"
+        f"metrics = m.val(data={str(task_data_yaml(task))!r}, imgsz=64, batch=2, workers=0, device='cpu', "
+        "plots=False, verbose=False)\n"
+        f"print(json.dumps([m.task, n, float(metrics.results_dict[{METRIC[task]!r}])]))\n"
+    )
+    name, n, metric = json.loads(out.strip().splitlines()[-1])
+    assert name == task and n == sum(p.numel() for p in load_detector(result.final_pt).parameters())
+    assert 0.0 <= metric <= 1.0
+
+
+def test_distillation_is_refused_for_tasks_other_than_detection(task_data_yaml, tmp_path):
+    with pytest.raises(UserError, match="^--distill is for detection models only for now; this is a segmentation model"):
+        prune(model="yolov8n-seg.yaml", data=str(task_data_yaml("segment")), distill=True,
+              project=str(tmp_path), **TINY)  # fmt: skip
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_pruned_yolo26_seg_trains_in_train_mode_and_exports_as_it_computes(tmp_path):
+    """Proto26's semantic branch runs in training only (an eval trace does not see it): after a 0.5 cut it must
+    still take the channels it reads, forward and backward; eval outputs (detections and prototypes) equal ONNX."""
+    model = trained_like(load_detector("yolo26n-seg.yaml", nc=3)).eval()
+    base = copy.deepcopy(model)
+    settings = resolve_settings(overrides={"imgsz": 64, "target_prune_rate": 0.5})
+    make_method(settings, ModelAdapter.of(model, "yolo26n-seg")).prune(model, 1, 1, layer_widths(model), 64)
+    assert sum(layer_widths(model).values()) < 0.8 * sum(layer_widths(base).values())
+    model.train()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    out = model(torch.rand(2, 3, 64, 64))
+    semantic = out["one2many"]["proto"][1]
+    assert semantic.shape[1] == 3  # the semantic branch ran: one map per class
+    loss = sum(t.float().sum() for t in torch.utils._pytree.tree_leaves(out) if isinstance(t, torch.Tensor))
+    loss.backward()
+    assert model.model[-1].proto.semseg[0].conv.weight.grad is not None
+    pt = save_checkpoint(tmp_path / "cut.pt", model.eval(), {"imgsz": 64})
+    assert compare_with_torch(pt, export_onnx(pt, 64), 64) < ONNX_TOLERANCE
