@@ -1,7 +1,8 @@
 """Segmentation, pose and oriented boxes through the whole loop, as detection goes: prune 0.5 in two steps with one
 fine-tuning epoch each (DepGraph), the task's own metric logged, ONNX equal to PyTorch on every output, and a final.pt
 that stock Ultralytics reloads, predicts and validates with in a fresh process without yolo-prune; one family each
-(YOLOv8-seg, YOLO11-pose, YOLO26-obb). YOLO26-seg's training-only semantic branch still trains once pruned."""
+(YOLOv8-seg, YOLO11-pose, YOLO26-obb); network slimming and the speed target run one step on other families.
+YOLO26-seg's training-only semantic branch still trains once pruned."""
 
 import copy
 import json
@@ -61,6 +62,21 @@ def test_onnx_matches_pytorch_and_final_reloads_without_yolo_prune(run, run_pyth
     name, n, metric = json.loads(out.strip().splitlines()[-1])
     assert name == task and n == sum(p.numel() for p in load_detector(result.final_pt).parameters())
     assert 0.0 <= metric <= 1.0
+
+
+@pytest.mark.parametrize("task, source, method", [
+    ("segment", "yolo26n-seg.yaml", dict(method="slim", sr=0.05, sparse_epochs=1)),  # Proto26's semantic branch trains
+    ("pose", "yolo11n-pose.yaml", dict(target_speedup=1.2, latency_runs=3, latency_warmup=1, latency_threads=1)),
+    ("obb", "yolov8n-obb.yaml", dict(method="slim", sr=0.05, sparse_epochs=1)),
+])  # fmt: skip
+def test_the_other_methods_run_one_step_on_each_task(task, source, method, task_data_yaml, tmp_path):
+    result = prune(model=source, data=str(task_data_yaml(task)), iterative_steps=1, epochs=1, project=str(tmp_path),
+                   **method, **TINY)  # fmt: skip
+    rows = json.loads((result.run_dir / "steps.json").read_text())
+    assert rows[-1]["status"] == "kept" and rows[-1]["rate"] > 0
+    assert json.loads((result.run_dir / "summary.json").read_text())["onnx_output_diff"] < ONNX_TOLERANCE
+    final = load_detector(result.final_pt)
+    assert final.task == task and stock_yaml(final)[1] is None
 
 
 def test_distillation_is_refused_for_tasks_other_than_detection(task_data_yaml, tmp_path):
