@@ -39,7 +39,6 @@ def tiny_data_yaml(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 KEYPOINTS = 17  # the bundled pose yamls' kpt_shape [17, 3]: a model built from them trains on these labels
-TASK_LABELS = ("segment", "pose", "obb")
 
 
 def _task_line(line: str, task: str) -> str:

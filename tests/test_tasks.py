@@ -12,6 +12,7 @@ import torch
 
 from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector, save_checkpoint
+from yolo_prune.checks import check_model
 from yolo_prune.errors import UserError
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_onnx
@@ -77,6 +78,16 @@ def test_the_other_methods_run_one_step_on_each_task(task, source, method, task_
     assert json.loads((result.run_dir / "summary.json").read_text())["onnx_output_diff"] < ONNX_TOLERANCE
     final = load_detector(result.final_pt)
     assert final.task == task and stock_yaml(final)[1] is None
+
+
+def test_a_pose_model_takes_the_data_sets_keypoints_and_refuses_others(task_data_yaml, tmp_path):
+    five = tmp_path / "five.yaml"  # the same data set, stating 5 keypoints
+    five.write_text(task_data_yaml("pose").read_text().replace("kpt_shape: [17, 3]", "kpt_shape: [5, 3]"))
+    model, _, _ = check_model("yolo11n-pose.yaml", str(five))
+    assert list(model.model[-1].kpt_shape) == [5, 3]  # built for the data set, as Ultralytics' PoseTrainer builds it
+    pt = save_checkpoint(tmp_path / "five.pt", model, {"imgsz": 64})
+    with pytest.raises(UserError, match=r"five.pt predicts keypoints of kpt_shape \[5, 3\] but .* has \[17, 3\]"):
+        check_model(str(pt), str(task_data_yaml("pose")))
 
 
 def test_distillation_is_refused_for_tasks_other_than_detection(task_data_yaml, tmp_path):

@@ -50,6 +50,15 @@ class Task:
         """Ultralytics' own parse of the data set yaml for this task (raises what Ultralytics raises)."""
         raise NotImplementedError
 
+    def model_args(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments of ``model_cls`` that a data set's info (``check_dataset``) gives besides ``nc``."""
+        return {}
+
+    def data_mismatch(self, model: nn.Module, data: dict[str, Any]) -> str | None:
+        """How ``model``'s head disagrees with a data set's info besides the class count ("predicts ... but ..."),
+        or None."""
+        return None
+
     def head(self, model: nn.Module) -> nn.Module:
         return head_of(model)
 

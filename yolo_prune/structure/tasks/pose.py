@@ -56,8 +56,17 @@ class PoseTask(DetectTask):
     def check_dataset(self, path: str | Path) -> dict[str, Any]:
         data = super().check_dataset(path)
         if "kpt_shape" not in data:
-            raise UserError(f"{path} has no kpt_shape: a pose data set states its keypoints, e.g. 'kpt_shape: [17, 3]'")
+            raise UserError("it has no kpt_shape: a pose data set states its keypoints, e.g. 'kpt_shape: [17, 3]'")
         return data
+
+    def model_args(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {"data_kpt_shape": tuple(data["kpt_shape"])}
+
+    def data_mismatch(self, model: nn.Module, data: dict[str, Any]) -> str | None:
+        ours, theirs = list(self.head(model).kpt_shape), list(data["kpt_shape"])
+        if ours == theirs:
+            return None
+        return f"predicts keypoints of kpt_shape {ours} but {data.get('yaml_file', 'the data set')} has {theirs}"
 
     def fixed_outputs(self, model: nn.Module, prune_head: bool) -> list[nn.Module]:
         head = self.head(model)
