@@ -97,22 +97,32 @@ def test_distillation_is_refused_for_tasks_other_than_detection(task_data_yaml, 
     assert not any(tmp_path.iterdir())
 
 
-def test_a_pruned_yolo26_seg_trains_in_train_mode_and_exports_as_it_computes(tmp_path):
-    """Proto26's semantic branch runs in training only (an eval trace does not see it): after a 0.5 cut it must
-    still take the channels it reads, forward and backward; eval outputs (detections and prototypes) equal ONNX."""
-    model = trained_like(load_detector("yolo26n-seg.yaml", nc=3)).eval()
+@pytest.mark.parametrize("source, widths", [
+    ("yolo26n-seg.yaml", {}),
+    ("yolo26n-pose.yaml", {"yaml_widths": False, "round_to": 1}),  # else Ultralytics' derived width keeps cv4 whole
+    ("yolo26n-obb.yaml", {}),
+])  # fmt: skip
+def test_a_pruned_yolo26_task_model_trains_in_train_mode_and_exports_as_it_computes(source, widths, tmp_path):
+    """YOLO26's task heads have layers that run in training only, which an eval trace does not see (Proto26's
+    semantic branch, Pose26's sigma convs): after a 0.5 cut they must still take the channels they read, forward and
+    backward; eval outputs (detections and, for segmentation, prototypes) equal ONNX."""
+    model = trained_like(load_detector(source, nc=3)).eval()
     base = copy.deepcopy(model)
-    settings = resolve_settings(overrides={"imgsz": 64, "target_prune_rate": 0.5})
-    make_method(settings, ModelAdapter.of(model, "yolo26n-seg")).prune(model, 1, 1, layer_widths(model), 64)
+    settings = resolve_settings(overrides={"imgsz": 64, "target_prune_rate": 0.5, **widths})
+    make_method(settings, ModelAdapter.of(model, source)).prune(model, 1, 1, layer_widths(model), 64)
     assert sum(layer_widths(model).values()) < 0.8 * sum(layer_widths(base).values())
     model.train()
     for p in model.parameters():
         p.requires_grad_(True)
     out = model(torch.rand(2, 3, 64, 64))
-    semantic = out["one2many"]["proto"][1]
-    assert semantic.shape[1] == 3  # the semantic branch ran: one map per class
+    if source == "yolo26n-seg.yaml":
+        assert out["one2many"]["proto"][1].shape[1] == 3  # the semantic branch ran: one map per class
+    if source == "yolo26n-pose.yaml":
+        assert "kpts_sigma" in out["one2many"]  # the sigma convs ran
     loss = sum(t.float().sum() for t in torch.utils._pytree.tree_leaves(out) if isinstance(t, torch.Tensor))
     loss.backward()
-    assert model.model[-1].proto.semseg[0].conv.weight.grad is not None
+    head = model.model[-1]
+    trained_only = head.proto.semseg if source == "yolo26n-seg.yaml" else getattr(head, "cv4_sigma", head.cv4)
+    assert all(p.grad is not None for p in trained_only.parameters())
     pt = save_checkpoint(tmp_path / "cut.pt", model.eval(), {"imgsz": 64})
     assert compare_with_torch(pt, export_onnx(pt, 64), 64) < ONNX_TOLERANCE

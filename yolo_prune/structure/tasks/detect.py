@@ -60,7 +60,8 @@ class DetectTask(Task):
         output width is their input width, the neck's: keeping them would freeze the P3-P5 widths too)."""
         head = self.head(model)
         if not prune_head:
-            return [m for m in head.modules() if isinstance(m, nn.Conv2d) and not _depthwise(m)]
+            convs = [m for m in head.modules() if isinstance(m, nn.Conv2d) and not _depthwise(m)]
+            return convs + self.fixed_extras(head)
         branches = [getattr(head, n) for n in self.branches if getattr(head, n, None)]
         return [seq[-1] for branch in branches for seq in branch] + [head.dfl] + self.fixed_extras(head)
 

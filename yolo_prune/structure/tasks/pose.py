@@ -2,8 +2,8 @@
 ``PoseTrainer(DetectionTrainer)``.
 
 Kept: detection's prediction convs and the keypoint convs: the last conv of each keypoint branch (``cv4[i][-1]``),
-or, in ``Pose26``, the keypoint and sigma convs (``cv4_kpts``, ``cv4_sigma``) behind its ``cv4`` branches, and
-YOLO26's one-to-one copies. Pruned: the rest of the head with the neck.
+and, in ``Pose26``, the keypoint and sigma convs (``cv4_kpts``, ``cv4_sigma``) that read it (the sigma convs run
+in training only), and YOLO26's one-to-one copies. Pruned: the rest of the head with the neck.
 
 The exported ``output0`` is (batch, 4 + nc + nk, anchors): boxes in input pixels, class probabilities, then each
 keypoint's x and y in input pixels (and its visibility where ``kpt_shape`` has 3 dims).
@@ -68,13 +68,10 @@ class PoseTask(DetectTask):
             return None
         return f"predicts keypoints of kpt_shape {ours} but {data.get('yaml_file', 'the data set')} has {theirs}"
 
-    def fixed_outputs(self, model: nn.Module, prune_head: bool) -> list[nn.Module]:
-        head = self.head(model)
-        if not prune_head or not isinstance(head, Pose26):
-            return super().fixed_outputs(model, prune_head)
-        branches = [getattr(head, n) for n in BRANCHES if getattr(head, n, None)]
-        lists = [getattr(head, n) for n in POSE26_OUTPUTS if getattr(head, n, None)]
-        return [seq[-1] for branch in branches for seq in branch] + [c for convs in lists for c in convs] + [head.dfl]
+    def fixed_extras(self, head: nn.Module) -> list[nn.Module]:
+        """Pose26's keypoint and sigma convs (the sigma convs run in training only: an eval trace does not see them,
+        so the branch convs they read, ``cv4[i][-1]``, keep their width too)."""
+        return [conv for n in POSE26_OUTPUTS for conv in getattr(head, n, None) or ()]
 
     def pixel_rows(self, model: nn.Module, rows: int) -> list[int]:
         """Box rows, and each keypoint's x and y: the keypoints are the last ``nk`` rows, ``ndim`` per keypoint."""
