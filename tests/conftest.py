@@ -7,6 +7,7 @@ Usage (in a test):
 
 import atexit
 import hashlib
+import math
 import os
 import shutil
 import subprocess
@@ -35,6 +36,50 @@ def tiny_data_yaml(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny-data")
     voc = generate_voc_dataset(root / "voc", n_images=12, imgsz=64, n_classes=3, seed=0)
     return voc_to_yolo(voc, root / "yolo", train_ratio=0.8, seed=0).data_yaml
+
+
+KEYPOINTS = 17  # the bundled pose yamls' kpt_shape [17, 3]: a model built from them trains on these labels
+
+
+def _task_line(line: str, task: str) -> str:
+    """A detection label line (class xc yc w h) as ``task`` labels the same shape: the ellipse inscribed in the box
+    as a 16-point polygon (segment), 16 points on it and its centre as visible keypoints (pose), or the box's four
+    corners (obb)."""
+    cls, xc, yc, w, h = line.split()
+    xc, yc, w, h = map(float, (xc, yc, w, h))
+    ring = [(xc + w / 2 * math.cos(a), yc + h / 2 * math.sin(a)) for a in (2 * math.pi * i / 16 for i in range(16))]
+    if task == "segment":
+        coords = [c for point in ring for c in point]
+    elif task == "pose":
+        coords = [xc, yc, w, h] + [c for x, y in [*ring, (xc, yc)] for c in (x, y, 2)]
+    else:
+        coords = [xc - w / 2, yc - h / 2, xc + w / 2, yc - h / 2, xc + w / 2, yc + h / 2, xc - w / 2, yc + h / 2]
+    return " ".join([cls, *(f"{c:.6g}" for c in coords)])
+
+
+@pytest.fixture(scope="session")
+def task_data_yaml(tiny_data_yaml: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``task_data_yaml(task)``: data.yaml of ``tiny_data_yaml``'s images labelled for ``task`` ("segment", "pose",
+    "obb"), from its boxes (see ``_task_line``); treat it as read-only."""
+    made: dict[str, Path] = {}
+
+    def make(task: str) -> Path:
+        if task not in made:
+            root = tmp_path_factory.mktemp(f"tiny-{task}")
+            source = tiny_data_yaml.parent
+            shutil.copytree(source / "images", root / "images")
+            for label in (source / "labels").rglob("*.txt"):
+                target = root / label.relative_to(source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                lines = [_task_line(x, task) for x in label.read_text().splitlines() if x.strip()]
+                target.write_text("\n".join(lines) + "\n")
+            text = tiny_data_yaml.read_text().replace(str(source), str(root))
+            extra = f"kpt_shape: [{KEYPOINTS}, 3]\n" if task == "pose" else ""
+            (root / "data.yaml").write_text(text + extra)
+            made[task] = root / "data.yaml"
+        return made[task]
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -75,12 +75,14 @@ CASES = [
     ("model is a .txt", {"--model": "{d}/model.txt"}, ".pt checkpoint or a model .yaml"),
     ("model .pt is text", {"--model": "{d}/text.pt"}, "not a loadable"),
     ("model .pt truncated", {"--model": "{d}/truncated.pt"}, "truncated"),
-    ("classify yaml", {"--model": "yolov8n-cls.yaml"}, "classify model; yolo-prune supports detection"),
-    ("segment yaml", {"--model": "yolov8n-seg.yaml"}, "segment model; yolo-prune supports detection"),
-    ("pose yaml", {"--model": "yolov8n-pose.yaml"}, "pose model; yolo-prune supports detection"),
-    ("classify pt", {"--model": "{d}/yolov8n-cls.pt"}, "classify model; yolo-prune supports detection"),
-    ("segment pt", {"--model": "{d}/yolov8n-seg.pt"}, "segment model; yolo-prune supports detection"),
-    ("pose pt", {"--model": "{d}/yolov8n-pose.pt"}, "pose model; yolo-prune supports detection"),
+    ("classify yaml", {"--model": "yolov8n-cls.yaml"}, "classify model; yolo-prune supports detection, segmentation"),
+    # a detection data set given to a segmentation or a pose model
+    ("segment yaml", {"--model": "yolov8n-seg.yaml"}, "segmentation models read label lines 'class x1 y1 x2 y2"),
+    ("pose yaml", {"--model": "yolov8n-pose.yaml"}, "data.yaml is not usable: it has no kpt_shape: a pose data set"),
+    ("classify pt", {"--model": "{d}/yolov8n-cls.pt"}, "classify model; yolo-prune supports detection, segmentation"),
+    ("segment pt", {"--model": "{d}/yolov8n-seg.pt"}, "yolov8n-seg.pt predicts 80 classes but"),
+    ("pose pt", {"--model": "{d}/yolov8n-pose.pt"}, "data.yaml is not usable: it has no kpt_shape: a pose data set"),
+    ("obb yaml", {"--model": "yolov8n-obb.yaml"}, "oriented-box models read label lines 'class x1 y1 x2 y2 x3 y3 x4"),
     ("older family", {"--model": "yolov5n.yaml"}, "cannot prune (C3); it prunes YOLOv8, YOLO11 and YOLO26 detection"),
     ("YOLO12 attention", {"--model": "yolo12n.yaml"}, "cannot prune (A2C2f); it prunes YOLOv8, YOLO11 and YOLO26"),
     ("class count", {"--data": "{d}/nc2.yaml"}, "predicts 3 classes but {d}/nc2.yaml has 2"),
@@ -130,8 +132,8 @@ CASES = [
     ("cfg cache not a mode", {"--cfg": "cache: yes please"},
      "cache must be true, false, ram or disk, got 'yes please'"),
     ("cfg text key a number", {"--cfg": "tracker: 5"}, "tracker must be text, got 5"),
-    ("cfg task segment", {"--cfg": "task: segment"}, "task segment cannot be used (yolo-prune uses task detect): "
-     "yolo-prune prunes detection models; the task is read from the model"),
+    ("cfg task classify", {"--cfg": "task: classify"}, "task classify cannot be used (yolo-prune uses task detect): "
+     "yolo-prune prunes detection, segmentation, pose, oriented-box models; the task is read from the model"),
     ("cfg mode predict", {"--cfg": "mode: predict"}, "mode predict cannot be used (yolo-prune uses mode train)"),
     ("cfg resume true", {"--cfg": "resume: true"}, "resume true cannot be used (yolo-prune uses resume false): an "
      "interrupted yolo-prune run continues with yolo-prune --resume RUN_DIR"),
@@ -204,7 +206,7 @@ def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(
     assert digests(inputs / "det3.pt", tiny_data_yaml.parent) == before
 
 
-@pytest.mark.parametrize("case", ["model .pt truncated", "device", "speed-up not a number", "cfg task segment",
+@pytest.mark.parametrize("case", ["model .pt truncated", "device", "speed-up not a number", "cfg task classify",
                                   "cfg name with a separator"])
 def test_bad_input_in_a_real_process(case, inputs, tiny_data_yaml, tmp_path):
     """The same, as a user sees it: the process's own exit code and streams."""

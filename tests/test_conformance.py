@@ -1,4 +1,4 @@
-"""The conformance matrix: every supported family x every method, at tiny size and without training.
+"""The conformance matrix: every supported family x task x every method, at tiny size and without training.
 
 What each row must hold, from the model's structure (``yolo_prune.structure``) alone: the prunable form is exact (the
 same outputs in and out of it, eval mode); Torch-Pruning's dependency graph builds in seconds; a 0.5 cut keeps the
@@ -7,7 +7,7 @@ to PyTorch's; the copies the speed target times (cut without Torch-Pruning's pru
 are the ONNX model a real export gives; and each method's up-front check finishes in bounded time (the speed
 target's check looped in Torch-Pruning's tracer on YOLO11 and YOLO26 until the prunable form became one).
 
-A new family, task, layer type or method is a new row here: add it to FAMILIES or METHODS.
+A new family, task, layer type or method is a new row here: add it to FAMILIES, TASK_SUFFIXES or METHODS.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from yolo_prune.structure.model_yaml import stock_yaml
 from trained import trained_like as trained
 
 IMGSZ = 64
-SOURCES = list(FAMILIES.values())  # yolov8n.yaml, yolo11n.yaml, yolo26n.yaml
+TASK_SUFFIXES = ["", "-seg", "-pose", "-obb"]  # detection, then each task's bundled yaml of every family
+SOURCES = [y.replace(".yaml", f"{t}.yaml") for t in TASK_SUFFIXES for y in FAMILIES.values()]  # yolov8n-seg.yaml...
 CUTTING = ["depgraph", "slim"]  # methods whose cut needs no run: the speed target's cut is timed (see below)
 CHECK_SECONDS = 60  # each method's up-front check; the YOLO11/YOLO26 hang never finished in 240 s
 SETTINGS = {

@@ -46,9 +46,10 @@ def yaml_task(source: str | Path) -> Task:
     return _yaml(source)[1]
 
 
-def load_detector(source: str | Path, nc: int | None = None) -> nn.Module:
+def load_detector(source: str | Path, nc: int | None = None, data: dict[str, Any] | None = None) -> nn.Module:
     """An fp32 model of a task yolo-prune prunes, from a ``.pt`` checkpoint or an Ultralytics model yaml (``nc`` sets
-    its class count); a model of another task is refused here (``require_task``)."""
+    its class count, ``data``, a data set's info, what else its task reads from it, e.g. pose's ``kpt_shape``); a
+    model of another task is refused here (``require_task``)."""
     from ultralytics.nn.tasks import load_checkpoint
 
     path = Path(source)
@@ -56,7 +57,7 @@ def load_detector(source: str | Path, nc: int | None = None) -> nn.Module:
     if suffix in (".yaml", ".yml"):
         cfg, task = _yaml(source)
         try:
-            model = task.model_cls()(cfg, nc=nc, verbose=False)
+            model = task.model_cls()(cfg, nc=nc, verbose=False, **(task.model_args(data) if data else {}))
         except Exception as e:
             raise UserError(f"cannot build a model from {source}: {e}") from None
         model.task = task.name

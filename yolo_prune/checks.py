@@ -262,7 +262,8 @@ def check_labels(info: dict[str, Any], task: Task, single_cls: bool = False) -> 
                     reason = (f": {_user_paths(issues[0])}" if issues else " (class ids beyond its names, coordinates "
                               "outside 0-1 or unreadable images)")  # fmt: skip
                     raise UserError(f"the {split} split of {info['yaml_file']} has no image Ultralytics can "
-                                    f"use{reason}") from None  # fmt: skip
+                                    f"use{reason}; {task.label} models read label lines '{task.label_line}'"
+                                    ) from None  # fmt: skip
                 boxes = sum(len(label["cls"]) for label in dataset.labels)
                 if boxes == 0:
                     raise UserError(
@@ -319,7 +320,7 @@ def check_model(source: str | Path, data: str) -> tuple[nn.Module, ModelAdapter,
     class count. Returns the model, its adapter and the data set's info."""
     if Path(source).suffix.lower() in (".yaml", ".yml"):
         info = check_data(data, yaml_task(source))
-        model = load_detector(source, nc=info["nc"])
+        model = load_detector(source, nc=info["nc"], data=info)
     else:
         model = load_detector(source)
         info = check_data(data, require_task(model, source))
@@ -330,6 +331,9 @@ def check_model(source: str | Path, data: str) -> tuple[nn.Module, ModelAdapter,
             f"{source} predicts {adapter.classes(model)} classes but {info.get('yaml_file', 'the data set')} has {nc}; "
             "prune a model trained on this data set"
         )
+    mismatch = adapter.task.data_mismatch(model, info)  # what else the head's outputs take from the data set
+    if mismatch:
+        raise UserError(f"{source} {mismatch}; prune a model trained on this data set")
     return model, adapter, info
 
 
@@ -364,8 +368,7 @@ def data_view(info: dict[str, Any], dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)  # a resumed run rebuilds its view: the user may have fixed the data set since
     view: dict[str, Any] = {"path": str(dest.absolute()), "nc": info["nc"], "names": info["names"]}
-    if "channels" in info:
-        view["channels"] = info["channels"]
+    view.update({k: info[k] for k in ("channels", "kpt_shape", "flip_idx") if k in info})  # what tasks read
     for split in ("train", "val"):  # the splits a run reads
         sources = info[split] if isinstance(info[split], list) else [info[split]]
         for k, source in enumerate(map(Path, sources)):

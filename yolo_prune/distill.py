@@ -56,7 +56,13 @@ def head_signature(model: nn.Module) -> dict[str, Any]:
 def check_teacher(teacher: str | Path | None, student: nn.Module) -> None:
     """Refuse, before any work, a ``--teacher`` whose head does not match the student's: another class count,
     other detection levels (strides), another box encoding (``reg_max``) or end-to-end branches on one side only.
-    ``None`` is the run's own base model, which matches by construction."""
+    ``None`` is the run's own base model, which matches by construction. A model of a task whose outputs
+    distillation does not know (all but detection, for now) is refused too."""
+    task = require_task(student, "the model")
+    if not task.distills:
+        known = ", ".join(t.label for t in TASKS.values() if t.distills)
+        raise UserError(f"--distill is for {known} models only for now; this is a {task.label} model (its "
+                        "distillation loss matches box and class outputs only): prune it without --distill")
     if teacher is None:
         return
     from yolo_prune.checkpoint import load_detector

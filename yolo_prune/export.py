@@ -278,10 +278,11 @@ def export_like(template: Path, model: Any, target: Path) -> Path:
 def compare_with_torch(pt_path: Path, onnx_path: Path, imgsz: int, seed: int = 0) -> float:
     """Largest difference between the PyTorch and ONNX Runtime outputs on one random input; compare to ONNX_TOLERANCE.
 
-    Both sides give ``output0`` as the model's task lays it out (detection: (batch, 4 + nc, anchors), xywh boxes in
-    input pixels, then class probabilities). Pixel rows are divided by ``imgsz`` so that they and the scores share
-    one scale (see ``ONNX_TOLERANCE``). The PyTorch
-    side is the unfused checkpoint in eval mode, fp32 on CPU, i.e. the model as saved, not the exporter's fused copy.
+    Every output is compared (segmentation's prototypes too), each as the model's task lays it out (detection:
+    ``output0`` (batch, 4 + nc, anchors), xywh boxes in input pixels, then class probabilities). The first output's
+    pixel rows are divided by ``imgsz`` so that they and the scores share one scale (see ``ONNX_TOLERANCE``). The
+    PyTorch side is the unfused checkpoint in eval mode, fp32 on CPU, i.e. the model as saved, not the exporter's
+    fused copy.
     """
     import torch
     from ultralytics import YOLO
@@ -296,18 +297,22 @@ def compare_with_torch(pt_path: Path, onnx_path: Path, imgsz: int, seed: int = 0
     model = YOLO(str(pt_path)).model.float().eval().cpu()
     task = require_task(model, pt_path)
     with torch.inference_mode():
-        out = model(torch.from_numpy(x))
-    expected = (out[0] if isinstance(out, (tuple, list)) else out).numpy()
+        expected = [t.numpy() for t in task.eval_outputs(model(torch.from_numpy(x)))]
 
     ort = require_onnxruntime()
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    got = session.run(["output0" if "output0" in names else names[0]], {session.get_inputs()[0].name: x})[0]
-    if got.shape != expected.shape:
-        raise ValueError(f"ONNX output shape {got.shape} differs from PyTorch's {expected.shape}")
-    diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
-    diff[:, : task.box_rows] /= imgsz
-    return float(diff.max())
+    names = sorted(o.name for o in session.get_outputs())
+    if len(names) != len(expected):
+        raise ValueError(f"the ONNX model has {len(names)} outputs ({', '.join(names)}), PyTorch {len(expected)}")
+    worst = 0.0
+    for i, (want, got) in enumerate(zip(expected, session.run(names, {session.get_inputs()[0].name: x}))):
+        if got.shape != want.shape:
+            raise ValueError(f"ONNX output {names[i]} shape {got.shape} differs from PyTorch's {want.shape}")
+        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+        if i == 0:
+            diff[:, task.pixel_rows(model, diff.shape[1])] /= imgsz
+        worst = max(worst, float(diff.max()))
+    return worst
 
 
 def validate_onnx(onnx_path: Path, data: str, imgsz: int, batch: int = 1, save_dir: Path | None = None) -> dict:

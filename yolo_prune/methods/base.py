@@ -41,6 +41,9 @@ def keep_count(orig: int, fraction: float, round_to: int, floor: int = 1) -> int
     return min(n, orig)
 
 
+REBUILD_ROUNDS = 3  # rebuilds until coupled convs agree with what Ultralytics derives (two suffice in practice)
+
+
 class WidthRules:
     """Turns the widths a method wants into widths the model can hold (see the module docstring)."""
 
@@ -67,10 +70,17 @@ class WidthRules:
 
     def _as_yaml_rebuilds(self, widths: dict[nn.Conv2d, int]) -> dict[nn.Conv2d, int]:
         """The widths of the model Ultralytics builds from a yaml stating ``widths`` per layer (``rebuilt_widths``)."""
-        by_name = {self.names[c]: w for c, w in widths.items()}
         current = {n: m.out_channels for n, m in self.model.named_modules() if isinstance(m, nn.Conv2d)}
-        built = rebuilt_widths(self.model, lambda name: by_name.get(name, current[name]), self._rounded)
-        return {c: min(built[self.names[c]], c.out_channels) for c in widths}
+        for _ in range(REBUILD_ROUNDS):  # a width the rebuild rounds (SPPF's input) re-ties its coupled convs
+            by_name = {self.names[c]: w for c, w in widths.items()}
+            built = rebuilt_widths(self.model, lambda name: by_name.get(name, current[name]), self._rounded)
+            rebuilt = {c: min(built[self.names[c]], c.out_channels) for c in widths}
+            for convs in self.convs:
+                rebuilt.update(dict.fromkeys(convs, max(rebuilt[c] for c in convs)))
+            if rebuilt == widths:
+                break
+            widths = rebuilt
+        return widths
 
     def channels(self, widths: dict[nn.Conv2d, int]) -> int:
         """Prunable channels kept: one width per group of coupled convs."""

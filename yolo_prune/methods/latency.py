@@ -153,12 +153,13 @@ class Ranking:
         return lo
 
 
-def output_change(reference: list[np.ndarray], outputs: list[np.ndarray], imgsz: int, task: Task) -> float:
+def output_change(reference: list[np.ndarray], outputs: list[np.ndarray], imgsz: int, task: Task,
+                  model: nn.Module) -> float:  # fmt: skip
     """How far a cut model's predictions move from the reference model's on the same images: the relative L1 change
     of the scores, plus the shift of the pixel coordinates (a share of the image side) weighted by the reference's
-    confidence. Both read the exported output as the task lays it out (detection: ``(1, 4 + nc, anchors)``, boxes in
-    pixels, then class probabilities)."""
-    ref, out = [task.split_output(r) for r in reference], [task.split_output(o) for o in outputs]
+    confidence. Both read the exported output as ``model``'s task lays it out (detection: ``(1, 4 + nc, anchors)``,
+    boxes in pixels, then class probabilities)."""
+    ref, out = [task.split_output(r, model) for r in reference], [task.split_output(o, model) for o in outputs]
     cls = sum(float(np.abs(o - r).sum()) for (_, r), (_, o) in zip(ref, out))
     mass = sum(float(r.sum()) for _, r in ref)
     weight = [r.max(axis=1) for _, r in ref]
@@ -437,7 +438,7 @@ class LatencyMethod(PruningMethod):
         rows, probed = [], []
         for (u, widths, path), ms in zip(probes, times):
             width = widths[u.convs[0]]
-            change = output_change(reference, _outputs(path, images), self.settings["imgsz"], self.adapter.task)
+            change = output_change(reference, _outputs(path, images), self.settings["imgsz"], self.adapter.task, model)
             probed.append(Probe(u, max(current_ms - ms, 0.0) / base_ms / (u.width - width), change))
             removed = [float(v.sort().values[: len(v) - widths[c]].sum() / v.sum()) for c, v in scores.items()
                        if c in u.convs]  # fmt: skip

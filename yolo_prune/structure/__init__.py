@@ -4,7 +4,8 @@
   enters and leaves the prunable form, which channels it keeps, its model-yaml row, its ONNX split. ``layers``,
   ``c2f`` and ``attention`` hold the parts of the YOLOv8, YOLO11 and YOLO26 bodies.
 - ``tasks``: a ``Task`` per head (as Ultralytics' ``task_map``): its model, trainer and validator classes, metric,
-  fixed outputs, output layout, data set check and what distillation reads. ``tasks.detect`` is detection.
+  fixed outputs, output layout, data set check and what distillation reads. ``tasks.detect`` is detection;
+  ``tasks.segment``, ``tasks.pose`` and ``tasks.obb`` are shaped after it.
 - ``adapter``: ``ModelAdapter``, built once per run (the one task gate) and handed to everything that meets the
   model's structure; ``prunable_form`` is the one prunable form, ``stock_name`` the one renamer.
 - ``model_yaml``: pruned widths written as an Ultralytics model yaml, rows taken from the parts.

@@ -88,16 +88,26 @@ def _row_args(cls: type, args: list[Any], widths: Widths) -> list[Any]:
     return args
 
 
-def with_widths(yaml: dict[str, Any], rows: dict[int, tuple[type, Widths]], nc: int) -> dict[str, Any]:
+def with_widths(yaml: dict[str, Any], rows: dict[int, tuple[type, Widths]], nc: int,
+                head_args: list[Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """``yaml`` restated with the class and explicit widths of ``rows`` per layer index, at scale 1 (no width or
-    depth multiples), for ``nc`` classes."""
+    depth multiples), for ``nc`` classes, with the head's row arguments ``head_args`` where given."""
     new = copy.deepcopy(yaml)
     new.pop("scales", None)
     new.update(depth_multiple=1.0, width_multiple=1.0, nc=nc)
     layers = new["backbone"] + new["head"]
     for i, (cls, widths) in rows.items():
         layers[i][1:] = [widths.repeats, cls.__name__, _row_args(cls, list(layers[i][3]), widths)]
+    if head_args is not None:
+        new["head"][-1][3] = head_args
     return new
+
+
+def stated_head_args(model: nn.Module) -> list[Any]:
+    """The head row's arguments of stock-form ``model``'s yaml restated for its widths by its task."""
+    from yolo_prune.structure.tasks import task_of
+
+    return task_of(model).yaml_head_args(model, list(model.yaml["head"][-1][3]))
 
 
 def build_layers(yaml: dict[str, Any]) -> nn.Sequential:
@@ -138,7 +148,7 @@ def rebuilt_widths(model: nn.Module, width: Callable[[str], int], rounded: Calla
             rows[i - 1] = (prev_cls, prev._replace(out=prev.out if prev.out == now else wider))
         blocks = layer.m.inner if isinstance(getattr(layer, "m", None), OpaqueBlock) else getattr(layer, "m", ())
         rows[i] = (cls, Widths(out, hidden, len(blocks) if row.repeats else 1))
-    layers = enter(build_layers(with_widths(model.yaml, rows, task_of(model).classes(model))))
+    layers = enter(build_layers(with_widths(model.yaml, rows, task_of(model).classes(model), stated_head_args(model))))
     return {f"model.{n}": m.out_channels for n, m in layers.named_modules() if isinstance(m, nn.Conv2d)}
 
 
@@ -152,7 +162,7 @@ def stock_yaml(model: nn.Module) -> tuple[dict[str, Any], str | None]:
         return model.yaml, f"a {type(head_of(model)).__name__} head, which yolo-prune does not prune"
     nc = task.classes(model)
     try:
-        yaml = with_widths(model.yaml, row_widths(model), nc)
+        yaml = with_widths(model.yaml, row_widths(model), nc, stated_head_args(model))
         rebuilt = task.model_cls()(yaml, nc=nc, ch=yaml.get("channels", 3), verbose=False)
     except Exception as e:  # the widths break one of Ultralytics' own asserts (e.g. C2PSA's c1 == c2)
         reason = f"Ultralytics cannot build it: {type(e).__name__}: {e}"

@@ -33,6 +33,8 @@ class Task:
     name = ""  # Ultralytics' task name (``model.task``, ``task=`` of its trainers and validators)
     heads: tuple[type, ...] = ()  # the head classes (exact types) that make a model of this task
     metrics: dict[str, str] = {}  # our metric name -> the validator's key, the first one the run's yardstick
+    label_line = ""  # what one line of its YOLO label files holds, for messages
+    distills = False  # whether distillation (``--distill``) knows this head's outputs
     box_rows = 0  # leading rows of the exported output that are pixel coordinates (the rest are scores)
 
     def model_cls(self) -> type:
@@ -47,6 +49,15 @@ class Task:
     def check_dataset(self, path: str | Path) -> dict[str, Any]:
         """Ultralytics' own parse of the data set yaml for this task (raises what Ultralytics raises)."""
         raise NotImplementedError
+
+    def model_args(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments of ``model_cls`` that a data set's info (``check_dataset``) gives besides ``nc``."""
+        return {}
+
+    def data_mismatch(self, model: nn.Module, data: dict[str, Any]) -> str | None:
+        """How ``model``'s head disagrees with a data set's info besides the class count ("predicts ... but ..."),
+        or None."""
+        return None
 
     def head(self, model: nn.Module) -> nn.Module:
         return head_of(model)
@@ -63,19 +74,37 @@ class Task:
         """Our metrics from a validator's results."""
         return {ours: float(results[theirs]) for ours, theirs in self.metrics.items()}
 
-    def split_output(self, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The exported model's first output as (pixel coordinates, scores), along axis 1."""
-        return output[:, : self.box_rows], output[:, self.box_rows :]
+    def eval_outputs(self, out: Any) -> list[Any]:
+        """An eval-mode forward's result as the exported model's outputs, in order (``output0``, ``output1``...)."""
+        return [out[0] if isinstance(out, (tuple, list)) else out]
+
+    def pixel_rows(self, model: nn.Module, rows: int) -> list[int]:
+        """Indices of the rows (axis 1) of ``model``'s exported first output, ``rows`` long, in input pixels."""
+        return list(range(self.box_rows))
+
+    def split_output(self, output: np.ndarray, model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+        """``model``'s exported first output as (pixel coordinates, class probabilities), along axis 1; the rows of
+        other kinds (mask coefficients, angles, keypoint visibility) are in neither."""
+        scores = output[:, self.box_rows : self.box_rows + self.classes(model)]
+        return output[:, self.pixel_rows(model, output.shape[1])], scores
 
     def head_signature(self, model: nn.Module) -> dict[str, Any]:
         """What two models must share for one to teach the other output by output (distillation)."""
         raise NotImplementedError
 
+    def yaml_head_args(self, model: nn.Module, args: list[Any]) -> list[Any]:
+        """The head's yaml row arguments ``args`` restated for stock-form ``model``'s widths (where the head's row
+        states a width, e.g. Segment's prototype width)."""
+        return args
+
 
 def _tasks() -> dict[str, Task]:
     from yolo_prune.structure.tasks.detect import DetectTask
+    from yolo_prune.structure.tasks.obb import OBBTask
+    from yolo_prune.structure.tasks.pose import PoseTask
+    from yolo_prune.structure.tasks.segment import SegmentTask
 
-    return {t.name: t for t in (DetectTask(),)}
+    return {t.name: t for t in (DetectTask(), SegmentTask(), PoseTask(), OBBTask())}
 
 
 TASKS: dict[str, Task] = _tasks()
@@ -107,8 +136,9 @@ def head_task(model: nn.Module) -> str:
 
 
 def supported_tasks() -> str:
-    """'detection', for messages: the tasks yolo-prune prunes."""
-    return ", ".join(t.label for t in TASKS.values())
+    """'detection, segmentation, pose and oriented-box', for messages: the tasks yolo-prune prunes."""
+    labels = [t.label for t in TASKS.values()]
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
 
 
 def refusal(source: Any, kind: str) -> UserError:

@@ -27,7 +27,10 @@ BRANCHES = ("cv2", "cv3", "one2one_cv2", "one2one_cv3")  # box and class branche
 class DetectTask(Task):
     name = "detect"
     label = "detection"
+    label_line = "class x_center y_center width height"
     heads = (Detect,)
+    distills = True
+    branches = BRANCHES  # the head's branches whose last conv is a prediction (fixed width)
     metrics = {"map50_95": "metrics/mAP50-95(B)", "map50": "metrics/mAP50(B)"}
     box_rows = 4  # output0 is (batch, 4 + nc, anchors): xywh boxes in input pixels, then class probabilities
 
@@ -57,9 +60,14 @@ class DetectTask(Task):
         output width is their input width, the neck's: keeping them would freeze the P3-P5 widths too)."""
         head = self.head(model)
         if not prune_head:
-            return [m for m in head.modules() if isinstance(m, nn.Conv2d) and not _depthwise(m)]
-        branches = [getattr(head, n) for n in BRANCHES if getattr(head, n, None)]
-        return [seq[-1] for branch in branches for seq in branch] + [head.dfl]
+            convs = [m for m in head.modules() if isinstance(m, nn.Conv2d) and not _depthwise(m)]
+            return convs + self.fixed_extras(head)
+        branches = [getattr(head, n) for n in self.branches if getattr(head, n, None)]
+        return [seq[-1] for branch in branches for seq in branch] + [head.dfl] + self.fixed_extras(head)
+
+    def fixed_extras(self, head: nn.Module) -> list[nn.Module]:
+        """Modules of the head besides its branches' last convs whose output width is the task's (none for boxes)."""
+        return []
 
     def head_signature(self, model: nn.Module) -> dict[str, Any]:
         head = self.head(model)

@@ -1,0 +1,128 @@
+"""Segmentation, pose and oriented boxes through the whole loop, as detection goes: prune 0.5 in two steps with one
+fine-tuning epoch each (DepGraph), the task's own metric logged, ONNX equal to PyTorch on every output, and a final.pt
+that stock Ultralytics reloads, predicts and validates with in a fresh process without yolo-prune; one family each
+(YOLOv8-seg, YOLO11-pose, YOLO26-obb); network slimming and the speed target run one step on other families.
+YOLO26-seg's training-only semantic branch still trains once pruned."""
+
+import copy
+import json
+
+import pytest
+import torch
+
+from yolo_prune import prune
+from yolo_prune.checkpoint import load_detector, save_checkpoint
+from yolo_prune.checks import check_model
+from yolo_prune.errors import UserError
+from yolo_prune.evaluation import layer_widths
+from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_onnx
+from yolo_prune.methods import make_method
+from yolo_prune.settings import resolve_settings
+from yolo_prune.structure import ModelAdapter
+from yolo_prune.structure.model_yaml import stock_yaml
+from trained import trained_like
+
+TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", verbose=False)
+CASES = {"segment": "yolov8n-seg.yaml", "pose": "yolo11n-pose.yaml", "obb": "yolo26n-obb.yaml"}
+METRIC = {"segment": "metrics/mAP50-95(M)", "pose": "metrics/mAP50-95(P)", "obb": "metrics/mAP50-95(B)"}
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def run(request, task_data_yaml, tmp_path_factory):
+    task = request.param
+    result = prune(model=CASES[task], data=str(task_data_yaml(task)), iterative_steps=2, epochs=1,
+                   target_prune_rate=0.5, project=str(tmp_path_factory.mktemp("runs")), **TINY)  # fmt: skip
+    return task, result
+
+
+def test_two_steps_cut_half_and_log_the_tasks_metric(run):
+    task, result = run
+    rows = json.loads((result.run_dir / "steps.json").read_text())
+    pruned = [r for r in rows if r["phase"] == "prune"]
+    assert [r["step"] for r in pruned] == [1, 2] and all(r["status"] == "kept" for r in pruned)
+    assert 0.4 < pruned[1]["rate"] < 0.56 and pruned[0]["macs"] > pruned[1]["macs"]
+    assert all(isinstance(r["map50_95"], float) for r in rows)
+    final = load_detector(result.final_pt)
+    assert final.task == task and ModelAdapter.of(final, "final").task.metrics["map50_95"] == METRIC[task]
+    assert stock_yaml(final)[1] is None
+
+
+def test_onnx_matches_pytorch_and_final_reloads_without_yolo_prune(run, run_python, task_data_yaml):
+    task, result = run
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["onnx_output_diff"] < ONNX_TOLERANCE
+    out = run_python(
+        "import sys; sys.modules['yolo_prune'] = None\nimport json, torch\nfrom ultralytics import YOLO\n"
+        f"m = YOLO({str(result.final_pt)!r})\n"
+        "n = sum(p.numel() for p in m.model.parameters())\n"
+        "m.predict(torch.rand(1, 3, 64, 64), imgsz=64, verbose=False)\n"
+        f"metrics = m.val(data={str(task_data_yaml(task))!r}, imgsz=64, batch=2, workers=0, device='cpu', "
+        "plots=False, verbose=False)\n"
+        f"print(json.dumps([m.task, n, float(metrics.results_dict[{METRIC[task]!r}])]))\n"
+    )
+    name, n, metric = json.loads(out.strip().splitlines()[-1])
+    assert name == task and n == sum(p.numel() for p in load_detector(result.final_pt).parameters())
+    assert 0.0 <= metric <= 1.0
+
+
+@pytest.mark.parametrize("task, source, method", [
+    ("segment", "yolo26n-seg.yaml", dict(method="slim", sr=0.05, sparse_epochs=1)),  # Proto26's semantic branch trains
+    ("pose", "yolo11n-pose.yaml", dict(target_speedup=1.2, latency_runs=3, latency_warmup=1, latency_threads=1)),
+    ("obb", "yolov8n-obb.yaml", dict(method="slim", sr=0.05, sparse_epochs=1)),
+])  # fmt: skip
+def test_the_other_methods_run_one_step_on_each_task(task, source, method, task_data_yaml, tmp_path):
+    result = prune(model=source, data=str(task_data_yaml(task)), iterative_steps=1, epochs=1, project=str(tmp_path),
+                   **method, **TINY)  # fmt: skip
+    rows = json.loads((result.run_dir / "steps.json").read_text())
+    assert rows[-1]["status"] == "kept" and rows[-1]["rate"] > 0
+    assert json.loads((result.run_dir / "summary.json").read_text())["onnx_output_diff"] < ONNX_TOLERANCE
+    final = load_detector(result.final_pt)
+    assert final.task == task and stock_yaml(final)[1] is None
+
+
+def test_a_pose_model_takes_the_data_sets_keypoints_and_refuses_others(task_data_yaml, tmp_path):
+    five = tmp_path / "five.yaml"  # the same data set, stating 5 keypoints
+    five.write_text(task_data_yaml("pose").read_text().replace("kpt_shape: [17, 3]", "kpt_shape: [5, 3]"))
+    model, _, _ = check_model("yolo11n-pose.yaml", str(five))
+    assert list(model.model[-1].kpt_shape) == [5, 3]  # built for the data set, as Ultralytics' PoseTrainer builds it
+    pt = save_checkpoint(tmp_path / "five.pt", model, {"imgsz": 64})
+    with pytest.raises(UserError, match=r"five.pt predicts keypoints of kpt_shape \[5, 3\] but .* has \[17, 3\]"):
+        check_model(str(pt), str(task_data_yaml("pose")))
+
+
+def test_distillation_is_refused_for_tasks_other_than_detection(task_data_yaml, tmp_path):
+    with pytest.raises(UserError, match="^--distill is for detection models only for now; this is a segmentation model"):
+        prune(model="yolov8n-seg.yaml", data=str(task_data_yaml("segment")), distill=True,
+              project=str(tmp_path), **TINY)  # fmt: skip
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("source, widths", [
+    ("yolo26n-seg.yaml", {}),
+    ("yolo26n-pose.yaml", {"yaml_widths": False, "round_to": 1}),  # else Ultralytics' derived width keeps cv4 whole
+    ("yolo26n-obb.yaml", {}),
+])  # fmt: skip
+def test_a_pruned_yolo26_task_model_trains_in_train_mode_and_exports_as_it_computes(source, widths, tmp_path):
+    """YOLO26's task heads have layers that run in training only, which an eval trace does not see (Proto26's
+    semantic branch, Pose26's sigma convs): after a 0.5 cut they must still take the channels they read, forward and
+    backward; eval outputs (detections and, for segmentation, prototypes) equal ONNX."""
+    model = trained_like(load_detector(source, nc=3)).eval()
+    base = copy.deepcopy(model)
+    settings = resolve_settings(overrides={"imgsz": 64, "target_prune_rate": 0.5, **widths})
+    make_method(settings, ModelAdapter.of(model, source)).prune(model, 1, 1, layer_widths(model), 64)
+    assert sum(layer_widths(model).values()) < 0.8 * sum(layer_widths(base).values())
+    model.train()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    out = model(torch.rand(2, 3, 64, 64))
+    if source == "yolo26n-seg.yaml":
+        assert out["one2many"]["proto"][1].shape[1] == 3  # the semantic branch ran: one map per class
+    if source == "yolo26n-pose.yaml":
+        assert "kpts_sigma" in out["one2many"]  # the sigma convs ran
+    loss = sum(t.float().sum() for t in torch.utils._pytree.tree_leaves(out) if isinstance(t, torch.Tensor))
+    loss.backward()
+    head = model.model[-1]
+    trained_only = head.proto.semseg if source == "yolo26n-seg.yaml" else getattr(head, "cv4_sigma", head.cv4)
+    assert all(p.grad is not None for p in trained_only.parameters())
+    pt = save_checkpoint(tmp_path / "cut.pt", model.eval(), {"imgsz": 64})
+    assert compare_with_torch(pt, export_onnx(pt, 64), 64) < ONNX_TOLERANCE
