@@ -16,6 +16,7 @@ Usage:
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +38,17 @@ class Task:
     distills = False  # whether distillation (``--distill``) knows this head's outputs
     box_rows = 0  # leading rows of the exported output that are pixel coordinates (the rest are scores)
 
+    # Ultralytics' classes for the task, as ``YOLO.task_map`` names them: imported when first asked for.
+    model_path = trainer_path = validator_path = ""  # "module:Class"
+
     def model_cls(self) -> type:
-        raise NotImplementedError
+        return _imported(self.model_path)
 
     def trainer_cls(self) -> type:
-        raise NotImplementedError
+        return _imported(self.trainer_path)
 
     def validator_cls(self) -> type:
-        raise NotImplementedError
+        return _imported(self.validator_path)
 
     def check_dataset(self, path: str | Path) -> dict[str, Any]:
         """Ultralytics' own parse of the data set yaml for this task (raises what Ultralytics raises)."""
@@ -96,6 +100,12 @@ class Task:
         """The head's yaml row arguments ``args`` restated for stock-form ``model``'s widths (where the head's row
         states a width, e.g. Segment's prototype width)."""
         return args
+
+
+def _imported(path: str) -> type:
+    """The class ``"module:Class"`` names."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _tasks() -> dict[str, Task]:

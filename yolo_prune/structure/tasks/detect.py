@@ -34,20 +34,9 @@ class DetectTask(Task):
     metrics = {"map50_95": "metrics/mAP50-95(B)", "map50": "metrics/mAP50(B)"}
     box_rows = 4  # output0 is (batch, 4 + nc, anchors): xywh boxes in input pixels, then class probabilities
 
-    def model_cls(self) -> type:
-        from ultralytics.nn.tasks import DetectionModel
-
-        return DetectionModel
-
-    def trainer_cls(self) -> type:
-        from ultralytics.models.yolo.detect import DetectionTrainer
-
-        return DetectionTrainer
-
-    def validator_cls(self) -> type:
-        from ultralytics.models.yolo.detect import DetectionValidator
-
-        return DetectionValidator
+    model_path = "ultralytics.nn.tasks:DetectionModel"
+    trainer_path = "ultralytics.models.yolo.detect:DetectionTrainer"
+    validator_path = "ultralytics.models.yolo.detect:DetectionValidator"
 
     def check_dataset(self, path: str | Path) -> dict[str, Any]:
         from ultralytics.data.utils import check_det_dataset

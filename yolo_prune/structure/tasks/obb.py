@@ -30,17 +30,6 @@ class OBBTask(DetectTask):
     branches = (*BRANCHES, "cv4", "one2one_cv4")  # cv4: angles
     metrics = DetectTask.metrics  # the rotated boxes' mAP (OBBMetrics keeps the box keys)
 
-    def model_cls(self) -> type:
-        from ultralytics.nn.tasks import OBBModel
-
-        return OBBModel
-
-    def trainer_cls(self) -> type:
-        from ultralytics.models.yolo.obb import OBBTrainer
-
-        return OBBTrainer
-
-    def validator_cls(self) -> type:
-        from ultralytics.models.yolo.obb import OBBValidator
-
-        return OBBValidator
+    model_path = "ultralytics.nn.tasks:OBBModel"
+    trainer_path = "ultralytics.models.yolo.obb:OBBTrainer"
+    validator_path = "ultralytics.models.yolo.obb:OBBValidator"

@@ -38,20 +38,9 @@ class PoseTask(DetectTask):
     branches = (*BRANCHES, "cv4", "one2one_cv4")  # cv4: keypoints (in Pose26, features for POSE26_OUTPUTS)
     metrics = {"map50_95": "metrics/mAP50-95(P)", "map50": "metrics/mAP50(P)"}  # pose (keypoint) mAP decides
 
-    def model_cls(self) -> type:
-        from ultralytics.nn.tasks import PoseModel
-
-        return PoseModel
-
-    def trainer_cls(self) -> type:
-        from ultralytics.models.yolo.pose import PoseTrainer
-
-        return PoseTrainer
-
-    def validator_cls(self) -> type:
-        from ultralytics.models.yolo.pose import PoseValidator
-
-        return PoseValidator
+    model_path = "ultralytics.nn.tasks:PoseModel"
+    trainer_path = "ultralytics.models.yolo.pose:PoseTrainer"
+    validator_path = "ultralytics.models.yolo.pose:PoseValidator"
 
     def check_dataset(self, path: str | Path) -> dict[str, Any]:
         data = super().check_dataset(path)

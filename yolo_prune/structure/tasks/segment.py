@@ -37,20 +37,9 @@ class SegmentTask(DetectTask):
     branches = (*BRANCHES, "cv4", "one2one_cv4")  # cv4: mask coefficients
     metrics = {"map50_95": "metrics/mAP50-95(M)", "map50": "metrics/mAP50(M)"}  # mask mAP decides
 
-    def model_cls(self) -> type:
-        from ultralytics.nn.tasks import SegmentationModel
-
-        return SegmentationModel
-
-    def trainer_cls(self) -> type:
-        from ultralytics.models.yolo.segment import SegmentationTrainer
-
-        return SegmentationTrainer
-
-    def validator_cls(self) -> type:
-        from ultralytics.models.yolo.segment import SegmentationValidator
-
-        return SegmentationValidator
+    model_path = "ultralytics.nn.tasks:SegmentationModel"
+    trainer_path = "ultralytics.models.yolo.segment:SegmentationTrainer"
+    validator_path = "ultralytics.models.yolo.segment:SegmentationValidator"
 
     def fixed_extras(self, head: nn.Module) -> list[nn.Module]:
         return [head.proto]
