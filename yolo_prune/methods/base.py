@@ -60,9 +60,14 @@ class WidthRules:
         for pair in tied_convs(self.model):
             if all(c in widths for c in pair):
                 widths.update(dict.fromkeys(pair, max(widths[c] for c in pair)))
-        for convs in self.convs:  # coupled convs share one width
-            widths.update(dict.fromkeys(convs, max(widths[c] for c in convs)))
+        widths = self._coupled(widths)
         return self._as_yaml_rebuilds(widths) if self.yaml_widths else widths
+
+    def _coupled(self, widths: dict[nn.Conv2d, int]) -> dict[nn.Conv2d, int]:
+        """``widths`` with the convs of each group (coupled channels) at the widest of them, in place."""
+        for convs in self.convs:
+            widths.update(dict.fromkeys(convs, max(widths[c] for c in convs)))
+        return widths
 
     def _rounded(self, n: int, multiple: int = 1) -> int:
         step = self.round_to * multiple
@@ -74,9 +79,7 @@ class WidthRules:
         for _ in range(REBUILD_ROUNDS):  # a width the rebuild rounds (SPPF's input) re-ties its coupled convs
             by_name = {self.names[c]: w for c, w in widths.items()}
             built = rebuilt_widths(self.model, lambda name: by_name.get(name, current[name]), self._rounded)
-            rebuilt = {c: min(built[self.names[c]], c.out_channels) for c in widths}
-            for convs in self.convs:
-                rebuilt.update(dict.fromkeys(convs, max(rebuilt[c] for c in convs)))
+            rebuilt = self._coupled({c: min(built[self.names[c]], c.out_channels) for c in widths})
             if rebuilt == widths:
                 break
             widths = rebuilt
