@@ -216,8 +216,9 @@ def export_model(model: Any, target: Path, imgsz: int, batch: int = 1) -> Path:
 def export_like(template: Path, model: Any, target: Path) -> Path:
     """What exporting stock-form ``model`` gives, made from ``template`` (an export of a model that differs from it in
     widths only) without tracing it: the template's graph with every conv's weights (BatchNorm folded in, as the
-    exporter folds it) and every block's split sizes taken from ``model`` (its part's ``split_sizes``). Milliseconds instead of seconds, for the
-    dozens of copies a latency table times; the outputs match a real export's (tests/test_speed_target.py)."""
+    exporter folds it) and every block's split sizes taken from ``model`` (its part's ``split_sizes``). Milliseconds
+    instead of seconds, for the dozens of copies a latency table times; the outputs match a real export's
+    (tests/test_speed_target.py, tests/test_conformance.py)."""
     import onnx
     import torch
     import torch.nn as nn
