@@ -257,8 +257,10 @@ def check_labels(info: dict[str, Any], task: Task, single_cls: bool = False) -> 
                     dataset = YOLODataset(img_path=view_info[split], data=view_info, task=task.name, augment=False,
                                           single_cls=single_cls)  # fmt: skip
                 except (RuntimeError, ValueError, FileNotFoundError) as e:  # "No valid images found in <cache>"
-                    # Ultralytics 8.4 lists each file's problem on the lines after the first; 8.3 does not.
-                    issues = [x.strip() for x in str(e).splitlines()[1:] if x.strip() and "://" not in x]
+                    # "No valid images" lists each file's problem on the lines after the first (8.4; 8.3 does not);
+                    # a one-line error (labels of another task: boxes for a segmentation model) is the problem.
+                    lines = [x.strip() for x in str(e).splitlines() if x.strip() and "://" not in x]
+                    issues = lines[1:] if len(lines) > 1 else lines
                     reason = (f": {_user_paths(issues[0])}" if issues else " (class ids beyond its names, coordinates "
                               "outside 0-1 or unreadable images)")  # fmt: skip
                     raise UserError(f"the {split} split of {info['yaml_file']} has no image Ultralytics can "
