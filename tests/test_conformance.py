@@ -145,6 +145,23 @@ def test_a_half_cut_keeps_the_fixed_outputs_and_rebuilds_from_its_yaml(source, m
     assert stock_yaml(model)[1] is None  # the yaml it writes rebuilds it exactly (same tensors, same outputs)
 
 
+@pytest.mark.parametrize("source", [s for s in SOURCES if s.endswith("-seg.yaml")])
+def test_the_prototypes_inner_width_is_cut_as_one_and_written_to_the_yaml(source, cut):
+    """YOLOv8/YOLO11's prototype: first conv, transposed-conv upsample and second conv at one width, cut with the
+    neck and stated as the head's ``npr``; its output (one channel per mask) keeps its width. YOLO26's stays whole
+    (its training-only semantic branch is built at ``npr``)."""
+    base, model, _ = cut(source, "depgraph")
+    head = len(model.model) - 1
+    inner = [f"model.{head}.proto.{n}" for n in ("cv1.conv", "upsample", "cv2.conv")]
+    before, after = layer_widths(base), layer_widths(model)
+    assert after[f"model.{head}.proto.cv3.conv"] == before[f"model.{head}.proto.cv3.conv"] == model.model[-1].nm
+    if source.startswith("yolo26"):
+        assert all(after[n] == before[n] for n in after if ".proto." in n)
+        return
+    assert len({after[n] for n in inner}) == 1 and after[inner[0]] < before[inner[0]]
+    assert stock_yaml(model)[0]["head"][-1][3][2] == after[inner[0]]
+
+
 @pytest.mark.parametrize("method", CUTTING)
 @pytest.mark.parametrize("source", SOURCES)
 def test_a_half_cut_exports_to_onnx_as_pytorch_computes_it(source, method, cut):

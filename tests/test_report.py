@@ -331,7 +331,8 @@ def test_a_run_without_a_kept_step_or_onnx_says_so(tmp_path):
     md = report.write_report(run)[0].read_text()
     no_step = ("No pruning step was kept (step 1 lost 0.250 mAP50-95, more than max_map_drop 0.2): final.pt is the "
                "base model, unpruned; there is no speed-up to measure.")  # fmt: skip
-    no_onnx = "ONNX export was not possible, so ONNX sizes, ONNX Runtime mAP and latency are n/a: ONNX export of"
+    no_onnx = ("ONNX export was not possible, so ONNX sizes, ONNX Runtime accuracy and latency are n/a: ONNX export "
+               "of")
     assert f"> **Warning:** {no_step}" in md and f"> **Warning:** {no_onnx}" in md
     result = {r[0]: r[1:] for r in _table(md, "")[1:]}
     assert result["latency median (p10-p90)"] == ["n/a", "n/a", "n/a"] and result["ONNX size"][2] == "n/a"
@@ -408,3 +409,65 @@ def test_channel_counts_flag_widths_the_runtime_runs_slower_and_say_why(tmp_path
     narrow = _write(tmp_path / "narrow", {**_settings("depgraph"), "round_to": 16}, rows, layers, _summary(rows))
     md = report.write_report(narrow)[0].read_text()
     assert "could not apply to 1 layer(s) narrower than that, which keep their own width: model.2.cv1.conv." in md
+
+
+SEGMENT_METRICS = {"mask_map50_95": "mask mAP50-95", "mask_map50": "mask mAP50", "box_map50_95": "box mAP50-95",
+                   "box_map50": "box mAP50"}  # fmt: skip
+
+
+def _as_segment(row: dict) -> dict:
+    """A detection row as a segmentation run logs it: mask mAP (lower) decides, box mAP beside it."""
+    out = {k: v for k, v in row.items() if "map50" not in k}
+    for suffix in ("_pruned", ""):
+        out[f"mask_map50_95{suffix}"] = row[f"map50_95{suffix}"] - 0.1
+        out[f"mask_map50{suffix}"] = row[f"map50{suffix}"] - 0.1
+        out[f"box_map50_95{suffix}"] = row[f"map50_95{suffix}"]
+        out[f"box_map50{suffix}"] = row[f"map50{suffix}"]
+    return out
+
+
+def test_a_task_with_two_metrics_shows_both_and_says_which_decides(tmp_path):
+    """A segmentation run logs mask and box mAP: the summary table, the step table and the plots show each, the
+    deciding one (mask mAP50-95, the settings file's first metric) has the stop line and is named as deciding."""
+    rows = [_as_segment(r) for r in _depgraph_rows()]
+    summary = _summary(_depgraph_rows())
+    for side in ("base", "final"):
+        s = summary[side]
+        for prefix in ("", "onnx_", "yolo_val_"):
+            s[f"{prefix}box_map50_95"], s[f"{prefix}box_map50"] = s.pop(f"{prefix}map50_95"), s.pop(f"{prefix}map50")
+            s[f"{prefix}mask_map50_95"], s[f"{prefix}mask_map50"] = s[f"{prefix}box_map50_95"] - 0.1, s[f"{prefix}box_map50"] - 0.1
+    summary["metrics"] = SEGMENT_METRICS
+    run = _write(tmp_path / "seg", {**_settings("depgraph"), "metrics": SEGMENT_METRICS}, rows, LAYERS, summary)
+    md = report.write_report(run)[0].read_text()
+
+    result = {r[0]: r[1:] for r in _table(md, "")[1:]}
+    for where in ("PyTorch", "ONNX Runtime", "yolo val"):
+        for label in SEGMENT_METRICS.values():
+            assert f"{label} ({where})" in result
+    assert result["mask mAP50-95 (PyTorch)"] == ["0.350", "0.321", "-0.029"]
+    assert result["box mAP50-95 (PyTorch)"] == ["0.450", "0.421", "-0.029"]
+    assert "mAP50-95 (PyTorch)" not in result
+    assert ("mask mAP50-95 decides (--max-map-drop, the early stop, whether a fine-tuning is kept); mask mAP50, "
+            "box mAP50-95, box mAP50 are shown beside it.") in md  # fmt: skip
+    assert "ONNX Runtime vs PyTorch mask mAP50-95 gap: 0.002" in md
+
+    steps = _table(md, "step")
+    header, body = steps[0], steps[1:]
+    assert header[8:17] == ["mask mAP50-95 pruned", "mask mAP50-95", "mask mAP50 pruned", "mask mAP50",
+                            "box mAP50-95 pruned", "box mAP50-95", "box mAP50 pruned", "box mAP50",
+                            "mask mAP50-95 drop"]  # fmt: skip
+    for cells, row in zip(body, rows):
+        c = dict(zip(header, cells))
+        for key, label in SEGMENT_METRICS.items():
+            assert c[label] == report.fmt_map(row[key]) and c[f"{label} pruned"] == report.fmt_map(row[f"{key}_pruned"])
+
+    axes = _plot_data(run, "map_vs_step")
+    assert [ax["title"] for ax in axes] == ["mask mAP50-95 (decides)", "mask mAP50", "box mAP50-95", "box mAP50"]
+    kept = [r for r in rows if r["status"] == "kept"]
+    for ax, key in zip(axes, SEGMENT_METRICS):
+        assert ax["series"]["after fine-tuning"]["y"] == [r[key] for r in kept]
+    assert axes[0]["series"]["stop line (base - max_map_drop)"]["y"] == [0.35 - 0.2] * 2
+    assert "stop line (base - max_map_drop)" not in axes[2]["series"]
+
+    text = report.format_summary_table(summary)
+    assert "mask mAP50-95 decides" in text and "box mAP50 (yolo val)" in text

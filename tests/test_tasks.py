@@ -9,6 +9,7 @@ import json
 
 import pytest
 import torch
+import yaml
 
 from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector, save_checkpoint
@@ -24,7 +25,9 @@ from trained import trained_like
 
 TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", verbose=False)
 CASES = {"segment": "yolov8n-seg.yaml", "pose": "yolo11n-pose.yaml", "obb": "yolo26n-obb.yaml"}
-METRIC = {"segment": "metrics/mAP50-95(M)", "pose": "metrics/mAP50-95(P)", "obb": "metrics/mAP50-95(B)"}
+# The deciding metric: our name (steps.csv's column) and Ultralytics' key for it; segment and pose log box mAP too.
+METRIC = {"segment": ("mask_map50_95", "metrics/mAP50-95(M)"), "pose": ("pose_map50_95", "metrics/mAP50-95(P)"),
+          "obb": ("map50_95", "metrics/mAP50-95(B)")}  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -41,9 +44,15 @@ def test_two_steps_cut_half_and_log_the_tasks_metric(run):
     pruned = [r for r in rows if r["phase"] == "prune"]
     assert [r["step"] for r in pruned] == [1, 2] and all(r["status"] == "kept" for r in pruned)
     assert 0.4 < pruned[1]["rate"] < 0.56 and pruned[0]["macs"] > pruned[1]["macs"]
-    assert all(isinstance(r["map50_95"], float) for r in rows)
     final = load_detector(result.final_pt)
-    assert final.task == task and ModelAdapter.of(final, "final").task.metrics["map50_95"] == METRIC[task]
+    metrics = ModelAdapter.of(final, "final").task.metrics
+    assert final.task == task and next(iter(metrics)) == METRIC[task][0]  # the first decides
+    assert metrics[METRIC[task][0]][0] == METRIC[task][1]
+    logged = [METRIC[task][0], *(["box_map50_95"] if task != "obb" else [])]
+    assert all(isinstance(r[k], float) and isinstance(r[f"{k}_pruned"], float) for r in rows for k in logged)
+    assert rows[-1]["map_drop"] == pytest.approx(rows[0][METRIC[task][0]] - rows[-1][METRIC[task][0]])
+    settings = yaml.safe_load((result.run_dir / "settings.yaml").read_text())
+    assert list(settings["metrics"]) == list(metrics)
     assert stock_yaml(final)[1] is None
 
 
@@ -56,13 +65,13 @@ def test_onnx_matches_pytorch_and_final_reloads_without_yolo_prune(run, run_pyth
         f"m = YOLO({str(result.final_pt)!r})\n"
         "n = sum(p.numel() for p in m.model.parameters())\n"
         "m.predict(torch.rand(1, 3, 64, 64), imgsz=64, verbose=False)\n"
-        f"metrics = m.val(data={str(task_data_yaml(task))!r}, imgsz=64, batch=2, workers=0, device='cpu', "
-        "plots=False, verbose=False)\n"
-        f"print(json.dumps([m.task, n, float(metrics.results_dict[{METRIC[task]!r}])]))\n"
+        f"metrics = m.val(data={str(task_data_yaml(task))!r}, imgsz=64, batch={TINY['batch']}, workers=0, "
+        "device='cpu', plots=False, verbose=False)\n"
+        f"print(json.dumps([m.task, n, float(metrics.results_dict[{METRIC[task][1]!r}])]))\n"
     )
     name, n, metric = json.loads(out.strip().splitlines()[-1])
     assert name == task and n == sum(p.numel() for p in load_detector(result.final_pt).parameters())
-    assert 0.0 <= metric <= 1.0
+    assert metric == pytest.approx(summary["final"][f"yolo_val_{METRIC[task][0]}"], abs=1e-4)  # the report's row
 
 
 @pytest.mark.parametrize("task, source, method", [

@@ -31,8 +31,10 @@ def count_macs_params(model: nn.Module, imgsz: int) -> tuple[int, int]:
 
 
 def layer_widths(model: nn.Module) -> dict[str, int]:
-    """Output channels of every conv, by module name: where the model was cut shows up here."""
-    return {name: m.out_channels for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    """Output channels of every conv (transposed ones too), by module name: where the model was cut shows up here."""
+    from yolo_prune.structure.parts import CONVS
+
+    return {name: m.out_channels for name, m in model.named_modules() if isinstance(m, CONVS)}
 
 
 def evaluate_map(

@@ -215,8 +215,9 @@ def export_model(model: Any, target: Path, imgsz: int, batch: int = 1) -> Path:
 
 def export_like(template: Path, model: Any, target: Path) -> Path:
     """What exporting stock-form ``model`` gives, made from ``template`` (an export of a model that differs from it in
-    widths only) without tracing it: the template's graph with every conv's weights (BatchNorm folded in, as the
-    exporter folds it) and every block's split sizes taken from ``model`` (its part's ``split_sizes``). Milliseconds
+    widths only) without tracing it: the template's graph with every conv's weights (transposed convs too; BatchNorm
+    folded in, as the exporter folds it) and every block's split sizes taken from ``model`` (its part's
+    ``split_sizes``). Milliseconds
     instead of seconds, for the dozens of copies a latency table times; the outputs match a real export's
     (tests/test_speed_target.py, tests/test_conformance.py)."""
     import onnx
@@ -234,10 +235,10 @@ def export_like(template: Path, model: Any, target: Path) -> Path:
         return name
 
     for node in graph.node:
-        if node.op_type == "Conv":
+        if node.op_type in ("Conv", "ConvTranspose"):
             path = node.input[1].removesuffix(".weight")  # the exporter names weights after their layer
             conv, parent = modules.get(path), modules.get(path.rpartition(".")[0])
-            if not isinstance(conv, nn.Conv2d):
+            if not isinstance(conv, nn.ConvTranspose2d if node.op_type == "ConvTranspose" else nn.Conv2d):
                 raise ExportError(f"{template}: {node.name} reads {node.input[1]}, which is no conv of the model")
             weight, bias, bn = conv.weight, conv.bias, getattr(parent, "bn", None)
             if isinstance(bn, nn.BatchNorm2d) and path.endswith(".conv"):
@@ -245,7 +246,7 @@ def export_like(template: Path, model: Any, target: Path) -> Path:
                                                     bn.bias)  # fmt: skip
             inputs = [node.input[0], tensor(f"{path}.weight:like", weight)]
             if bias is not None or len(node.input) > 2:
-                inputs.append(tensor(f"{path}.bias:like", bias if bias is not None else torch.zeros(len(weight))))
+                inputs.append(tensor(f"{path}.bias:like", bias if bias is not None else torch.zeros(conv.out_channels)))
             del node.input[:]
             node.input.extend(inputs)
             for attribute in node.attribute:

@@ -56,8 +56,9 @@ from yolo_prune.structure import ModelAdapter
 from yolo_prune.structure.model_yaml import stock_yaml
 from yolo_prune.offline import provide_local_fonts
 from yolo_prune.rundir import (
-    DATASET_DIR, FINETUNE_DIR, INPUTS_FILE, LAYERS_FILE, REPORT_MD_FILE, SETTINGS_FILE, STEPS_FILE, SUMMARY_FILE,
-    VAL_DIR, StepLog, checkpoint_file, new_run_dir, read_json, read_steps, write_json, write_yaml,
+    DATASET_DIR, FINETUNE_DIR, INPUTS_FILE, LAYERS_FILE, METRICS_KEY, REPORT_MD_FILE, SETTINGS_FILE, STEPS_FILE,
+    SUMMARY_FILE, VAL_DIR, StepLog, checkpoint_file, new_run_dir, read_json, read_steps, run_metrics, write_json,
+    write_yaml,
 )  # fmt: skip
 from yolo_prune.settings import DEFAULT_CFG, load_yaml, resolve_settings, training_overrides, validate
 
@@ -92,6 +93,15 @@ class Run:
     @property
     def imgsz(self) -> int:
         return self.settings["imgsz"]
+
+    @property
+    def metrics(self) -> dict[str, str]:
+        """The task's metrics, our name -> label, the deciding one (``yardstick``) first."""
+        return self.adapter.task.metric_labels
+
+    @property
+    def yardstick(self) -> str:
+        return self.adapter.task.yardstick
 
     @property
     def train_args(self) -> dict[str, Any]:
@@ -154,7 +164,8 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
                     data=str(Path(data).absolute()))  # fmt: skip
     if settings.get("teacher"):
         settings["teacher"] = str(Path(settings["teacher"]).absolute())
-    write_yaml(run_dir / SETTINGS_FILE, {**settings, "command": command or "", "versions": versions()})
+    write_yaml(run_dir / SETTINGS_FILE, {**settings, "command": command or "", "versions": versions(),
+                                         METRICS_KEY: adapter.task.metric_labels})  # fmt: skip
     for name, content in {**files, INPUTS_FILE: inputs}.items():
         write_json(run_dir / name, content)
     return Run(run_dir, settings, str(view), adapter, method), detector
@@ -179,7 +190,7 @@ def _finished(run_dir: str | Path) -> PruneResult | None:
           f"(yolo-prune --report {run_dir} rebuilds its report)")  # fmt: skip
     final = run_dir / checkpoint_file("final")
     return PruneResult(run_dir, final, final.with_suffix(".onnx"), run_dir / REPORT_MD_FILE,
-                       read_steps(run_dir / STEPS_FILE), summary)  # fmt: skip
+                       read_steps(run_dir / STEPS_FILE, run_metrics(summary)), summary)  # fmt: skip
 
 
 def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Module]:
@@ -198,6 +209,7 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     saved = load_yaml(settings_path)
     versions = saved.pop("versions", None)
     command = saved.pop("command", None)
+    metrics = run_metrics({METRICS_KEY: saved.pop(METRICS_KEY, None)})
     data_before = saved.get("data")
     nothing = (f"{run_dir} stopped before its first step finished, so there is nothing to resume; "
                f"start it again: {command or 'yolo-prune --model ... --data ...'}")  # fmt: skip
@@ -213,7 +225,7 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     _check_saved_settings(settings_path, saved)
     check_onnx(saved)
     check_device(saved.get("device"))
-    rows = read_steps(steps_path)
+    rows = read_steps(steps_path, metrics)
     if not rows:
         raise UserError(nothing)
     layers = read_json(run_dir / LAYERS_FILE, " (the per-layer widths)")
@@ -224,6 +236,10 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
         raise UserError(f"{steps_path} names no kept step with a checkpoint to continue from")
     model = load_detector(run_dir / kept[-1]["checkpoint"])  # a damaged checkpoint is named here, before any work
     adapter = ModelAdapter.of(model, run_dir / kept[-1]["checkpoint"])
+    if adapter.task.metric_labels != metrics:
+        raise UserError(f"{run_dir} logged {', '.join(metrics.values())}, but this yolo-prune judges a "
+                        f"{adapter.task.label} model by {', '.join(adapter.task.metric_labels.values())}: an older "
+                        f"version started it; start it again: {command or 'yolo-prune --model ... --data ...'}")  # fmt: skip
     try:
         data_info = check_data(saved["data"], adapter.task)
     except UserError as e:
@@ -237,7 +253,7 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
                         f"{data_info['nc']}; a run resumes only on its own data")  # fmt: skip
     _print_warnings(check_labels(data_info, adapter.task, bool(saved.get("single_cls"))))
     if saved["data"] != data_before:  # the data set moved: the run goes on reading it where it is now
-        write_yaml(settings_path, {**saved, "command": command, "versions": versions})
+        write_yaml(settings_path, {**saved, "command": command, "versions": versions, METRICS_KEY: metrics})
     view = str(data_view(data_info, run_dir / DATASET_DIR))
     return Run(run_dir, saved, view, adapter, make_method(saved, adapter)), model
 
@@ -286,23 +302,24 @@ def _row(step: int, phase: str, target_rate: float, rate: float, model: nn.Modul
     """A step-log row; ``_accept`` adds its status and checkpoint. ``rate`` is the share of prunable channels
     removed, as reached (rounding and width rules included), beside the scheduled ``target_rate``."""
     macs, params = count_macs_params(model, run.imgsz)
-    base = base or {"macs": macs, "params": params, "map50_95": tuned["map50_95"]}
+    y = run.yardstick
+    base = base or {"macs": macs, "params": params, y: tuned[y]}
     return {
         "step": step, "phase": phase, "target_rate": round(target_rate, 6), "rate": round(rate, 6),
         "macs": macs, "params": params,
         "macs_ratio": macs / base["macs"], "params_ratio": params / base["params"],
-        "map50_95_pruned": pruned["map50_95"], "map50_pruned": pruned["map50"],
-        "map50_95": tuned["map50_95"], "map50": tuned["map50"], "map_drop": base["map50_95"] - tuned["map50_95"],
-        "seconds": round(time.time() - started, 2),
+        **{f"{m}_pruned": pruned[m] for m in run.metrics}, **{m: tuned[m] for m in run.metrics},
+        "map_drop": base[y] - tuned[y], "seconds": round(time.time() - started, 2),
     }  # fmt: skip
 
 
-def _print_step(row: dict, steps: int, base: dict) -> None:
+def _print_step(row: dict, steps: int, base: dict, run: Run) -> None:
     label = f"step {row['step']}/{steps}" if row["step"] > 0 else row["phase"]
+    y = run.yardstick
     print(
         f"{label:<11} MACs {row['macs'] / 1e9:.3f}G ({row['macs_ratio']:.0%})  params {row['params'] / 1e6:.2f}M "
-        f"({row['params_ratio']:.0%})  mAP50-95 {row['map50_95_pruned']:.3f} -> {row['map50_95']:.3f} "
-        f"(base {base['map50_95']:.3f})  {row['seconds']:.0f}s  {row['status']}",
+        f"({row['params_ratio']:.0%})  {run.metrics[y]} {row[f'{y}_pruned']:.3f} -> {row[y]:.3f} "
+        f"(base {base[y]:.3f})  {row['seconds']:.0f}s  {row['status']}",
         flush=True,
     )
 
@@ -313,7 +330,8 @@ def _ckpt_args(run: Run) -> dict[str, Any]:
 
 
 def _accept(row: dict, run: Run, model: nn.Module, name: str) -> dict:
-    """Keep the step if its mAP50-95 stayed within ``max_map_drop`` of the base (saving its checkpoint)."""
+    """Keep the step if the task's deciding metric stayed within ``max_map_drop`` of the base (saving its
+    checkpoint)."""
     if row["map_drop"] > run.settings["max_map_drop"]:
         return {**row, "status": "rejected", "checkpoint": ""}
     rel = checkpoint_file(name)
@@ -325,7 +343,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
     from yolo_prune.distill import distill_kwargs
     from yolo_prune.training import finetune
 
-    s, log, method = run.settings, StepLog(run.dir), run.method
+    s, log, method = run.settings, StepLog(run.dir, run.metrics), run.method
     method.attach(run)
     steps = s["iterative_steps"]
     if not log.rows:
@@ -335,7 +353,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         row = _accept(row, run, model, "base")
         _write_layers(run, layer_widths(model), model)
         log.append(row)
-        _print_step(row, steps, row)
+        _print_step(row, steps, row, run)
     base, base_widths = log.rows[0], read_json(run.dir / LAYERS_FILE)["base"]
     if len(log.rows) == 1:
         started = time.time()
@@ -344,7 +362,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
             metrics = _measure(model, run, method.prepare_phase)
             row = _row(0, method.prepare_phase, 0.0, 0.0, model, run, base, metrics, metrics, started)
             log.append(_accept(row, run, model, method.prepare_phase))
-            _print_step(log.rows[-1], steps, base)
+            _print_step(log.rows[-1], steps, base, run)
     _refresh_plots(run)
     done = [r["step"] for r in log.rows if r["phase"] == method.step_phase]
     for k in range(max(done, default=0) + 1, steps + 1):
@@ -361,7 +379,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         log.append(row)
         if row["status"] == "kept":
             _write_layers(run, base_widths, model)
-        _print_step(row, steps, base)
+        _print_step(row, steps, base, run)
         _refresh_plots(run)
     if log.rows[-1]["status"] == "kept":
         method.goal_reached(log.rows[-1])  # the last step is measured too (the answer is kept per step)
@@ -370,17 +388,18 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
 
 def _finetune_step(pruned_model: nn.Module, pruned: dict[str, float], run: Run, k: int, finetune: Callable,
                    distill: dict[str, Any]) -> tuple[nn.Module, dict[str, float]]:  # fmt: skip
-    """Step ``k``'s model after fine-tuning, and its mAP. Fine-tuning that scores below the pruned model it started
+    """Step ``k``'s model after fine-tuning, and its metrics. Fine-tuning that scores below the pruned model it started
     from (a few epochs of a noisy recipe can) is not kept: the step goes on with the pruned weights, as Ultralytics
     keeps the best epoch rather than the last. ``finetune`` trains a copy, so ``pruned_model`` is unchanged."""
     if run.settings["epochs"] == 0:
         return pruned_model, pruned
     model = finetune(pruned_model, run.data, run.train_args, run.dir / FINETUNE_DIR / f"step_{k:02d}", **distill)
     tuned = _measure(model, run, f"step_{k:02d}")
-    if tuned["map50_95"] >= pruned["map50_95"]:
+    y = run.yardstick
+    if tuned[y] >= pruned[y]:
         return model, tuned
-    print(f"step {k}/{run.settings['iterative_steps']}    fine-tuning lowered mAP50-95 from {pruned['map50_95']:.3f} "
-          f"to {tuned['map50_95']:.3f}: the step keeps its pruned weights", flush=True)  # fmt: skip
+    print(f"step {k}/{run.settings['iterative_steps']}    fine-tuning lowered {run.metrics[y]} from {pruned[y]:.3f} "
+          f"to {tuned[y]:.3f}: the step keeps its pruned weights", flush=True)  # fmt: skip
     return pruned_model, pruned
 
 
@@ -475,29 +494,30 @@ def _summary(run: Run, log: StepLog, final: nn.Module, pts: dict[str, Path], onn
         summary[name] = {
             "macs": rows[name]["macs"], "params": rows[name]["params"], "pt_bytes": pt.stat().st_size,
             "onnx_bytes": onnx[name].stat().st_size if name in onnx else None,
-            "map50_95": rows[name]["map50_95"], "map50": rows[name]["map50"],
-            "yolo_val_map50_95": rect["map50_95"], "yolo_val_map50": rect["map50"],
-            "onnx_map50_95": None, "onnx_map50": None, "latency": None, "latency_batch": None,
+            **{m: rows[name][m] for m in run.metrics}, **{f"yolo_val_{m}": rect[m] for m in run.metrics},
+            **{f"onnx_{m}": None for m in run.metrics}, "latency": None, "latency_batch": None,
         }  # fmt: skip
     summary.update(
         target_rate=last["target_rate"], rate=last["rate"], yaml_note=stock_yaml(final)[1],
         speedup=None, macs_ratio=rows["base"]["macs"] / last["macs"], onnx_gap=None, onnx_tolerance=MAP_TOLERANCE,
         onnx_output_diff=None, onnx_output_tolerance=ONNX_TOLERANCE, final_step=last["step"], final_phase=last["phase"],
         no_step_kept=last["step"] == 0, rejected=_rejected(log), max_map_drop=s["max_map_drop"],
-        onnx_error=export_error, yolo_val_batch=s["batch"],
+        onnx_error=export_error, yolo_val_batch=s["batch"], **{METRICS_KEY: run.metrics},
     )  # fmt: skip
     return summary
 
 
 def _check_onnx(run: Run, summary: dict[str, Any], pts: dict[str, Path], onnx: dict[str, Path]) -> None:
-    """The final ONNX model's outputs against PyTorch's, and both models' mAP in ONNX Runtime, into ``summary``."""
+    """The final ONNX model's outputs against PyTorch's, and both models' metrics in ONNX Runtime, into
+    ``summary``; the gap is the deciding metric's."""
     from yolo_prune.export import compare_with_torch, validate_onnx
 
     summary["onnx_output_diff"] = compare_with_torch(pts["final"], onnx["final"], run.imgsz)
     for name in pts:
         ort = validate_onnx(onnx[name], run.data, run.imgsz, batch=1, save_dir=run.dir / VAL_DIR / f"onnx_{name}")
-        summary[name].update(onnx_map50_95=ort["map50_95"], onnx_map50=ort["map50"])
-    summary["onnx_gap"] = max(abs(summary[n]["map50_95"] - summary[n]["onnx_map50_95"]) for n in pts)
+        summary[name].update({f"onnx_{m}": ort[m] for m in run.metrics})
+    y = run.yardstick
+    summary["onnx_gap"] = max(abs(summary[n][y] - summary[n][f"onnx_{y}"]) for n in pts)
 
 
 def _time_models(run: Run, summary: dict[str, Any], pts: dict[str, Path], onnx: dict[str, Path]) -> None:

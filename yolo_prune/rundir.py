@@ -5,7 +5,7 @@ Usage:
     from yolo_prune.rundir import STEPS_FILE, SUMMARY_FILE, StepLog, new_run_dir, read_json, read_steps
 
     run = new_run_dir("runs/prune", "exp")  # runs/prune/exp, exp2, ... never an existing one
-    log = StepLog(run)
+    log = StepLog(run, {"map50_95": "mAP50-95", "map50": "mAP50"})  # the run's metrics, the deciding one first
     log.append({"step": 0, "phase": "base", ...})  # rewrites steps.json and steps.csv atomically
     rows = read_steps(run / STEPS_FILE)  # what resume reads back; a damaged file is a UserError naming it
     summary = read_json(run / SUMMARY_FILE, optional=True)  # None until the run has finished
@@ -36,9 +36,9 @@ import yaml
 from yolo_prune.errors import UserError
 
 # The run directory's layout. Written by the loop and the methods, read back by resume and the report.
-SETTINGS_FILE = "settings.yaml"  # the resolved settings, the command line and the package versions
+SETTINGS_FILE = "settings.yaml"  # the resolved settings, the command line, the package versions and METRICS_KEY
 INPUTS_FILE = "inputs.json"  # what the run reads from outside (data set fingerprint, teacher): checked on resume
-STEPS_FILE, STEPS_CSV_FILE = "steps.json", "steps.csv"  # the step log (STEP_COLUMNS), as JSON and as CSV
+STEPS_FILE, STEPS_CSV_FILE = "steps.json", "steps.csv"  # the step log (step_columns), as JSON and as CSV
 LAYERS_FILE = "layers.json"  # output width per conv layer: base, final, and those the head fixes
 SUMMARY_FILE = "summary.json"  # base vs final, written when the run finishes
 REPORT_MD_FILE, REPORT_HTML_FILE = "report.md", "report.html"
@@ -58,10 +58,25 @@ SPARSITY_FILE = "sparsity.csv"  # slimming: per sparse-training epoch, the penal
 SPARSE_FILE = "sparse.json"  # slimming: which sparse-trained checkpoint was pruned
 GAMMA_FILES = {"before": "gamma_before.npy", "after": "gamma_after.npy"}  # slimming: |gamma| around sparse training
 
-STEP_COLUMNS = (
-    "step", "phase", "target_rate", "rate", "macs", "params", "macs_ratio", "params_ratio",
-    "map50_95_pruned", "map50_pruned", "map50_95", "map50", "map_drop", "seconds", "status", "checkpoint",
-)  # fmt: skip
+METRICS_KEY = "metrics"  # in SETTINGS_FILE: the task's metrics, our name -> label, the first deciding
+DEFAULT_METRICS = {"map50_95": "mAP50-95", "map50": "mAP50"}
+"""The metrics of a run whose settings file names none: detection's, the one task before there were others."""
+
+
+def run_metrics(settings: dict[str, Any]) -> dict[str, str]:
+    """The metrics a run is judged by (our name -> label, the deciding one first), from its settings file's."""
+    metrics = settings.get(METRICS_KEY)
+    return dict(metrics) if isinstance(metrics, dict) and metrics else dict(DEFAULT_METRICS)
+
+
+def step_columns(metrics: dict[str, str] | None = None) -> tuple[str, ...]:
+    """The step log's columns for a run judged by ``metrics`` (default ``DEFAULT_METRICS``): each metric right after
+    pruning (``<name>_pruned``) and after fine-tuning, and ``map_drop``, the deciding metric's drop from the base."""
+    names = list(metrics or DEFAULT_METRICS)
+    return (
+        "step", "phase", "target_rate", "rate", "macs", "params", "macs_ratio", "params_ratio",
+        *(f"{m}_pruned" for m in names), *names, "map_drop", "seconds", "status", "checkpoint",
+    )  # fmt: skip
 
 
 _UMASK = os.umask(0)
@@ -142,11 +157,13 @@ def read_json(path: Path, what: str = "", optional: bool = False) -> Any:
         raise UserError(f"cannot read {path}{what}: {str(e).splitlines()[0]}") from None
 
 
-def read_steps(path: Path) -> list[dict[str, Any]]:
-    """The step log as written by ``StepLog``: a list of rows with every column, the first the base model."""
+def read_steps(path: Path, metrics: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The step log as written by ``StepLog``: a list of rows with every column for ``metrics``, the first the base
+    model."""
     rows = read_json(path, " (the step log)")
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and set(STEP_COLUMNS) <= set(r) for r in rows):
-        raise UserError(f"{path} is not a yolo-prune step log: expected a list of rows with {', '.join(STEP_COLUMNS)}")
+    columns = step_columns(metrics)
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and set(columns) <= set(r) for r in rows):
+        raise UserError(f"{path} is not a yolo-prune step log: expected a list of rows with {', '.join(columns)}")
     if rows and rows[0]["phase"] != "base":
         raise UserError(f"{path} does not start with the base model's row")
     return rows
@@ -155,19 +172,20 @@ def read_steps(path: Path) -> list[dict[str, Any]]:
 class StepLog:
     """One row per finished step, mirrored to ``steps.json`` (read back on resume) and ``steps.csv``."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, metrics: dict[str, str]) -> None:
         self.json_path = Path(run_dir) / STEPS_FILE
         self.csv_path = Path(run_dir) / STEPS_CSV_FILE
-        self.rows: list[dict[str, Any]] = read_steps(self.json_path) if self.json_path.exists() else []
+        self.columns = step_columns(metrics)
+        self.rows: list[dict[str, Any]] = read_steps(self.json_path, metrics) if self.json_path.exists() else []
 
     def append(self, row: dict[str, Any]) -> None:
-        self.rows.append({k: row.get(k) for k in STEP_COLUMNS})
+        self.rows.append({k: row.get(k) for k in self.columns})
         self._flush()
 
     def _flush(self) -> None:
         write_json(self.json_path, self.rows)
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=STEP_COLUMNS)
+        w = csv.DictWriter(buf, fieldnames=self.columns)
         w.writeheader()
         w.writerows(self.rows)
         write_text(self.csv_path, buf.getvalue())

@@ -31,7 +31,7 @@ import torch_pruning as tp
 
 from yolo_prune.structure import CUSTOMIZED_PRUNERS, ModelAdapter, split_widths
 from yolo_prune.structure.model_yaml import rebuilt_widths
-from yolo_prune.structure.parts import tied_convs
+from yolo_prune.structure.parts import CONVS, tied_convs
 
 
 def keep_count(orig: int, fraction: float, round_to: int, floor: int = 1) -> int:
@@ -57,9 +57,11 @@ class WidthRules:
         """Each prunable conv's width: ``wanted`` (the current width where not given), halves of a C2f block tied to
         the wider one, rounded up to ``round_to``, then (with yaml widths) as an Ultralytics yaml rebuilds them."""
         widths = {c: min(self._rounded(wanted.get(c, c.out_channels)), c.out_channels) for c in self.current}
-        for pair in tied_convs(self.model):
-            if all(c in widths for c in pair):
-                widths.update(dict.fromkeys(pair, max(widths[c] for c in pair)))
+        for tied in tied_convs(self.model):  # one width; where one of them is fixed, the others keep theirs too
+            present = [c for c in tied if c in widths]
+            if present:
+                whole = len(present) == len(tied)
+                widths.update(dict.fromkeys(present, max(widths[c] if whole else c.out_channels for c in present)))
         widths = self._coupled(widths)
         return self._as_yaml_rebuilds(widths) if self.yaml_widths else widths
 
@@ -75,7 +77,7 @@ class WidthRules:
 
     def _as_yaml_rebuilds(self, widths: dict[nn.Conv2d, int]) -> dict[nn.Conv2d, int]:
         """The widths of the model Ultralytics builds from a yaml stating ``widths`` per layer (``rebuilt_widths``)."""
-        current = {n: m.out_channels for n, m in self.model.named_modules() if isinstance(m, nn.Conv2d)}
+        current = {n: m.out_channels for n, m in self.model.named_modules() if isinstance(m, CONVS)}
         for _ in range(REBUILD_ROUNDS):  # a width the rebuild rounds (SPPF's input) re-ties its coupled convs
             by_name = {self.names[c]: w for c, w in widths.items()}
             built = rebuilt_widths(self.model, lambda name: by_name.get(name, current[name]), self._rounded)
@@ -184,7 +186,7 @@ class PruningMethod:
 def prunable_groups(graph: tp.DependencyGraph, ignored: list[nn.Module]) -> list[Any]:
     """Torch-Pruning's groups of coupled channels, each rooted at a conv whose output channels may be cut."""
     skip = [m for layer in ignored for m in layer.modules()]
-    return list(graph.get_all_groups(ignored_layers=skip, root_module_types=[nn.Conv2d]))
+    return list(graph.get_all_groups(ignored_layers=skip, root_module_types=list(CONVS)))
 
 
 def out_convs(group: Any) -> list[nn.Conv2d]:
@@ -192,15 +194,16 @@ def out_convs(group: Any) -> list[nn.Conv2d]:
     return [
         dep.target.module
         for dep, _ in group
-        if isinstance(dep.target.module, nn.Conv2d) and dep.handler == tp.prune_conv_out_channels
+        if isinstance(dep.target.module, CONVS) and dep.handler == tp.prune_conv_out_channels
     ]
 
 
 def tied_units(model: nn.Module, groups: list[Any], imp: tp.importance.Importance | None = None,
                ) -> list[tuple[list[nn.Conv2d], torch.Tensor | None]]:  # fmt: skip
-    """Groups as units of one width (``model`` in its prunable form): the two halves of a C2f block are one unit, as
-    the width rules tie them. With ``imp``, each unit comes with its channel scores sorted high to low, channel k of
-    a C2f block scored by the mean of both halves' k-th largest; groups ``imp`` cannot score are left out."""
+    """Groups as units of one width (``model`` in its prunable form): convs the width rules tie (the two halves of a
+    C2f block, the prototype's inner convs) are one unit. With ``imp``, each unit comes with its channel scores
+    sorted high to low, channel k of a tied unit scored by the mean of its groups' k-th largest; groups ``imp`` cannot
+    score are left out."""
     scored = []
     for group in groups:
         convs, scores = out_convs(group), imp(group) if imp is not None else None
@@ -209,20 +212,20 @@ def tied_units(model: nn.Module, groups: list[Any], imp: tp.importance.Importanc
             scored.append((convs, ordered))
     unit_of = {c: i for i, (convs, _) in enumerate(scored) for c in convs}
     merged: dict[int, int] = {}
-    for first, second in tied_convs(model):
-        a, b = unit_of.get(first), unit_of.get(second)
-        if a is not None and b is not None and a != b:
-            merged[b] = a
+    for tied in tied_convs(model):
+        found = [unit_of.get(c) for c in tied]
+        if None not in found:  # one of them fixed or unscored: the width rules keep all of them as they are
+            first, *rest = dict.fromkeys(found)
+            merged.update(dict.fromkeys(rest, first))
     units = []
     for i, (convs, scores) in enumerate(scored):
         if i in merged:
             continue
-        for j in (j for j, into in merged.items() if into == i):
-            other = scored[j][1]
-            if scores is not None and other is not None:
-                n = min(len(scores), len(other))
-                scores = (scores[:n] + other[:n]) / 2
-            convs = convs + scored[j][0]
+        members = [i, *(j for j, into in merged.items() if into == i)]
+        convs = [c for j in members for c in scored[j][0]]
+        if scores is not None:
+            n = min(len(scored[j][1]) for j in members)
+            scores = torch.stack([scored[j][1][:n] for j in members]).mean(0)
         units.append((convs, scores))
     return units
 

@@ -68,7 +68,7 @@ from yolo_prune.methods.base import (
 )  # fmt: skip
 from yolo_prune.rundir import LATENCY_TABLE_FILE, SPEED_TARGET_FILE, checkpoint_file, read_json, write_json
 from yolo_prune.structure import ModelAdapter, Task, stock_name
-from yolo_prune.structure.parts import leave
+from yolo_prune.structure.parts import CONVS, leave
 
 MARGIN = 0.03  # each step aims this much beyond its target: the measurement after fine-tuning has its own noise
 PROPOSALS = 6  # proposals timed per step before the real cut
@@ -219,7 +219,7 @@ class LatencyMethod(PruningMethod):
             graph, ignored, _ = self.graph(model, s["imgsz"])
             groups = prunable_groups(graph, ignored)
             rules = self.width_rules(model, groups)
-            base = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+            base = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, CONVS)}
             units = self._units(model, groups, rules, base)
             floor = cut_copy(model, graph, rules.apply({c: u.floor for u in units for c in u.convs}))
             base_onnx = export_model(cut_copy(model, graph, {}), Path(tmp) / "base.onnx", s["imgsz"])
@@ -421,7 +421,7 @@ class LatencyMethod(PruningMethod):
         what ``Ranking`` ranks by), and the base's and the current model's ms."""
         current, probes = self._onnx(self._current(step)), []
         order = {c: torch.argsort(v) for c, v in scores.items()}
-        stock = {c: stock_name(n, model) for n, c in model.named_modules() if isinstance(c, nn.Conv2d)}
+        stock = {c: stock_name(n, model) for n, c in model.named_modules() if isinstance(c, CONVS)}
         for u in (u for u in units if u.cuttable):
             widths = rules.apply({c: max(u.floor, round(u.width * PROBE)) for c in u.convs})
             if widths[u.convs[0]] == u.width:

@@ -23,7 +23,7 @@ import yaml
 
 from yolo_prune.errors import UserError
 from yolo_prune.rundir import (
-    GAMMA_FILES, LAYERS_FILE, SETTINGS_FILE, SPARSITY_FILE, STEP_COLUMNS, STEPS_FILE, SUMMARY_FILE, read_json,
+    GAMMA_FILES, LAYERS_FILE, SETTINGS_FILE, SPARSITY_FILE, STEPS_FILE, SUMMARY_FILE, read_json, step_columns,
 )  # fmt: skip
 
 _TEXT_KEYS = ("phase", "status", "checkpoint")
@@ -88,7 +88,9 @@ def num(v: Any) -> float:
         return math.nan
 
 
-def step_series(rows: Sequence[dict]) -> dict[str, list]:
-    """Column lists of the step log in row order: the one source the step plots draw from (and tests check)."""
-    return {k: [str(r.get(k) or "") if k in _TEXT_KEYS else num(r.get(k)) for r in rows] for k in STEP_COLUMNS}
+def step_series(rows: Sequence[dict], metrics: dict[str, str] | None = None) -> dict[str, list]:
+    """Column lists of the step log of a run judged by ``metrics`` (``run_metrics``) in row order: the one source
+    the step plots draw from (and tests check)."""
+    columns = step_columns(metrics)
+    return {k: [str(r.get(k) or "") if k in _TEXT_KEYS else num(r.get(k)) for r in rows] for k in columns}
 

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from yolo_prune.errors import UserError
 from yolo_prune.report.load import load_run, num, step_series
-from yolo_prune.rundir import PLOTS_DIR, write_bytes, write_text
+from yolo_prune.rundir import DEFAULT_METRICS, PLOTS_DIR, run_metrics, write_bytes, write_text
 
 # PNG text chunks matplotlib adds by default; dropping them keeps regenerated files byte-identical.
 _PNG_METADATA = {"Software": None}
@@ -92,29 +92,35 @@ def _new_figure(
 
 
 def plot_map(
-    rows: Sequence[dict], out_dir: str | Path, x: str = "step", max_map_drop: float | None = None
-) -> Path:
-    """mAP50-95 and mAP50 after pruning and after fine-tuning against the step or the remaining MACs share."""
+    rows: Sequence[dict], out_dir: str | Path, x: str = "step", max_map_drop: float | None = None,
+    metrics: dict[str, str] | None = None,
+) -> Path:  # fmt: skip
+    """Each of the run's ``metrics`` (``run_metrics``: our name -> label, the deciding one first; default
+    detection's mAP50-95 and mAP50) after pruning and after fine-tuning, against the step or the remaining MACs
+    share; the stop line of ``max_map_drop`` on the deciding one."""
     if x not in ("step", "macs_ratio"):
         raise ValueError(f"x must be 'step' or 'macs_ratio', not {x!r}")
-    series = step_series(rows)
+    metrics = metrics or DEFAULT_METRICS
+    series = step_series(rows, metrics)
+    yardstick = next(iter(metrics))
     with mpl_style.context("default"):
-        fig, axs = _new_figure(2)
-        for ax, metric, title in zip(axs, ("map50_95", "map50"), ("mAP50-95", "mAP50")):
-            for suffix, label, style in (("_pruned", "after pruning", "--o"), ("", "after fine-tuning", "-o")):
+        two_rows = len(metrics) > 2
+        fig, axs = _new_figure(2, 2 if two_rows else 1, size=(11, 8.4) if two_rows else (11, 4.2))
+        for ax, (metric, label) in zip(axs, metrics.items()):
+            for suffix, name, style in (("_pruned", "after pruning", "--o"), ("", "after fine-tuning", "-o")):
                 (kx, ky), (rx, ry) = _split(series, x, metric + suffix)
-                ax.plot(kx, ky, style, label=label, alpha=0.6 if suffix else 1.0, **_KEPT_STYLE)
+                ax.plot(kx, ky, style, label=name, alpha=0.6 if suffix else 1.0, **_KEPT_STYLE)
                 if rx:
                     marker = "x" if suffix else "X"
-                    ax.plot(rx, ry, marker=marker, label=f"rejected, {label}", **_REJECTED_STYLE)
-            if metric == "map50_95" and max_map_drop is not None:
-                base = [v for v, p in zip(series["map50_95"], series["phase"]) if p == "base"]
+                    ax.plot(rx, ry, marker=marker, label=f"rejected, {name}", **_REJECTED_STYLE)
+            if metric == yardstick and max_map_drop is not None:
+                base = [v for v, p in zip(series[metric], series["phase"]) if p == "base"]
                 if base and base[0] - float(max_map_drop) >= 0:  # below 0 no step can cross it
                     stop = base[0] - float(max_map_drop)
                     ax.axhline(stop, color="grey", linestyle=":", label="stop line (base - max_map_drop)")
-            ax.set_ylim(bottom=0)  # mAP is never negative; autoscaling all-zero values would show -0.05
-            ax.set_title(title)
-            ax.set_ylabel(title)
+            ax.set_ylim(bottom=0)  # no metric is negative; autoscaling all-zero values would show -0.05
+            ax.set_title(f"{label} (decides)" if metric == yardstick and len(metrics) > 1 else label)
+            ax.set_ylabel(label)
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
             if x == "step":
@@ -123,6 +129,8 @@ def plot_map(
             else:
                 ax.set_xlabel("remaining MACs (share of base)")
                 ax.invert_xaxis()
+        for ax in axs[len(metrics):]:
+            ax.remove()
         fig.suptitle("Accuracy per step" if x == "step" else "Accuracy for compute")
         return _save(fig, Path(out_dir), "map_vs_step" if x == "step" else "map_vs_macs")
 
@@ -242,8 +250,8 @@ def plot_run(run: dict[str, Any]) -> dict[str, Path]:
     max_drop = run["settings"].get("max_map_drop")
     max_drop = num(max_drop) if max_drop is not None and math.isfinite(num(max_drop)) else None
     paths = {
-        "map_vs_step": plot_map(run["rows"], out, "step", max_drop),
-        "map_vs_macs": plot_map(run["rows"], out, "macs_ratio", max_drop),
+        "map_vs_step": plot_map(run["rows"], out, "step", max_drop, run_metrics(run["settings"])),
+        "map_vs_macs": plot_map(run["rows"], out, "macs_ratio", max_drop, run_metrics(run["settings"])),
         "macs_params": plot_size(run["rows"], out),
     }
     if run["layers"]:

@@ -26,7 +26,7 @@ from yolo_prune.report.format import (
 )  # fmt: skip
 from yolo_prune.report.load import num
 from yolo_prune.report.speed import speed_blocks
-from yolo_prune.rundir import STEPS_FILE, SUMMARY_FILE
+from yolo_prune.rundir import DEFAULT_METRICS, METRICS_KEY, STEPS_FILE, SUMMARY_FILE, run_metrics
 
 ONNX_FLAG = "ONNX GAP EXCEEDS TOLERANCE"
 
@@ -69,14 +69,10 @@ def summary_rows(summary: dict) -> list[tuple[str, str, str, str]]:
         ("ONNX size", fmt_bytes(b.get("onnx_bytes")), fmt_bytes(f.get("onnx_bytes")),
          _change(b.get("onnx_bytes"), f.get("onnx_bytes"), "larger", "smaller")),
     ]  # fmt: skip
-    for key, label in (("map50_95", "mAP50-95"), ("map50", "mAP50")):
-        rows.append((f"{label} (PyTorch)", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key))))
-    for key, label in (("onnx_map50_95", "mAP50-95"), ("onnx_map50", "mAP50")):
-        rows.append(
-            (f"{label} (ONNX Runtime)", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key)))
-        )
-    for key, label in (("yolo_val_map50_95", "mAP50-95"), ("yolo_val_map50", "mAP50")):
-        rows.append((f"{label} (yolo val)", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key))))
+    for prefix, where in (("", "PyTorch"), ("onnx_", "ONNX Runtime"), ("yolo_val_", "yolo val")):
+        for metric, label in run_metrics(summary).items():
+            key = prefix + metric
+            rows.append((f"{label} ({where})", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key))))
     lat_b, lat_f = b.get("latency"), f.get("latency")
     batch = (lat_b or lat_f or {}).get("batch")
     label = "latency median (p10-p90)" + (f", batch {batch}" if batch is not None else "")
@@ -111,14 +107,29 @@ def _speed_line(summary: dict) -> str:
 
 def _gap_line(summary: dict) -> str:
     gap, tol = summary.get("onnx_gap"), summary.get("onnx_tolerance")
+    label = _deciding(summary)[1]
     if not finite(gap):
-        return "ONNX Runtime vs PyTorch mAP gap: not measured."
+        return f"ONNX Runtime vs PyTorch {label} gap: not measured."
     if onnx_gap_exceeded(summary):
         return (
-            f"{ONNX_FLAG}: ONNX Runtime and PyTorch mAP differ by {fmt_map(gap)} (tolerance {fmt_map(tol)}); "
+            f"{ONNX_FLAG}: ONNX Runtime and PyTorch {label} differ by {fmt_map(gap)} (tolerance {fmt_map(tol)}); "
             "check the exported model before deploying it."
         )
-    return f"ONNX Runtime vs PyTorch mAP gap: {fmt_map(gap)} (tolerance {fmt_map(tol)}): within tolerance."
+    return f"ONNX Runtime vs PyTorch {label} gap: {fmt_map(gap)} (tolerance {fmt_map(tol)}): within tolerance."
+
+
+def _deciding(run: dict) -> tuple[str, str]:
+    """The deciding metric of the run whose settings or summary ``run`` is: (our name, label)."""
+    return next(iter(run_metrics(run).items()))
+
+
+def decides_line(summary: dict) -> str:
+    """Which metric decides, for a task that logs more than one kind (mask and box, pose and box)."""
+    metrics = run_metrics(summary)
+    label = next(iter(metrics.values()))
+    others = ", ".join(list(metrics.values())[1:])
+    return (f"{label} decides (--max-map-drop, the early stop, whether a fine-tuning is kept)"
+            + (f"; {others} are shown beside it." if others else "."))  # fmt: skip
 
 
 def yolo_val_line(summary: dict, short: bool = False) -> str:
@@ -126,11 +137,11 @@ def yolo_val_line(summary: dict, short: bool = False) -> str:
     batch = summary.get("yolo_val_batch")
     command = "yolo val model=<.pt> data=<data>" + (f" batch={batch}" if batch is not None else "")
     if short:
-        return (f"mAP (yolo val) = what `{command}` reports (rectangular batches); the other mAP rows letterbox every "
-                "image to imgsz x imgsz, as the ONNX model sees it (see the report).")  # fmt: skip
+        return (f"The (yolo val) rows = what `{command}` reports (rectangular batches); the other accuracy rows "
+                "letterbox every image to imgsz x imgsz, as the ONNX model sees it (see the report).")  # fmt: skip
     return (
-        "mAP (PyTorch), mAP (ONNX Runtime) and the steps: every image letterboxed to imgsz x imgsz (rect=False), the "
-        f"input of the exported model. mAP (yolo val): what `{command}` reports, with rectangular batches (rect=True: "
+        "The (PyTorch) and (ONNX Runtime) rows and the steps: every image letterboxed to imgsz x imgsz (rect=False), "
+        f"the input of the exported model. The (yolo val) rows: what `{command}` reports, with rectangular batches (rect=True: "
         "each batch letterboxed to its images' aspect ratio plus half a stride of padding, e.g. 160 x 160 for square "
         "images at imgsz 128), so the two differ."
     )
@@ -139,7 +150,7 @@ def yolo_val_line(summary: dict, short: bool = False) -> str:
 def no_step_kept_line(summary: dict) -> str:
     """One line for a run whose every pruning step lost too much: its final model is the base model."""
     why = summary.get("rejected") or {}
-    lost = (f" (step {why['step']} lost {fmt_map(why.get('map_drop'))} mAP50-95, more than max_map_drop "
+    lost = (f" (step {why['step']} lost {fmt_map(why.get('map_drop'))} {_deciding(summary)[1]}, more than max_map_drop "
             f"{summary.get('max_map_drop')})" if why else "")  # fmt: skip
     base = "the base model" + (f" after {summary['final_phase']} training" if summary.get("final_phase") not in
                                (None, "base") else "")  # fmt: skip
@@ -200,7 +211,7 @@ def notes(summary: dict) -> list[str]:
         line = no_step_kept_line(summary)
         out.append(f"{line[0].upper()}{line[1:]}; there is no speed-up to measure.")
     if summary.get("onnx_error"):
-        out.append(f"ONNX export was not possible, so ONNX sizes, ONNX Runtime mAP and latency are n/a: "
+        out.append(f"ONNX export was not possible, so ONNX sizes, ONNX Runtime accuracy and latency are n/a: "
                    f"{summary['onnx_error']}")  # fmt: skip
     return out
 
@@ -213,26 +224,30 @@ def format_summary_table(summary: dict) -> str:
              for r in rows]  # fmt: skip
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += ["", *notes(summary), _speed_line(summary), _gap_line(summary), yolo_val_line(summary, short=True)]
+    if len(run_metrics(summary)) > 2:
+        lines.append(decides_line(summary))
     return "\n".join(lines)
 
 
-def summary_from_steps(rows: Sequence[dict], run_dir: str | Path | None = None) -> dict:
-    """A summary in ``summary.json``'s shape from the step log alone (base row vs last kept row), for unfinished runs;
-    with ``run_dir``, the sizes of the checkpoints that exist there."""
+def summary_from_steps(rows: Sequence[dict], run_dir: str | Path | None = None,
+                       metrics: dict[str, str] | None = None) -> dict:  # fmt: skip
+    """A summary in ``summary.json``'s shape from the step log alone (base row vs last kept row) of a run judged by
+    ``metrics`` (``run_metrics``), for unfinished runs; with ``run_dir``, the sizes of the checkpoints that exist
+    there."""
+    metrics = metrics or DEFAULT_METRICS
     base = next((r for r in rows if r.get("phase") == "base"), rows[0])
     final = last_kept(rows)
 
     def side(r: dict) -> dict:
-        keys = ("onnx_bytes", "yolo_val_map50_95", "yolo_val_map50", "onnx_map50_95", "onnx_map50", "latency")
+        unmeasured = ("onnx_bytes", "latency", *(f"{p}{m}" for p in ("yolo_val_", "onnx_") for m in metrics))
         pt = Path(run_dir) / str(r.get("checkpoint")) if run_dir is not None and r.get("checkpoint") else None
-        return {"macs": r.get("macs"), "params": r.get("params"), "map50_95": r.get("map50_95"),
-                "map50": r.get("map50"), "pt_bytes": pt.stat().st_size if pt and pt.is_file() else None,
-                **dict.fromkeys(keys)}  # fmt: skip
+        return {"macs": r.get("macs"), "params": r.get("params"), **{m: r.get(m) for m in metrics},
+                "pt_bytes": pt.stat().st_size if pt and pt.is_file() else None, **dict.fromkeys(unmeasured)}  # fmt: skip
 
     bm, fm = base.get("macs"), final.get("macs")
     ratio = bm / fm if finite(bm) and finite(fm) and fm > 0 else None
     return {"base": side(base), "final": side(final), "speedup": None, "macs_ratio": ratio, "onnx_gap": None,
-            "onnx_tolerance": None}  # fmt: skip
+            "onnx_tolerance": None, METRICS_KEY: dict(metrics)}  # fmt: skip
 
 
 def last_kept(rows: Sequence[dict]) -> dict:
@@ -241,10 +256,11 @@ def last_kept(rows: Sequence[dict]) -> dict:
     return kept[-1] if kept else rows[0]
 
 
-def _step_table(rows: Sequence[dict]) -> tuple[list[str], list[list[str]], list[str]]:
+def _step_table(rows: Sequence[dict], metrics: dict[str, str]) -> tuple[list[str], list[list[str]], list[str]]:
     headers = [
-        "step", "phase", "target removed", "removed", "MACs", "MACs left", "params", "params left", "mAP50-95 pruned",
-        "mAP50-95", "mAP50 pruned", "mAP50", "mAP50-95 drop", "time", "status", "checkpoint",
+        "step", "phase", "target removed", "removed", "MACs", "MACs left", "params", "params left",
+        *(h for label in metrics.values() for h in (f"{label} pruned", label)), f"{next(iter(metrics.values()))} drop",
+        "time", "status", "checkpoint",
     ]  # fmt: skip
     body, classes = [], []
     for r in rows:
@@ -252,9 +268,8 @@ def _step_table(rows: Sequence[dict]) -> tuple[list[str], list[list[str]], list[
         body.append([
             str(r.get("step", NA)), str(r.get("phase") or NA), fmt_share(r.get("target_rate")),
             fmt_share(r.get("rate")), fmt_macs(r.get("macs")), fmt_share(r.get("macs_ratio")), fmt_params(r.get("params")),
-            fmt_share(r.get("params_ratio")), fmt_map(r.get("map50_95_pruned")), fmt_map(r.get("map50_95")),
-            fmt_map(r.get("map50_pruned")), fmt_map(r.get("map50")), fmt_map(r.get("map_drop")),
-            fmt_seconds(r.get("seconds")), "REJECTED" if rejected else str(r.get("status") or NA),
+            fmt_share(r.get("params_ratio")), *(fmt_map(r.get(k)) for m in metrics for k in (f"{m}_pruned", m)),
+            fmt_map(r.get("map_drop")), fmt_seconds(r.get("seconds")), "REJECTED" if rejected else str(r.get("status") or NA),
             str(r.get("checkpoint") or "-"),
         ])  # fmt: skip
         classes.append("rejected" if rejected else "")
@@ -262,8 +277,8 @@ def _step_table(rows: Sequence[dict]) -> tuple[list[str], list[list[str]], list[
 
 
 _PLOT_CAPTIONS = {
-    "map_vs_step": "mAP after pruning and after fine-tuning, per step (red: rejected steps, rolled back)",
-    "map_vs_macs": "mAP against the remaining MACs share: the accuracy you keep for the compute you keep",
+    "map_vs_step": "The task's metrics after pruning and after fine-tuning, per step (red: rejected steps, rolled back)",
+    "map_vs_macs": "The task's metrics against the remaining MACs share: the accuracy you keep for the compute you keep",
     "macs_params": "Remaining MACs and params per step",
     "channels": "Output channels per conv layer, base vs final",
     "gamma_hist": "BatchNorm |gamma| before and after sparse training",
@@ -290,19 +305,20 @@ def report_blocks(run: dict[str, Any], plots: dict[str, Path]) -> list[tuple]:
     final_name = f"step {final_row.get('step')} ({final_row.get('phase')})"
     blocks.append(("h2", "Result: base vs final"))
     if summary is None:
-        summary = summary_from_steps(rows, run["dir"])
+        summary = summary_from_steps(rows, run["dir"], run_metrics(settings))
         blocks.append((
             "warn",
             f"Interrupted run: {SUMMARY_FILE} is missing, so this run did not finish (or is still running). "
             f"{len(rows)} step(s) are logged; 'final' below is the last kept step, {final_name}, taken from "
-            f"{STEPS_FILE}. Latency, ONNX sizes and the yolo val and ONNX Runtime mAP are measured only at the end, so "
+            f"{STEPS_FILE}. Latency, ONNX sizes and the yolo val and ONNX Runtime accuracy are measured only at the end, so "
             "they read n/a; .pt sizes are those of the checkpoints in the run directory.",
         ))  # fmt: skip
     else:
         blocks.append(("p", f"final = the run's final model; its last kept step is {final_name}."))
     blocks += [("warn", note) for note in notes(summary)]
     blocks.append(("table", ["", "base", "final", "change"], [list(r) for r in summary_rows(summary)], None))
-    blocks.append(("p", _speed_line(summary) + ". Sizes in MB = 10^6 bytes; mAP change = final - base."))
+    blocks.append(("p", _speed_line(summary) + ". Sizes in MB = 10^6 bytes; accuracy change = final - base."))
+    blocks.append(("p", decides_line(summary)))
     gap = _gap_line(summary)
     blocks.append(("warn" if onnx_gap_exceeded(summary) else "p", gap))
     blocks.append(("p", yolo_val_line(summary)))
@@ -315,7 +331,7 @@ def report_blocks(run: dict[str, Any], plots: dict[str, Path]) -> list[tuple]:
         f"{len(rows)} row(s), {rejected} rejected (crossed max_map_drop and rolled back); total step time "
         f"{fmt_seconds(total)}. 'pruned' = right after pruning, before fine-tuning; 'left' = remaining share of base.",
     ))  # fmt: skip
-    headers, body, classes = _step_table(rows)
+    headers, body, classes = _step_table(rows, run_metrics(settings))
     blocks.append(("table", headers, body, classes))
     blocks += speed_blocks(run["dir"], summary)  # a speed target's sections; none for other runs
 

@@ -68,7 +68,7 @@ class ModelAdapter:
         which no rounding applies to."""
         names = {m: n for n, m in model.named_modules()}
         outputs = self.task.fixed_outputs(model, True)
-        return [names[m] for layer in outputs for m in layer.modules() if isinstance(m, nn.Conv2d)]
+        return [names[m] for layer in outputs for m in layer.modules() if isinstance(m, parts.CONVS)]
 
     def classes(self, model: nn.Module) -> int:
         return self.task.classes(model)

@@ -161,11 +161,11 @@ class C3k2Part(C2fPart):
 def split_widths(model: nn.Module, stock_widths: dict[str, int]) -> dict[str, int]:
     """Per-conv widths of a stock-form model (``layer_widths``) restated for ``model`` in its prunable form: each
     half of a ``C2f_v2`` has half its stock ``cv1``'s width."""
-    from yolo_prune.structure.parts import stock_name
+    from yolo_prune.structure.parts import CONVS, stock_name
 
     out = {}
     for name, m in model.named_modules():
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, CONVS):
             stock = stock_widths[stock_name(name, model)]
             parent, _, rest = name.rpartition(".")  # e.g. "model.2.cv0" and "conv"
             block = parent.rpartition(".")[0]

@@ -31,7 +31,7 @@ from typing import Any, Callable, NamedTuple
 import torch
 import torch.nn as nn
 
-from yolo_prune.structure.parts import FORMS, PARTS, Row
+from yolo_prune.structure.parts import CONVS, FORMS, PARTS, Row
 
 # Message that a rebuild from an inexpressible yaml stops with: Ultralytics looks the first layer's module up by name.
 REFUSAL = (
@@ -103,11 +103,12 @@ def with_widths(yaml: dict[str, Any], rows: dict[int, tuple[type, Widths]], nc: 
     return new
 
 
-def stated_head_args(model: nn.Module) -> list[Any]:
-    """The head row's arguments of stock-form ``model``'s yaml restated for its widths by its task."""
+def stated_head_args(model: nn.Module, width: Callable[[str], int] | None = None) -> list[Any]:
+    """The head row's arguments of stock-form ``model``'s yaml restated by its task for its widths, or for the widths
+    ``width(conv name)`` wants."""
     from yolo_prune.structure.tasks import task_of
 
-    return task_of(model).yaml_head_args(model, list(model.yaml["head"][-1][3]))
+    return task_of(model).yaml_head_args(model, list(model.yaml["head"][-1][3]), width)
 
 
 def build_layers(yaml: dict[str, Any]) -> nn.Sequential:
@@ -127,7 +128,7 @@ def rebuilt_widths(model: nn.Module, width: Callable[[str], int], rounded: Calla
     from yolo_prune.structure.parts import enter
     from yolo_prune.structure.tasks import task_of
 
-    current = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    current = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, CONVS)}
     rows: dict[int, tuple[type, Widths]] = {}
     table = yaml_rows()
     for i, layer in enumerate(model.model):
@@ -148,8 +149,8 @@ def rebuilt_widths(model: nn.Module, width: Callable[[str], int], rounded: Calla
             rows[i - 1] = (prev_cls, prev._replace(out=prev.out if prev.out == now else wider))
         blocks = layer.m.inner if isinstance(getattr(layer, "m", None), OpaqueBlock) else getattr(layer, "m", ())
         rows[i] = (cls, Widths(out, hidden, len(blocks) if row.repeats else 1))
-    layers = enter(build_layers(with_widths(model.yaml, rows, task_of(model).classes(model), stated_head_args(model))))
-    return {f"model.{n}": m.out_channels for n, m in layers.named_modules() if isinstance(m, nn.Conv2d)}
+    yaml = with_widths(model.yaml, rows, task_of(model).classes(model), stated_head_args(model, width))
+    return {f"model.{n}": m.out_channels for n, m in enter(build_layers(yaml)).named_modules() if isinstance(m, CONVS)}
 
 
 def stock_yaml(model: nn.Module) -> tuple[dict[str, Any], str | None]:

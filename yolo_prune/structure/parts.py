@@ -24,6 +24,10 @@ import torch.nn as nn
 from ultralytics.nn.modules import Concat
 
 
+CONVS = (nn.Conv2d, nn.ConvTranspose2d)
+"""The layer types whose output channels yolo-prune cuts (Segment's prototype upsamples with a transposed conv)."""
+
+
 class Row(NamedTuple):
     """How one layer type's widths are written in its yaml row."""
 
@@ -54,8 +58,9 @@ class Part:
         """Modules inside prunable-form ``module`` whose channels Torch-Pruning must not cut."""
         return []
 
-    def tied(self, module: nn.Module) -> list[tuple[nn.Conv2d, ...]]:
-        """Convs inside prunable-form ``module`` that must keep one width, so that it leaves the form again."""
+    def tied(self, module: nn.Module) -> list[tuple[nn.Module, ...]]:
+        """Convs inside prunable-form ``module`` that must keep one width, so that it leaves the form again (or so
+        that its yaml row, which states one width for them, rebuilds it)."""
         return []
 
     def split_sizes(self, module: nn.Module) -> list[int] | None:
@@ -121,9 +126,10 @@ def fixed_modules(model: nn.Module) -> list[nn.Module]:
     return [m for module in model.modules() if (part := part_of(module)) is not None for m in part.fixed(module)]
 
 
-def tied_convs(model: nn.Module) -> list[tuple[nn.Conv2d, ...]]:
-    """Convs of prunable-form ``model`` that its parts tie to one width (the two halves of a C2f block)."""
-    return [t for module in model.modules() if (part := FORMS.get(type(module))) is not None for t in part.tied(module)]
+def tied_convs(model: nn.Module) -> list[tuple[nn.Module, ...]]:
+    """Convs of prunable-form ``model`` that its parts tie to one width (the two halves of a C2f block, the
+    prototype's inner convs)."""
+    return [t for module in model.modules() if (part := part_of(module)) is not None for t in part.tied(module)]
 
 
 def stock_name(name: str, model: nn.Module) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch.nn as nn
@@ -33,7 +33,9 @@ class Task:
     label = ""  # what users call it, for messages ("detection")
     name = ""  # Ultralytics' task name (``model.task``, ``task=`` of its trainers and validators)
     heads: tuple[type, ...] = ()  # the head classes (exact types) that make a model of this task
-    metrics: dict[str, str] = {}  # our metric name -> the validator's key, the first one the run's yardstick
+    # Our metric name -> (the validator's key, its label for people). The first one decides (``--max-map-drop``, the
+    # early stop, a fine-tuning kept or not); the run logs every one, after pruning and after fine-tuning.
+    metrics: dict[str, tuple[str, str]] = {}
     label_line = ""  # what one line of its YOLO label files holds, for messages
     distills = False  # whether distillation (``--distill``) knows this head's outputs
     box_rows = 0  # leading rows of the exported output that are pixel coordinates (the rest are scores)
@@ -74,9 +76,19 @@ class Task:
         """Head modules whose output width must stay (in the prunable form)."""
         raise NotImplementedError
 
+    @property
+    def yardstick(self) -> str:
+        """The metric that decides."""
+        return next(iter(self.metrics))
+
+    @property
+    def metric_labels(self) -> dict[str, str]:
+        """Our metric names -> their labels, the deciding one first: what a run records for its report."""
+        return {ours: label for ours, (_, label) in self.metrics.items()}
+
     def scores(self, results: dict[str, Any]) -> dict[str, float]:
         """Our metrics from a validator's results."""
-        return {ours: float(results[theirs]) for ours, theirs in self.metrics.items()}
+        return {ours: float(results[theirs]) for ours, (theirs, _) in self.metrics.items()}
 
     def eval_outputs(self, out: Any) -> list[Any]:
         """An eval-mode forward's result as the exported model's outputs, in order (``output0``, ``output1``...)."""
@@ -96,9 +108,10 @@ class Task:
         """What two models must share for one to teach the other output by output (distillation)."""
         raise NotImplementedError
 
-    def yaml_head_args(self, model: nn.Module, args: list[Any]) -> list[Any]:
-        """The head's yaml row arguments ``args`` restated for stock-form ``model``'s widths (where the head's row
-        states a width, e.g. Segment's prototype width)."""
+    def yaml_head_args(self, model: nn.Module, args: list[Any], width: Callable[[str], int] | None = None,
+                       ) -> list[Any]:  # fmt: skip
+        """The head's yaml row arguments ``args`` restated for stock-form ``model``'s widths, or for the widths
+        ``width(conv name)`` wants (where the head's row states a width, e.g. Segment's prototype width)."""
         return args
 
 

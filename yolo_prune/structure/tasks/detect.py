@@ -19,6 +19,7 @@ from typing import Any
 import torch.nn as nn
 from ultralytics.nn.modules import Detect
 
+from yolo_prune.structure.parts import CONVS
 from yolo_prune.structure.tasks import Task
 
 BRANCHES = ("cv2", "cv3", "one2one_cv2", "one2one_cv3")  # box and class branches; one2one_*: YOLO26's end-to-end copy
@@ -31,7 +32,7 @@ class DetectTask(Task):
     heads = (Detect,)
     distills = True
     branches = BRANCHES  # the head's branches whose last conv is a prediction (fixed width)
-    metrics = {"map50_95": "metrics/mAP50-95(B)", "map50": "metrics/mAP50(B)"}
+    metrics = {"map50_95": ("metrics/mAP50-95(B)", "mAP50-95"), "map50": ("metrics/mAP50(B)", "mAP50")}
     box_rows = 4  # output0 is (batch, 4 + nc, anchors): xywh boxes in input pixels, then class probabilities
 
     model_path = "ultralytics.nn.tasks:DetectionModel"
@@ -49,7 +50,7 @@ class DetectTask(Task):
         output width is their input width, the neck's: keeping them would freeze the P3-P5 widths too)."""
         head = self.head(model)
         if not prune_head:
-            convs = [m for m in head.modules() if isinstance(m, nn.Conv2d) and not _depthwise(m)]
+            convs = [m for m in head.modules() if isinstance(m, CONVS) and not _depthwise(m)]
             return convs + self.fixed_extras(head)
         branches = [getattr(head, n) for n in self.branches if getattr(head, n, None)]
         return [seq[-1] for branch in branches for seq in branch] + [head.dfl] + self.fixed_extras(head)

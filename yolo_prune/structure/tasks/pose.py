@@ -36,7 +36,10 @@ class PoseTask(DetectTask):
     heads = (Pose, Pose26)
     distills = False  # its distillation loss would also need the task's own outputs
     branches = (*BRANCHES, "cv4", "one2one_cv4")  # cv4: keypoints (in Pose26, features for POSE26_OUTPUTS)
-    metrics = {"map50_95": "metrics/mAP50-95(P)", "map50": "metrics/mAP50(P)"}  # pose (keypoint) mAP decides
+    metrics = {  # pose (keypoint) mAP decides; the boxes' is logged beside it, as Ultralytics prints both
+        "pose_map50_95": ("metrics/mAP50-95(P)", "pose mAP50-95"), "pose_map50": ("metrics/mAP50(P)", "pose mAP50"),
+        "box_map50_95": ("metrics/mAP50-95(B)", "box mAP50-95"), "box_map50": ("metrics/mAP50(B)", "box mAP50"),
+    }  # fmt: skip
 
     model_path = "ultralytics.nn.tasks:PoseModel"
     trainer_path = "ultralytics.models.yolo.pose:PoseTrainer"

@@ -2,10 +2,11 @@
 as Ultralytics shapes ``SegmentationTrainer(DetectionTrainer)``.
 
 Kept: detection's prediction convs, the last conv of each mask-coefficient branch (``cv4``, and YOLO26's one-to-one
-copy), and the whole prototype module (``proto``): its convs, its transposed-conv upsample and, in YOLO26, the
-``feat_refine`` convs added to P3 and the training-only semantic branch that reads P3 (an eval-mode trace does not
-see it), so YOLO26-seg's P3 width stays too. The prototype width (``npr``, a yaml argument) is written into the
-pruned model's yaml as built. Pruned: the rest of the head (mask-coefficient branches' inner convs) with the neck.
+copy) and the prototype module's output conv (``proto.cv3``, one channel per mask). Pruned with the neck: the rest
+of the head, and in YOLOv8/YOLO11 the prototype's inner width (``npr``): its first conv, its transposed-conv
+upsample and its second conv keep one width (``ProtoPart``), the one the yaml row states, written back as built.
+YOLO26's ``Proto26`` is kept whole: its training-only semantic branch (an eval-mode trace does not see it) is built
+at ``npr`` and reads P3 through ``feat_refine``, so YOLO26-seg's P3 width stays too.
 
 The exported model has two outputs: ``output0`` (batch, 4 + nc + nm, anchors), boxes in input pixels, class
 probabilities, mask coefficients; ``output1`` the prototypes (batch, nm, h, w).
@@ -22,10 +23,23 @@ from __future__ import annotations
 from typing import Any
 
 import torch.nn as nn
-from ultralytics.nn.modules import Segment
+from typing import Callable
+
+from ultralytics.nn.modules import Proto, Segment
 from ultralytics.nn.modules.head import Segment26
 
+from yolo_prune.structure.parts import Part, register
 from yolo_prune.structure.tasks.detect import BRANCHES, DetectTask
+
+
+@register
+class ProtoPart(Part):
+    """YOLOv8/YOLO11's prototype module: its yaml row (the head's ``npr``) states one inner width for three layers."""
+
+    types = (Proto,)  # exactly: Proto26 is kept whole
+
+    def tied(self, module: nn.Module) -> list[tuple[nn.Module, ...]]:
+        return [(module.cv1.conv, module.upsample, module.cv2.conv)]
 
 
 class SegmentTask(DetectTask):
@@ -35,14 +49,18 @@ class SegmentTask(DetectTask):
     heads = (Segment, Segment26)
     distills = False  # its distillation loss would also need the task's own outputs
     branches = (*BRANCHES, "cv4", "one2one_cv4")  # cv4: mask coefficients
-    metrics = {"map50_95": "metrics/mAP50-95(M)", "map50": "metrics/mAP50(M)"}  # mask mAP decides
+    metrics = {  # mask mAP decides; the boxes' is logged beside it, as Ultralytics prints both
+        "mask_map50_95": ("metrics/mAP50-95(M)", "mask mAP50-95"), "mask_map50": ("metrics/mAP50(M)", "mask mAP50"),
+        "box_map50_95": ("metrics/mAP50-95(B)", "box mAP50-95"), "box_map50": ("metrics/mAP50(B)", "box mAP50"),
+    }  # fmt: skip
 
     model_path = "ultralytics.nn.tasks:SegmentationModel"
     trainer_path = "ultralytics.models.yolo.segment:SegmentationTrainer"
     validator_path = "ultralytics.models.yolo.segment:SegmentationValidator"
 
     def fixed_extras(self, head: nn.Module) -> list[nn.Module]:
-        return [head.proto]
+        """The prototypes' output conv (one channel per mask); all of YOLO26's ``Proto26``."""
+        return [head.proto] if isinstance(head, Segment26) else [head.proto.cv3]
 
     def eval_outputs(self, out: Any) -> list[Any]:
         """``((output0, prototypes), raw)``: both outputs."""
@@ -51,6 +69,10 @@ class SegmentTask(DetectTask):
     def head_signature(self, model: nn.Module) -> dict[str, Any]:
         return {**super().head_signature(model), "masks": int(self.head(model).nm)}
 
-    def yaml_head_args(self, model: nn.Module, args: list[Any]) -> list[Any]:
-        """Segment's row is ``[nc, nm, npr]``: ``npr`` is the prototype width as built (the base's, scaled)."""
-        return [*args[:2], int(self.head(model).proto.cv1.conv.out_channels), *args[3:]]
+    def yaml_head_args(self, model: nn.Module, args: list[Any], width: Callable[[str], int] | None = None,
+                       ) -> list[Any]:  # fmt: skip
+        """Segment's row is ``[nc, nm, npr]``: ``npr`` is the prototype's inner width (its first conv's) as built, or
+        as ``width`` wants it."""
+        name = f"model.{len(model.model) - 1}.proto.cv1.conv"
+        npr = width(name) if width is not None else self.head(model).proto.cv1.conv.out_channels
+        return [*args[:2], int(npr), *args[3:]]
