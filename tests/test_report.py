@@ -435,7 +435,8 @@ def test_a_task_with_two_metrics_shows_both_and_says_which_decides(tmp_path):
         s = summary[side]
         for prefix in ("", "onnx_", "yolo_val_"):
             s[f"{prefix}box_map50_95"], s[f"{prefix}box_map50"] = s.pop(f"{prefix}map50_95"), s.pop(f"{prefix}map50")
-            s[f"{prefix}mask_map50_95"], s[f"{prefix}mask_map50"] = s[f"{prefix}box_map50_95"] - 0.1, s[f"{prefix}box_map50"] - 0.1
+            for metric in ("map50_95", "map50"):
+                s[f"{prefix}mask_{metric}"] = s[f"{prefix}box_{metric}"] - 0.1
     summary["metrics"] = SEGMENT_METRICS
     run = _write(tmp_path / "seg", {**_settings("depgraph"), "metrics": SEGMENT_METRICS}, rows, LAYERS, summary)
     md = report.write_report(run)[0].read_text()

@@ -239,7 +239,8 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     if adapter.task.metric_labels != metrics:
         raise UserError(f"{run_dir} logged {', '.join(metrics.values())}, but this yolo-prune judges a "
                         f"{adapter.task.label} model by {', '.join(adapter.task.metric_labels.values())}: an older "
-                        f"version started it; start it again: {command or 'yolo-prune --model ... --data ...'}")  # fmt: skip
+                        f"version started it; start it again: {command or 'yolo-prune --model ... --data ...'}"
+                        )  # fmt: skip
     try:
         data_info = check_data(saved["data"], adapter.task)
     except UserError as e:

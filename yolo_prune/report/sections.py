@@ -72,7 +72,8 @@ def summary_rows(summary: dict) -> list[tuple[str, str, str, str]]:
     for prefix, where in (("", "PyTorch"), ("onnx_", "ONNX Runtime"), ("yolo_val_", "yolo val")):
         for metric, label in run_metrics(summary).items():
             key = prefix + metric
-            rows.append((f"{label} ({where})", fmt_map(b.get(key)), fmt_map(f.get(key)), _delta(b.get(key), f.get(key))))
+            before, after = b.get(key), f.get(key)
+            rows.append((f"{label} ({where})", fmt_map(before), fmt_map(after), _delta(before, after)))
     lat_b, lat_f = b.get("latency"), f.get("latency")
     batch = (lat_b or lat_f or {}).get("batch")
     label = "latency median (p10-p90)" + (f", batch {batch}" if batch is not None else "")
@@ -141,9 +142,9 @@ def yolo_val_line(summary: dict, short: bool = False) -> str:
                 "letterbox every image to imgsz x imgsz, as the ONNX model sees it (see the report).")  # fmt: skip
     return (
         "The (PyTorch) and (ONNX Runtime) rows and the steps: every image letterboxed to imgsz x imgsz (rect=False), "
-        f"the input of the exported model. The (yolo val) rows: what `{command}` reports, with rectangular batches (rect=True: "
-        "each batch letterboxed to its images' aspect ratio plus half a stride of padding, e.g. 160 x 160 for square "
-        "images at imgsz 128), so the two differ."
+        f"the input of the exported model. The (yolo val) rows: what `{command}` reports, with rectangular batches "
+        "(rect=True: each batch letterboxed to its images' aspect ratio plus half a stride of padding, e.g. 160 x 160 "
+        "for square images at imgsz 128), so the two differ."
     )
 
 
@@ -242,7 +243,8 @@ def summary_from_steps(rows: Sequence[dict], run_dir: str | Path | None = None,
         unmeasured = ("onnx_bytes", "latency", *(f"{p}{m}" for p in ("yolo_val_", "onnx_") for m in metrics))
         pt = Path(run_dir) / str(r.get("checkpoint")) if run_dir is not None and r.get("checkpoint") else None
         return {"macs": r.get("macs"), "params": r.get("params"), **{m: r.get(m) for m in metrics},
-                "pt_bytes": pt.stat().st_size if pt and pt.is_file() else None, **dict.fromkeys(unmeasured)}  # fmt: skip
+                "pt_bytes": pt.stat().st_size if pt and pt.is_file() else None,
+                **dict.fromkeys(unmeasured)}  # fmt: skip
 
     bm, fm = base.get("macs"), final.get("macs")
     ratio = bm / fm if finite(bm) and finite(fm) and fm > 0 else None
@@ -269,7 +271,8 @@ def _step_table(rows: Sequence[dict], metrics: dict[str, str]) -> tuple[list[str
             str(r.get("step", NA)), str(r.get("phase") or NA), fmt_share(r.get("target_rate")),
             fmt_share(r.get("rate")), fmt_macs(r.get("macs")), fmt_share(r.get("macs_ratio")), fmt_params(r.get("params")),
             fmt_share(r.get("params_ratio")), *(fmt_map(r.get(k)) for m in metrics for k in (f"{m}_pruned", m)),
-            fmt_map(r.get("map_drop")), fmt_seconds(r.get("seconds")), "REJECTED" if rejected else str(r.get("status") or NA),
+            fmt_map(r.get("map_drop")), fmt_seconds(r.get("seconds")),
+            "REJECTED" if rejected else str(r.get("status") or NA),
             str(r.get("checkpoint") or "-"),
         ])  # fmt: skip
         classes.append("rejected" if rejected else "")
@@ -277,8 +280,10 @@ def _step_table(rows: Sequence[dict], metrics: dict[str, str]) -> tuple[list[str
 
 
 _PLOT_CAPTIONS = {
-    "map_vs_step": "The task's metrics after pruning and after fine-tuning, per step (red: rejected steps, rolled back)",
-    "map_vs_macs": "The task's metrics against the remaining MACs share: the accuracy you keep for the compute you keep",
+    "map_vs_step": "The task's metrics after pruning and after fine-tuning, per step (red: rejected steps, rolled "
+                   "back)",
+    "map_vs_macs": "The task's metrics against the remaining MACs share: the accuracy you keep for the compute you "
+                   "keep",
     "macs_params": "Remaining MACs and params per step",
     "channels": "Output channels per conv layer, base vs final",
     "gamma_hist": "BatchNorm |gamma| before and after sparse training",
@@ -310,8 +315,8 @@ def report_blocks(run: dict[str, Any], plots: dict[str, Path]) -> list[tuple]:
             "warn",
             f"Interrupted run: {SUMMARY_FILE} is missing, so this run did not finish (or is still running). "
             f"{len(rows)} step(s) are logged; 'final' below is the last kept step, {final_name}, taken from "
-            f"{STEPS_FILE}. Latency, ONNX sizes and the yolo val and ONNX Runtime accuracy are measured only at the end, so "
-            "they read n/a; .pt sizes are those of the checkpoints in the run directory.",
+            f"{STEPS_FILE}. Latency, ONNX sizes and the yolo val and ONNX Runtime accuracy are measured only at the "
+            "end, so they read n/a; .pt sizes are those of the checkpoints in the run directory.",
         ))  # fmt: skip
     else:
         blocks.append(("p", f"final = the run's final model; its last kept step is {final_name}."))
