@@ -89,3 +89,14 @@ def test_labels_ultralytics_reads_for_the_models_task_go_through(model, data, ti
     model on polygons learns their smallest rotated rectangles."""
     _, adapter, info = check_model(model, str(_data(data, tiny_data_yaml, task_data_yaml)))
     assert check_labels(info, adapter.task) == []
+
+
+@pytest.mark.parametrize("model, kind", [("yolo26n-sem.yaml", "semantic-segmentation"),
+                                         ("yolo26n-depth.yaml", "depth-estimation")])
+def test_yolo26_semantic_segmentation_and_depth_models_are_refused_naming_what_is_supported(model, kind,
+                                                                                             tiny_data_yaml, tmp_path,
+                                                                                             capfd):  # fmt: skip
+    from yolo_prune.structure.tasks import supported_tasks
+
+    err = _refused(model, tiny_data_yaml, tmp_path, capfd)
+    assert err.strip() == f"error: {model} is a {kind} model; yolo-prune supports {supported_tasks()} models only"

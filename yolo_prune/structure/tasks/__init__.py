@@ -164,9 +164,14 @@ def supported_tasks() -> str:
     return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
 
 
+UNSUPPORTED = {"semantic": "semantic-segmentation", "depth": "depth-estimation"}
+"""Ultralytics tasks yolo-prune refuses (YOLO26's ``-sem`` and ``-depth`` models), as users call them."""
+
+
 def refusal(source: Any, kind: str) -> UserError:
     """The one-line refusal of a model of ``kind`` (an Ultralytics task name or a head's description)."""
-    return UserError(f"{source} is a {kind} model; yolo-prune supports {supported_tasks()} models only")
+    return UserError(f"{source} is a {UNSUPPORTED.get(kind, kind)} model; yolo-prune supports {supported_tasks()} "
+                     "models only")  # fmt: skip
 
 
 def require_task(model: nn.Module, source: Any) -> Task:
