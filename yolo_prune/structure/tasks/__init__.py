@@ -104,6 +104,13 @@ class Task:
         scores = output[:, self.box_rows : self.box_rows + self.classes(model)]
         return output[:, self.pixel_rows(model, output.shape[1])], scores
 
+    def other_change(self, reference: list[np.ndarray], outputs: list[np.ndarray], weight: np.ndarray,
+                     model: nn.Module) -> float:  # fmt: skip
+        """How far a cut moves what the task predicts besides boxes and class scores, as a share (0: unchanged), from
+        one image's exported ``outputs`` against the uncut model's ``reference``; ``weight`` is the reference's
+        confidence per anchor. The speed target adds it to the change it ranks layers by. None besides, by default."""
+        return 0.0
+
     def head_signature(self, model: nn.Module) -> dict[str, Any]:
         """What two models must share for one to teach the other output by output (distillation)."""
         raise NotImplementedError
