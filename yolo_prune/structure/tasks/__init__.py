@@ -38,6 +38,7 @@ class Task:
     metrics: dict[str, tuple[str, str]] = {}
     label_line = ""  # what one line of its YOLO label files holds, for messages
     distills = False  # whether distillation (``--distill``) knows this head's outputs
+    folder_data = False  # whether its data set is a folder of class folders (else a data set yaml with labels)
     box_rows = 0  # leading rows of the exported output that are pixel coordinates (the rest are scores)
 
     # Ultralytics' classes for the task, as ``YOLO.task_map`` names them: imported when first asked for.
@@ -122,12 +123,13 @@ def _imported(path: str) -> type:
 
 
 def _tasks() -> dict[str, Task]:
+    from yolo_prune.structure.tasks.classify import ClassifyTask
     from yolo_prune.structure.tasks.detect import DetectTask
     from yolo_prune.structure.tasks.obb import OBBTask
     from yolo_prune.structure.tasks.pose import PoseTask
     from yolo_prune.structure.tasks.segment import SegmentTask
 
-    return {t.name: t for t in (DetectTask(), SegmentTask(), PoseTask(), OBBTask())}
+    return {t.name: t for t in (DetectTask(), SegmentTask(), PoseTask(), OBBTask(), ClassifyTask())}
 
 
 TASKS: dict[str, Task] = _tasks()
