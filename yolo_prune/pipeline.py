@@ -159,7 +159,7 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     inputs = record_inputs(data_info, model, settings.get("teacher"))  # what --resume checks again
     # Absolute paths: Ultralytics puts a relative training folder under its own runs/, and --resume may run elsewhere.
     run_dir = new_run_dir(Path(settings["project"]).absolute(), settings["name"])
-    view = data_view(data_info, run_dir / DATASET_DIR)
+    view = data_view(data_info, run_dir / DATASET_DIR, adapter.task.folder_data)
     settings.update(model=str(Path(model).absolute()) if Path(model).is_file() else str(model),
                     data=str(Path(data).absolute()))  # fmt: skip
     if settings.get("teacher"):
@@ -255,7 +255,7 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     _print_warnings(check_labels(data_info, adapter.task, bool(saved.get("single_cls"))))
     if saved["data"] != data_before:  # the data set moved: the run goes on reading it where it is now
         write_yaml(settings_path, {**saved, "command": command, "versions": versions, METRICS_KEY: metrics})
-    view = str(data_view(data_info, run_dir / DATASET_DIR))
+    view = str(data_view(data_info, run_dir / DATASET_DIR, adapter.task.folder_data))
     return Run(run_dir, saved, view, adapter, make_method(saved, adapter)), model
 
 
