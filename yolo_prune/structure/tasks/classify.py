@@ -5,8 +5,8 @@ Kept: the whole head. Its conv's width (``c_ = 1280``) is hard-coded in ``Classi
 pruned width would be rebuilt at 1280 by stock training; its linear layer's output is the class count. Pruned: the
 body before it (the head's conv reads fewer channels).
 
-The data set is a folder as ``yolo train task=classify data=DIR`` reads it: ``train/`` and ``val/`` (or ``test/``,
-``valid/``, ``validation/``), each with one folder of images per class, named alike. The exported ``output0`` is
+The data set is a folder as ``yolo train task=classify data=DIR`` reads it: ``train/`` and ``val/`` (or ``validation/``,
+``valid/``, ``test/``), each with one folder of images per class, named alike. The exported ``output0`` is
 (batch, nc) class probabilities.
 
 Usage:
@@ -31,7 +31,7 @@ from ultralytics.nn.modules import Classify
 from yolo_prune.errors import UserError
 from yolo_prune.structure.tasks import Task
 
-SPLITS = {"train": ("train",), "val": ("val", "valid", "validation", "test")}  # as Ultralytics looks for them
+SPLITS = {"train": ("train",), "val": ("val", "validation", "valid", "test")}  # as Ultralytics looks for them
 
 
 class ClassifyTask(Task):
@@ -73,7 +73,7 @@ class ClassifyTask(Task):
             if folder is None:
                 raise UserError(f"data folder {data} has no {' or '.join(f'{n}/' for n in names)} split: a "
                                 f"{self.label} data set has train/ and val/, each with one folder of images per class")
-            classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+            classes = sorted(p for p in folder.iterdir() if p.is_dir())
             if not classes:
                 raise UserError(f"{folder} has no class folders: a {self.label} data set puts each class's images "
                                 f"in a folder named after the class ({folder}/cat/1.jpg)")  # fmt: skip
