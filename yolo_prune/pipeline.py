@@ -140,7 +140,7 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     """Validate everything, load the model and create the run directory, in that order: bad input writes nothing.
     The run reads the data set through links in its own folder, so Ultralytics' caches land there, not beside it."""
     if model is None or data is None:
-        raise UserError("both a model and a data yaml are needed (or --resume RUN_DIR)")
+        raise UserError("both a model and a data set are needed (or --resume RUN_DIR)")
     settings = resolve_settings(cfg, overrides)
     check_train_args(settings)
     check_onnx(settings)

@@ -161,7 +161,8 @@ def head_task(model: nn.Module) -> str:
 
 
 def supported_tasks() -> str:
-    """'detection, segmentation, pose and oriented-box', for messages: the tasks yolo-prune prunes."""
+    """'detection, segmentation, pose, oriented-box and classification', for messages: the tasks yolo-prune
+    prunes."""
     labels = [t.label for t in TASKS.values()]
     return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
 
