@@ -215,7 +215,7 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
                f"start it again: {command or 'yolo-prune --model ... --data ...'}")  # fmt: skip
     if not steps_path.is_file():
         raise UserError(nothing)
-    given = {k: str(Path(v).absolute()) if k in ("model", "data") and Path(v).is_file() else v
+    given = {k: str(Path(v).absolute()) if k in ("model", "data") and Path(v).exists() else v
              for k, v in overrides.items() if v is not None and k not in ("project", "name")}  # fmt: skip
     conflicts = [f"{k} (run has {saved.get(k)!r}, given {v!r})" for k, v in given.items()
                  if k not in may_change and saved.get(k) != v]  # fmt: skip
