@@ -229,7 +229,7 @@ def resumable(tmp_path_factory, tiny_data_yaml):
     """A run directory as a run killed after its base measurement leaves it: settings, a one-row step log, the
     base checkpoint and layers.json (what ``--resume`` reads before it does anything)."""
     from yolo_prune.evaluation import layer_widths
-    from yolo_prune.rundir import STEP_COLUMNS, write_json, write_yaml
+    from yolo_prune.rundir import step_columns, write_json, write_yaml
     from yolo_prune.structure.parts import enter
 
     run = tmp_path_factory.mktemp("resumable") / "exp"
@@ -239,7 +239,7 @@ def resumable(tmp_path_factory, tiny_data_yaml):
     settings = resolve_settings(overrides={"model": "yolov8n.yaml", "data": str(tiny_data_yaml), "imgsz": 64,
                                            "iterative_steps": 3})  # fmt: skip
     write_yaml(run / "settings.yaml", {**settings, "command": "yolo-prune --model yolov8n.yaml ...", "versions": {}})
-    row = {**dict.fromkeys(STEP_COLUMNS, 0.0), "phase": "base", "status": "kept", "checkpoint": "weights/base.pt"}
+    row = {**dict.fromkeys(step_columns(), 0.0), "phase": "base", "status": "kept", "checkpoint": "weights/base.pt"}
     write_json(run / "steps.json", [row])
     write_json(run / "layers.json", {"base": layer_widths(model), "final": layer_widths(model)})
     return run
