@@ -16,7 +16,7 @@ import yaml
 
 from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector, save_checkpoint
-from yolo_prune.checks import adopt_data_names, check_model
+from yolo_prune.checks import adopt_data_names, check_model, data_view
 from yolo_prune.cli import main
 from yolo_prune.demo.classify import generate_class_folders
 from yolo_prune.demo.classify import main as generator_main
@@ -171,6 +171,16 @@ def test_data_of_the_other_form_is_refused_in_one_line(cls_data_dir, tiny_data_y
     assert f"data {tiny_data_yaml} is a data set .yaml; classification models read a folder with train/ and val/" in err
     err = _refused("yolov8n.yaml", cls_data_dir, tmp_path, capfd)
     assert f"data {cls_data_dir} is a folder; detection models read a data set .yaml" in err
+
+
+def test_a_test_split_serves_as_val_and_the_run_reads_a_view_of_links(cls_data_dir, tmp_path):
+    data = _edited(cls_data_dir, tmp_path / "data", lambda d: (d / "val").rename(d / "test"))
+    _, adapter, info = check_model("yolov8n-cls.yaml", str(data))
+    assert info["val"] == (data / "test").resolve() and info["nc"] == 3
+    view = data_view(info, tmp_path / "view", adapter.task.folder_data)
+    seen = adapter.task.check_dataset(view)
+    assert seen["names"] == info["names"] and len(list((view / "val").rglob("*.jpg"))) == 9
+    assert all(p.is_symlink() and p.resolve().parent.parent == data / "test" for p in (view / "val").rglob("*.jpg"))
 
 
 def test_a_model_of_another_class_count_is_refused_and_other_names_noted(cls_data_dir, tmp_path):

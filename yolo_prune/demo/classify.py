@@ -26,20 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo_prune.demo.synthetic import SHAPES, render
+from yolo_prune.demo.synthetic import SHAPES, check_options, render
 from yolo_prune.errors import UserError
 
 SIZES = (0.35, 0.8)  # the shape's bounding square, as a share of the image side
+QUALITY = 95  # JPEG quality, as the detection demo's
 
 
 def generate_class_folders(out_dir: str | Path, n_images: int = 300, imgsz: int = 64, n_classes: int = 3,
                            seed: int = 0, val_ratio: float = 0.2) -> Path:  # fmt: skip
     """Write ``n_images`` JPEGs under ``out_dir``/train/<shape>/ and ``out_dir``/val/<shape>/ and return ``out_dir``,
     which must be new or empty (no stale file from another run is mixed in)."""
-    if not 1 <= n_classes <= len(SHAPES):
-        raise UserError(f"number of classes must be 1 to {len(SHAPES)}, got {n_classes}")
-    if imgsz < 32:
-        raise UserError(f"image size must be at least 32 pixels, got {imgsz}")
+    names = check_options(n_images, imgsz, n_classes, None, 1, 1, *SIZES, QUALITY)
     if seed < 0:
         raise UserError(f"seed must be 0 or more, got {seed}")
     if not 0 < val_ratio < 1:
@@ -51,7 +49,6 @@ def generate_class_folders(out_dir: str | Path, n_images: int = 300, imgsz: int 
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"output folder {out} already exists and is not empty; choose a new folder")
-    names = list(SHAPES[:n_classes])
     for split in ("train", "val"):
         for name in names:
             (out / split / name).mkdir(parents=True)
@@ -60,7 +57,7 @@ def generate_class_folders(out_dir: str | Path, n_images: int = 300, imgsz: int 
         image, _ = render(np.random.default_rng([seed, i]), imgsz, [name], min_objects=1, max_objects=1,
                           min_size=SIZES[0], max_size=SIZES[1])  # fmt: skip
         split = "val" if _is_val(i // n_classes, val_ratio) else "train"
-        image.save(out / split / name / f"{i:06d}.jpg", format="JPEG", quality=95)
+        image.save(out / split / name / f"{i:06d}.jpg", format="JPEG", quality=QUALITY)
     return out
 
 

@@ -91,7 +91,7 @@ class ClassifyTask(Task):
             info = self.check_dataset(path)
         except (FileNotFoundError, ValueError) as e:
             raise UserError(f"data folder {data} is not usable: {str(e).strip().splitlines()[0]}") from None
-        info["val"] = found["val"][0]
+        info["val"] = found["val"][0].resolve()  # Ultralytics names test/ "test", and the run validates on it
         return {**info, "yaml_file": str(data)}
 
     def fixed_outputs(self, model: nn.Module, prune_head: bool) -> list[nn.Module]:
