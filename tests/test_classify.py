@@ -164,6 +164,9 @@ def test_a_missing_folder_is_refused_and_nothing_is_fetched(tmp_path, capfd, mon
     monkeypatch.chdir(tmp_path)
     err = _refused("yolov8n-cls.yaml", "imagenette160", tmp_path, capfd)
     assert "data folder not found: imagenette160" in err and not list(tmp_path.rglob("*.zip"))
+    (tmp_path / "shapes.zip").write_bytes(b"PK")  # an archive Ultralytics would unpack into its own folder
+    assert "data shapes.zip is a file; classification models read a folder" in _refused("yolov8n-cls.yaml",
+                                                                                         "shapes.zip", tmp_path, capfd)
 
 
 def test_data_of_the_other_form_is_refused_in_one_line(cls_data_dir, tiny_data_yaml, tmp_path, capfd):

@@ -37,7 +37,6 @@ SPLITS = {"train": ("train",), "val": ("val", "validation", "valid", "test")}  #
 class ClassifyTask(Task):
     name = "classify"
     label = "classification"
-    label_line = "none: an image's class is the folder it is in"
     heads = (Classify,)
     folder_data = True
     metrics = {"top1": ("metrics/accuracy_top1", "top-1"), "top5": ("metrics/accuracy_top5", "top-5")}
@@ -65,6 +64,9 @@ class ClassifyTask(Task):
         if path.suffix.lower() in (".yaml", ".yml"):
             raise UserError(f"data {data} is a data set .yaml; {self.label} models read a folder with train/ and val/ "
                             "holding one folder of images per class")  # fmt: skip
+        if path.is_file():
+            raise UserError(f"data {data} is a file; {self.label} models read a folder with train/ and val/ holding "
+                            "one folder of images per class")  # fmt: skip
         if not path.is_dir():
             raise UserError(f"data folder not found: {data}")
         found = {}
@@ -100,6 +102,3 @@ class ClassifyTask(Task):
 
     def classes(self, model: nn.Module) -> int:
         return int(self.head(model).linear.out_features)
-
-    def head_signature(self, model: nn.Module) -> dict[str, Any]:
-        return {"classes": self.classes(model)}
