@@ -22,6 +22,7 @@ CLI:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,19 @@ class ClassifyTask(Task):
 
     def check_dataset(self, path: str | Path) -> dict[str, Any]:
         """Ultralytics' parse of a class-folder data set; only for a folder that exists (``check_cls_dataset``
-        downloads a name it does not find, and splits a folder without ``train/``)."""
+        downloads a name it does not find, and splits a folder without ``train/``), without its listing of each
+        split (detection's data check lists nothing)."""
         from ultralytics.data.utils import check_cls_dataset
+        from ultralytics.utils import LOGGER
 
         if not (Path(path) / "train").is_dir():
             raise UserError(f"data folder {path} has no train/ folder")
-        return check_cls_dataset(str(path))
+        level = LOGGER.level
+        LOGGER.setLevel(logging.WARNING)
+        try:
+            return check_cls_dataset(str(path))
+        finally:
+            LOGGER.setLevel(level)
 
     def check_folders(self, data: str | Path) -> dict[str, Any]:
         """The data set's info (train, val, nc, names, and ``yaml_file``: the folder, for messages), after the checks
