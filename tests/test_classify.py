@@ -42,12 +42,20 @@ def trained_cls(cls_data_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(trained_cls, cls_data_dir, tmp_path_factory):
+def data_before(trained_cls, cls_data_dir, digests) -> dict[str, str]:
+    """The class folders' digests before the run (after the stock training of its base)."""
+    return digests(cls_data_dir)
+
+
+@pytest.fixture(scope="module")
+def run(data_before, trained_cls, cls_data_dir, tmp_path_factory):
     return prune(model=str(trained_cls), data=str(cls_data_dir), iterative_steps=2, epochs=1, target_prune_rate=0.5,
                  project=str(tmp_path_factory.mktemp("runs")), **TINY)  # fmt: skip
 
 
-def test_two_steps_cut_half_the_body_keep_the_head_and_log_top1(run, trained_cls):
+def test_two_steps_cut_half_the_body_keep_the_head_and_log_top1(run, trained_cls, cls_data_dir, data_before,
+                                                                  digests):  # fmt: skip
+    assert digests(cls_data_dir) == data_before  # Ultralytics read the run's view of links
     rows = json.loads((run.run_dir / "steps.json").read_text())
     pruned = [r for r in rows if r["phase"] == "prune"]
     assert [r["step"] for r in pruned] == [1, 2] and all(r["status"] == "kept" for r in pruned)
@@ -95,6 +103,22 @@ def test_onnx_matches_pytorch_and_stock_ultralytics_alone_uses_the_final_model(r
     trained_weights = list((tmp_path / "api" / "weights").glob("*.pt"))
     assert trained_weights and all(layer_widths(load_detector(w)) == layer_widths(load_detector(run.final_pt))
                                    for w in trained_weights)  # fmt: skip
+
+
+def test_an_interrupted_run_resumes_on_its_class_folder(run, tmp_path):
+    """The run as a kill after step 1 leaves it: the resumed run checks the folder against its record, cuts step 2
+    and finishes as the whole run did."""
+    exp = tmp_path / "exp"
+    shutil.copytree(run.run_dir, exp)
+    rows = json.loads((exp / "steps.json").read_text())
+    (exp / "steps.json").write_text(json.dumps(rows[:2]))
+    (exp / "steps.csv").write_text("".join((exp / "steps.csv").read_text().splitlines(keepends=True)[:3]))
+    for name in ("summary.json", "weights/final.pt", "weights/final.onnx", "weights/step_02.pt"):
+        (exp / name).unlink()
+    result = prune(resume=str(exp))
+    resumed = json.loads((exp / "steps.json").read_text())
+    assert [r["step"] for r in resumed] == [0, 1, 2] and resumed[2]["status"] == "kept"
+    assert resumed[2]["params"] == rows[2]["params"] and result.final_pt.is_file()
 
 
 @pytest.mark.parametrize("source, method", [
