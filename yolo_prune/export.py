@@ -331,10 +331,10 @@ def validate_onnx(onnx_path: Path, data: str, imgsz: int, batch: int = 1, save_d
         raise ValueError(f"{onnx_path} takes input {shape}, not batch={batch} at imgsz={imgsz}")
     require_onnxruntime()
     task = task_named(_metadata(onnx_path).get("task"), onnx_path)
-    if task.folder_data and not Path(data).is_dir():
-        raise UserError(f"data set folder not found: {data}")
     if not task.folder_data:
         _require_file(Path(data), "data set YAML")
+    elif not Path(data).is_dir():
+        raise UserError(f"data set folder not found: {data}")
     args = dict(
         model=str(onnx_path),
         data=str(data),

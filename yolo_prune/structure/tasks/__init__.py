@@ -57,6 +57,11 @@ class Task:
         """Ultralytics' own parse of the data set yaml for this task (raises what Ultralytics raises)."""
         raise NotImplementedError
 
+    def check_folders(self, data: str | Path) -> dict[str, Any]:
+        """The info of a data set that is a folder (a task with ``folder_data``), after checking it: what
+        ``check_dataset`` gives for a yaml."""
+        raise NotImplementedError
+
     def model_args(self, data: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments of ``model_cls`` that a data set's info (``check_dataset``) gives besides ``nc``."""
         return {}
