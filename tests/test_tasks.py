@@ -6,6 +6,8 @@ YOLO26-seg's training-only semantic branch still trains once pruned."""
 
 import copy
 import json
+import re
+import shutil
 
 import pytest
 import torch
@@ -135,3 +137,26 @@ def test_a_pruned_yolo26_task_model_trains_in_train_mode_and_exports_as_it_compu
     assert all(p.grad is not None for p in trained_only.parameters())
     pt = save_checkpoint(tmp_path / "cut.pt", model.eval(), {"imgsz": 64})
     assert compare_with_torch(pt, export_onnx(pt, 64), 64) < ONNX_TOLERANCE
+
+
+def test_resume_reads_the_tasks_step_log_and_refuses_one_an_older_version_named_otherwise(run, tmp_path):
+    """A finished run of the task resumes as finished (its step log read with its own metrics); a run whose log an
+    older yolo-prune wrote with detection's metric names (its segmentation and pose runs did) is refused in one line
+    instead of being continued under other columns."""
+    task, result = run
+    again = prune(resume=str(result.run_dir))
+    assert again.steps == json.loads((result.run_dir / "steps.json").read_text())
+    if task == "obb":  # judged by box mAP under detection's names: nothing was named otherwise
+        return
+    older = tmp_path / "older"
+    shutil.copytree(result.run_dir, older)
+    (older / "summary.json").unlink()
+    settings = yaml.safe_load((older / "settings.yaml").read_text())
+    del settings["metrics"]
+    (older / "settings.yaml").write_text(yaml.safe_dump(settings))
+    yardstick = METRIC[task][0]
+    rows = [{("map50_95" if k == yardstick else k): v for k, v in r.items()} for r in again.steps]
+    rows = [{**r, "map50_95_pruned": r[f"{yardstick}_pruned"], "map50": 0.0, "map50_pruned": 0.0} for r in rows]
+    (older / "steps.json").write_text(json.dumps(rows))
+    with pytest.raises(UserError, match=rf"^{re.escape(str(older))} logged mAP50-95, mAP50, but this yolo-prune judges a "):
+        prune(resume=str(older))
