@@ -123,7 +123,8 @@ def test_an_interrupted_run_resumes_on_its_class_folder(run, tmp_path):
 
 @pytest.mark.parametrize("source, method", [
     ("yolov8n-cls.yaml", dict(method="slim", sr=0.05, sparse_epochs=1)),
-    ("yolo26n-cls.yaml", dict(target_speedup=1.2, latency_runs=3, latency_warmup=1, latency_threads=1)),
+    # a classifier at 32 pixels runs in about 0.3 ms: more rounds, so that timing noise does not pass for a speed-up
+    ("yolo26n-cls.yaml", dict(target_speedup=1.2, latency_runs=15, latency_warmup=2, latency_threads=1)),
     ("yolo11n-cls.yaml", dict(method="finetune")),
 ])  # fmt: skip
 def test_the_other_methods_run_one_step(source, method, cls_data_dir, tmp_path):
