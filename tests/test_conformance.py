@@ -40,7 +40,7 @@ from yolo_prune.structure.model_yaml import stock_yaml
 from trained import trained_like as trained
 
 IMGSZ = 64
-TASK_SUFFIXES = ["", "-seg", "-pose", "-obb"]  # detection, then each task's bundled yaml of every family
+TASK_SUFFIXES = ["", "-seg", "-pose", "-obb", "-cls"]  # detection, then each task's bundled yaml of every family
 SOURCES = [y.replace(".yaml", f"{t}.yaml") for t in TASK_SUFFIXES for y in FAMILIES.values()]  # yolov8n-seg.yaml...
 CUTTING = ["depgraph", "slim"]  # methods whose cut needs no run: the speed target's cut is timed (see below)
 CHECK_SECONDS = 60  # each method's up-front check; the YOLO11/YOLO26 hang never finished in 240 s

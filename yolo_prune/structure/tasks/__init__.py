@@ -38,6 +38,7 @@ class Task:
     metrics: dict[str, tuple[str, str]] = {}
     label_line = ""  # what one line of its YOLO label files holds, for messages
     distills = False  # whether distillation (``--distill``) knows this head's outputs
+    folder_data = False  # whether its data set is a folder of class folders (else a data set yaml with labels)
     box_rows = 0  # leading rows of the exported output that are pixel coordinates (the rest are scores)
 
     # Ultralytics' classes for the task, as ``YOLO.task_map`` names them: imported when first asked for.
@@ -54,6 +55,11 @@ class Task:
 
     def check_dataset(self, path: str | Path) -> dict[str, Any]:
         """Ultralytics' own parse of the data set yaml for this task (raises what Ultralytics raises)."""
+        raise NotImplementedError
+
+    def check_folders(self, data: str | Path) -> dict[str, Any]:
+        """The info of a data set that is a folder (a task with ``folder_data``), after checking it: what
+        ``check_dataset`` gives for a yaml."""
         raise NotImplementedError
 
     def model_args(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -129,12 +135,13 @@ def _imported(path: str) -> type:
 
 
 def _tasks() -> dict[str, Task]:
+    from yolo_prune.structure.tasks.classify import ClassifyTask
     from yolo_prune.structure.tasks.detect import DetectTask
     from yolo_prune.structure.tasks.obb import OBBTask
     from yolo_prune.structure.tasks.pose import PoseTask
     from yolo_prune.structure.tasks.segment import SegmentTask
 
-    return {t.name: t for t in (DetectTask(), SegmentTask(), PoseTask(), OBBTask())}
+    return {t.name: t for t in (DetectTask(), SegmentTask(), PoseTask(), OBBTask(), ClassifyTask())}
 
 
 TASKS: dict[str, Task] = _tasks()
@@ -166,7 +173,8 @@ def head_task(model: nn.Module) -> str:
 
 
 def supported_tasks() -> str:
-    """'detection, segmentation, pose and oriented-box', for messages: the tasks yolo-prune prunes."""
+    """'detection, segmentation, pose, oriented-box and classification', for messages: the tasks yolo-prune
+    prunes."""
     labels = [t.label for t in TASKS.values()]
     return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
 
