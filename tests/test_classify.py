@@ -70,6 +70,9 @@ def test_two_steps_cut_half_the_body_keep_the_head_and_log_top1(run, trained_cls
     assert head.conv.conv.out_channels == 1280 and head.linear.out_features == 3  # what no yaml states, and nc
     assert head.conv.conv.in_channels < base.model[-1].conv.conv.in_channels  # the body before it is cut
     assert stock_yaml(final)[1] is None
+    report = (run.run_dir / "report.md").read_text()
+    assert "| top-1 (PyTorch) |" in report and "| top-5 (yolo val) |" in report and "top-1 decides" in report
+    assert "centre-crops every image" in report and "rectangular" not in report  # no detection wording
 
 
 def test_onnx_matches_pytorch_and_stock_ultralytics_alone_uses_the_final_model(run, cls_data_dir, run_python,

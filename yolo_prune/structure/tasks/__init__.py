@@ -40,6 +40,7 @@ class Task:
     distills = False  # whether distillation (``--distill``) knows this head's outputs
     folder_data = False  # whether its data set is a folder of class folders (else a data set yaml with labels)
     box_rows = 0  # leading rows of the exported output that are pixel coordinates (the rest are scores)
+    val_rect = True  # whether ``yolo val`` (Model.val sets rect=True) validates on rectangular letterboxed batches
 
     # Ultralytics' classes for the task, as ``YOLO.task_map`` names them: imported when first asked for.
     model_path = trainer_path = validator_path = ""  # "module:Class"

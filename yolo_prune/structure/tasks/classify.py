@@ -40,6 +40,7 @@ class ClassifyTask(Task):
     label = "classification"
     heads = (Classify,)
     folder_data = True
+    val_rect = False  # its validator resizes and centre-crops every image, rect or not
     metrics = {"top1": ("metrics/accuracy_top1", "top-1"), "top5": ("metrics/accuracy_top5", "top-5")}
 
     model_path = "ultralytics.nn.tasks:ClassificationModel"
