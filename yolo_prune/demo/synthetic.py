@@ -58,7 +58,7 @@ def generate_voc_dataset(
     between ``min_objects`` and ``max_objects`` shapes whose bounding square is ``min_size`` to ``max_size`` of the
     image side. ``out_dir`` must be new or empty, so that no stale file from another run is mixed in.
     """
-    names = _check_options(n_images, imgsz, n_classes, classes, min_objects, max_objects, min_size, max_size, quality)
+    names = check_options(n_images, imgsz, n_classes, classes, min_objects, max_objects, min_size, max_size, quality)
     if seed < 0:
         raise UserError(f"seed must be 0 or more, got {seed}")
     out = Path(out_dir)
@@ -72,7 +72,7 @@ def generate_voc_dataset(
     return out
 
 
-def _check_options(
+def check_options(
     n_images: int,
     imgsz: int,
     n_classes: int,
@@ -117,13 +117,13 @@ def _render(
     max_size: float,
 ) -> tuple[Image.Image, list[tuple[str, tuple[int, int, int, int]]]]:
     """Draw one image; return it with its objects as (name, (left, top, right, bottom)) in pixel-edge coordinates."""
-    pixels, mean = _background(rng, imgsz)
+    pixels, mean = background(rng, imgsz)
     image = Image.fromarray(pixels)
     squares: list[tuple[float, float, float, float]] = []
     objects = []
     for _ in range(int(rng.integers(min_objects, max_objects + 1))):
         name = names[int(rng.integers(len(names)))]
-        square = _place(rng, imgsz, squares, min_size, max_size)
+        square = place(rng, imgsz, squares, min_size, max_size)
         if square is None:
             continue
         squares.append(square)
@@ -131,12 +131,12 @@ def _render(
         box = mask.point(lambda v: 255 if v >= 128 else 0).getbbox()
         if box is None:
             continue
-        image.paste(_contrasting_colour(rng, mean), mask=mask)
+        image.paste(contrasting_colour(rng, mean), mask=mask)
         objects.append((name, box))
     return image, objects
 
 
-def _background(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, np.ndarray]:
+def background(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, np.ndarray]:
     """A solid, gradient, noisy or striped background, kept low in contrast so that shapes stand out from it."""
     kind = int(rng.integers(4))
     base = rng.integers(0, 256, 3).astype(np.float64)
@@ -160,7 +160,7 @@ def _background(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, np.nd
     return np.ascontiguousarray(pixels), pixels.reshape(-1, 3).mean(0)
 
 
-def _place(
+def place(
     rng: np.random.Generator,
     imgsz: int,
     squares: list[tuple[float, float, float, float]],
@@ -211,17 +211,17 @@ def _shape_mask(rng: np.random.Generator, name: str, square: tuple[float, ...], 
         draw.rectangle((cx - arm, y0, cx + arm, y1), fill=255)
     else:
         turn = rng.uniform(0, 2 * math.pi)
-        draw.polygon(_ring(cx, cy, [r, 0.45 * r] * 5, turn), fill=255)
+        draw.polygon(ring(cx, cy, [r, 0.45 * r] * 5, turn), fill=255)
     return mask.resize((imgsz, imgsz), Image.Resampling.BOX)
 
 
-def _ring(cx: float, cy: float, radii: list[float], turn: float) -> list[tuple[float, float]]:
+def ring(cx: float, cy: float, radii: list[float], turn: float) -> list[tuple[float, float]]:
     """Polygon vertices at equal angles around a centre, one per radius."""
     step = 2 * math.pi / len(radii)
     return [(cx + r * math.cos(turn + i * step), cy + r * math.sin(turn + i * step)) for i, r in enumerate(radii)]
 
 
-def _contrasting_colour(rng: np.random.Generator, background: np.ndarray) -> tuple[int, int, int]:
+def contrasting_colour(rng: np.random.Generator, background: np.ndarray) -> tuple[int, int, int]:
     """A random colour far enough from the background that the shape is easy to see."""
     for _ in range(100):
         colour = rng.integers(0, 256, 3)
