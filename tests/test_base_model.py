@@ -68,3 +68,12 @@ def test_trains_once_then_reuses_the_cache(tiny_data_yaml, tmp_path, monkeypatch
     assert base_model.main(argv) == 0
     out = capsys.readouterr()
     assert out.out == f"{first.weights}\n" and "cached" in out.err
+
+
+def test_fingerprint_of_a_class_folder_data_set_follows_its_files(tmp_path):
+    for split in ("train", "val"):
+        (tmp_path / "cls" / split / "circle").mkdir(parents=True)
+        (tmp_path / "cls" / split / "circle" / "0.jpg").write_bytes(b"image")
+    before = data_fingerprint(tmp_path / "cls")
+    (tmp_path / "cls" / "val" / "circle" / "0.jpg").write_bytes(b"other image")
+    assert data_fingerprint(tmp_path / "cls") != before
