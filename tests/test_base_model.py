@@ -68,3 +68,25 @@ def test_trains_once_then_reuses_the_cache(tiny_data_yaml, tmp_path, monkeypatch
     assert base_model.main(argv) == 0
     out = capsys.readouterr()
     assert out.out == f"{first.weights}\n" and "cached" in out.err
+
+
+def test_fingerprint_of_a_class_folder_data_set_follows_its_files(tmp_path):
+    for split in ("train", "val"):
+        (tmp_path / "cls" / split / "circle").mkdir(parents=True)
+        (tmp_path / "cls" / split / "circle" / "0.jpg").write_bytes(b"image")
+    before = data_fingerprint(tmp_path / "cls")
+    (tmp_path / "cls" / "val" / "circle" / "0.jpg").write_bytes(b"other image")
+    assert data_fingerprint(tmp_path / "cls") != before
+
+
+def test_an_entry_cached_before_metrics_were_named_by_task_still_loads(tiny_data_yaml, tmp_path, monkeypatch):
+    import ultralytics
+
+    entry = tmp_path / "cache" / cache_key(tiny_data_yaml, "yolov8n.yaml", {**RECIPE, "epochs": 1})
+    entry.mkdir(parents=True)
+    (entry / "base.pt").write_bytes(b"checkpoint")
+    (entry / "base.json").write_text('{"map50_95": 0.8, "map50": 0.95, "seconds": 60.0, "recipe": {}}')
+    monkeypatch.setattr(ultralytics, "YOLO", None)  # a cache hit must not build or train anything
+    base = train_base_model(tiny_data_yaml, cache_dir=tmp_path / "cache", epochs=1)
+    assert base.cached and base.task == "detect" and base.metrics == {"map50_95": 0.8, "map50": 0.95}
+    assert (base.map50_95, base.map50) == (0.8, 0.95)

@@ -181,3 +181,12 @@ def test_cli_writes_the_data_set(tmp_path):
                          timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert len(list((tmp_path / "o" / "labels").rglob("*.txt"))) == 3 and (tmp_path / "o" / "data.yaml").is_file()
+
+
+@pytest.mark.parametrize("args", [["segmentation"], ["pose", "obb"], [""]])
+def test_demo_refuses_a_task_it_does_not_know_before_any_work(args):
+    demo = Path(__file__).resolve().parents[1] / "scripts" / "demo.sh"
+    out = subprocess.run(["bash", str(demo), *args], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1
+    assert out.stdout == ""  # nothing installed, generated or trained
