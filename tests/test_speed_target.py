@@ -24,7 +24,7 @@ from yolo_prune.export import export_like, export_model
 from yolo_prune.latency import MIN_RUNS, attainable_speedup, step_timing
 from yolo_prune.methods import make_method
 from yolo_prune.methods.base import prunable_groups
-from yolo_prune.methods.latency import MARGIN, LatencyMethod, Probe, Ranking, choose_proposal, cut_copy
+from yolo_prune.methods.latency import MARGIN, OVERSHOOT, LatencyMethod, Probe, Ranking, choose_proposal, cut_copy
 from yolo_prune.report.speed import guidance_rows, speed_blocks, timing_rows
 from yolo_prune.settings import resolve_settings
 from yolo_prune.structure import ModelAdapter, split_widths
@@ -274,6 +274,10 @@ def test_the_latency_model_is_built_once_and_later_steps_time_only_their_proposa
         assert p["predicted_speedup"] == pytest.approx(1 / fit["predicted"])
         assert p["measured_speedup"] == pytest.approx(1 / fit["measured"])
         assert p["error"] == pytest.approx(p["measured_speedup"] / p["predicted_speedup"] - 1)
+    for t in tables:  # a proposal that lands within OVERSHOOT beyond the step's aim ends the search
+        aim = t["step_target"] * (1 + MARGIN)
+        landed = [i for i, p in enumerate(t["proposals"]) if aim <= p["measured_speedup"] <= aim * (1 + OVERSHOOT)]
+        assert landed in ([], [len(t["proposals"]) - 1]), t["proposals"]
     pairs = [(f["raw"], f["context"] - f["measured"]) for f in model["fits"]]
     assert model["correction"] == pytest.approx(sum(r * m for r, m in pairs) / sum(r * r for r, _ in pairs))
 

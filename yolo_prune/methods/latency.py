@@ -31,8 +31,9 @@ final model; models compared in the same interleaved rounds, so that the machine
   Each proposal's predicted and measured speed-up are kept: the model's error.
 - **Timing, bounded**: every timing runs the models in interleaved rounds until each median is known to 0.5 %
   (``PRECISION``; ``latency_runs`` rounds at most, after ``TIMING_WARMUP`` untimed ones), and a step stops timing
-  once it has spent ``latency_budget`` seconds on it (every timing still makes 3 rounds): the seconds, models and
-  rounds of each timing are kept per step.
+  once it has spent ``latency_budget`` seconds on it, the latency model's build at half of that (every timing still
+  makes 3 rounds, so a step may run a round or so past it): the seconds, models and rounds of each timing are kept
+  per step.
 - **After each step's fine-tuning**, the step's checkpoint is exported and timed against the base; the run ends at
   the first step that meets the target (``goal_reached``), or after ``iterative_steps``.
 
@@ -90,6 +91,7 @@ PROPOSALS = 6  # proposals timed per step before the real cut
 PROBE = 0.5  # the latency model and the table halve each layer: a cut whose effect stands well above the noise
 PRECISION = 0.005  # each timing stops once every median's relative standard error is this small
 TIMING_WARMUP = 1  # untimed rounds before each timing of the speed target (at most ``latency_warmup``)
+MODEL_SHARE = 0.5  # of a step's timing budget, what building the latency model may take: the proposals decide
 DEFAULT_BUDGET = 300.0  # seconds of timing per step where a run's settings name none (runs from before the setting)
 IMAGES = 16  # training images the table runs every copy on, to see how far its detections move
 OVERSHOOT = 0.05  # a proposal this much beyond the step's target is kept without looking for a smaller cut
@@ -435,7 +437,8 @@ class LatencyMethod(PruningMethod):
                 copies.append((u, floor[u.convs[0]], path))
         # The base twice, in two sessions: how far two timings of one model differ is the model's noise.
         start = [self._onnx(None), self._onnx(None), *([context] if current else [])]
-        base_ms, again_ms, *times = self._time([*start, *(path for *_, path in copies)], step, "latency model")
+        base_ms, again_ms, *times = self._time([*start, *(path for *_, path in copies)], step, "latency model",
+                                               MODEL_SHARE)  # fmt: skip
         context_ms = times.pop(0) if current else base_ms
         points: dict[str, list[tuple[int, float]]] = {}
         for (u, width, _), ms in zip(copies, times):
@@ -480,7 +483,7 @@ class LatencyMethod(PruningMethod):
                 over = (n, ms / base_ms) if over is None or n < over[0] else over
             else:
                 short = (n, ms / base_ms) if short is None or n > short[0] else short
-            if over is not None and (base_ms / over[1] <= aim * (1 + OVERSHOOT) or over[0] <= (short or (0,))[0] + 1):
+            if over is not None and (1 / over[1] <= aim * (1 + OVERSHOOT) or over[0] <= (short or (0,))[0] + 1):
                 break
             if over is not None and short is not None:  # between them, where the line through them meets the aim
                 (n0, s0), (n1, s1) = short, over
@@ -551,12 +554,12 @@ class LatencyMethod(PruningMethod):
     def _budget(self) -> float:
         return float(self.settings.get("latency_budget") or DEFAULT_BUDGET)
 
-    def _time(self, paths: list[Path], step: int, what: str) -> list[float]:
+    def _time(self, paths: list[Path], step: int, what: str, share: float = 1.0) -> list[float]:
         """Median ms of each model, all timed in the same interleaved rounds until each median is known to
-        ``PRECISION``, within what is left of the step's ``latency_budget``; the timing is recorded for the step.
-        ``paths[0]`` is the base."""
+        ``PRECISION``, within what is left of ``share`` of the step's ``latency_budget``; the timing is recorded for
+        the step. ``paths[0]`` is the base."""
         s = self.settings
-        left = self._budget() - sum(t["seconds"] for t in self._timings if t["step"] == step)
+        left = self._budget() * share - sum(t["seconds"] for t in self._timings if t["step"] == step)
         started = time.perf_counter()
         stats = measure_interleaved(paths, runs=s["latency_runs"], warmup=min(s["latency_warmup"], TIMING_WARMUP),
                                     provider=s["latency_provider"], threads=s.get("latency_threads"),
