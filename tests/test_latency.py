@@ -13,7 +13,8 @@ from onnx import TensorProto, helper, numpy_helper
 from yolo_prune.errors import UserError
 from yolo_prune.export import require_onnxruntime
 from yolo_prune.latency import (
-    MIN_RUNS, LatencyStats, compare_latency, main, measure_interleaved, measure_latency, median_error, step_timing,
+    MIN_RUNS, PRECISE_RUNS, LatencyStats, compare_latency, main, measure_interleaved, measure_latency, median_error,
+    step_timing,
 )  # fmt: skip
 
 
@@ -121,12 +122,13 @@ def test_cli_prints_a_table_and_speedup(models, capsys):
 
 def test_timing_stops_at_its_precision_or_its_budget_never_before_the_minimum_rounds(models):
     """The speed target's timings: as many rounds as the medians need, within a time budget, at least MIN_RUNS."""
+    assert MIN_RUNS < PRECISE_RUNS
     full = measure_interleaved(list(models), runs=12, warmup=0, threads=1)
     assert [s.runs for s in full] == [12, 12]  # neither precision nor budget: every round
     spent = measure_interleaved(list(models), runs=50, warmup=0, threads=1, budget_s=0.0)
     assert [s.runs for s in spent] == [MIN_RUNS, MIN_RUNS]  # a budget spent at the start: the minimum only
     loose = measure_interleaved(list(models), runs=50, warmup=0, threads=1, precision=1.0)
-    assert [s.runs for s in loose] == [MIN_RUNS, MIN_RUNS]  # any three runs give a median to 100 %
+    assert [s.runs for s in loose] == [PRECISE_RUNS, PRECISE_RUNS]  # enough runs to judge the spread by, no more
     exact = measure_interleaved(list(models), runs=15, warmup=0, threads=1, precision=0.0)
     assert [s.runs for s in exact] == [15, 15]  # a precision never reached: the rounds asked for
 

@@ -46,7 +46,8 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 # Channel counts each provider's kernels run at full speed: measured for the CPU (BENCHMARKS.md, section 2),
 # and NVIDIA's rule for fp16/fp32 tensor-core convolutions (channels in multiples of 8) for CUDA.
 FAST_MULTIPLE = {"cpu": 8, "cuda": 8}
-MIN_RUNS = 3  # timed rounds a timing stopped early by its precision or its time budget still makes
+MIN_RUNS = 3  # timed rounds a timing stopped early by its time budget still makes
+PRECISE_RUNS = 7  # and by its precision: fewer runs give too rough a spread to judge it by
 
 
 @dataclass
@@ -155,15 +156,16 @@ def _run_rounds(runners: list[_Runner], runs: int, warmup: int, progress: bool, 
                 precision: float | None = None, budget_s: float | None = None, min_runs: int = MIN_RUNS,
                 ) -> None:  # fmt: skip
     """Warm up, then time ``runs`` rounds; each round runs every model once, alternating their order. With
-    ``precision``, stop once every model's median is known that well (``median_error``); with ``budget_s``, once
-    that many seconds have gone since the start; either only after ``min_runs`` timed rounds."""
+    ``precision``, stop once every model's median is known that well (``median_error``), after ``PRECISE_RUNS``
+    timed rounds; with ``budget_s``, once that many seconds have gone since the start, after ``min_runs``."""
     if runs < 1 or warmup < 0:
         raise UserError(f"runs must be at least 1 and warmup at least 0, got runs={runs}, warmup={warmup}")
     total, start = warmup + runs, time.perf_counter()
     for i in range(total):
-        if i - warmup >= min_runs and (
-            (budget_s is not None and time.perf_counter() - start >= budget_s)
-            or (precision is not None and all(median_error(r.times_ms) <= precision for r in runners))
+        timed = i - warmup
+        if (timed >= min_runs and budget_s is not None and time.perf_counter() - start >= budget_s) or (
+            timed >= max(min_runs, PRECISE_RUNS) and precision is not None
+            and all(median_error(r.times_ms) <= precision for r in runners)
         ):
             break
         order = runners if i % 2 == 0 else runners[::-1]  # no model always runs right after the other
@@ -222,9 +224,9 @@ def measure_interleaved(
 ) -> list[LatencyStats]:
     """Latency of several models measured in the same rounds (each round runs every model once, in alternating
     order), so that ratios between them are free of the machine's drift; one ``LatencyStats`` per path, in order.
-    At most ``runs`` rounds: fewer (never under ``MIN_RUNS``) once every median is known to ``precision`` (a
-    relative standard error, e.g. 0.005) or once ``budget_s`` seconds have gone; ``runs`` of each result says how
-    many were timed."""
+    At most ``runs`` rounds: fewer once every median is known to ``precision`` (a relative standard error, e.g.
+    0.005; never under ``PRECISE_RUNS`` rounds) or once ``budget_s`` seconds have gone (never under ``MIN_RUNS``);
+    ``runs`` of each result says how many were timed."""
     runners = [_Runner(p, provider, threads) for p in onnx_paths]
     if len({(r.batch, r.imgsz) for r in runners}) > 1:
         raise UserError(f"cannot time models of different input shapes together: {[str(p) for p in onnx_paths]}")
