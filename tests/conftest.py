@@ -83,6 +83,16 @@ def task_data_yaml(tiny_data_yaml: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="session")
+def cls_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classification data set of 32-pixel shapes: train/ and val/ with a folder per class (3 classes, 8 train and
+    3 val images each); treat it as read-only."""
+    from yolo_prune.demo.classify import generate_class_folders
+
+    return generate_class_folders(tmp_path_factory.mktemp("tiny-cls") / "data", n_images=33, imgsz=32, n_classes=3,
+                                  seed=0, val_ratio=0.3)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
 def run_python():
     """Run Python code in a fresh interpreter (as a user would load a saved model) and return its stdout."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

@@ -68,6 +68,7 @@ def cfg_file(d: Path, text: str) -> str:
     return str(path)
 
 
+CLS_DATA = "data.yaml is a data set .yaml; classification models read a folder with train/ and val/"
 # (id, arguments that replace or add to the defaults of `command`, text the error must contain)
 CASES = [
     ("model missing", {"--model": "{d}/nope.pt"}, "model not found"),
@@ -75,11 +76,12 @@ CASES = [
     ("model is a .txt", {"--model": "{d}/model.txt"}, ".pt checkpoint or a model .yaml"),
     ("model .pt is text", {"--model": "{d}/text.pt"}, "not a loadable"),
     ("model .pt truncated", {"--model": "{d}/truncated.pt"}, "truncated"),
-    ("classify yaml", {"--model": "yolov8n-cls.yaml"}, "classify model; yolo-prune supports detection, segmentation"),
+    # a detection data set given to a classifier
+    ("classify yaml", {"--model": "yolov8n-cls.yaml"}, CLS_DATA),
     # a detection data set given to a segmentation or a pose model
     ("segment yaml", {"--model": "yolov8n-seg.yaml"}, "segmentation models read label lines 'class x1 y1 x2 y2"),
     ("pose yaml", {"--model": "yolov8n-pose.yaml"}, "data.yaml is not usable: it has no kpt_shape: a pose data set"),
-    ("classify pt", {"--model": "{d}/yolov8n-cls.pt"}, "classify model; yolo-prune supports detection, segmentation"),
+    ("classify pt", {"--model": "{d}/yolov8n-cls.pt"}, CLS_DATA),
     ("segment pt", {"--model": "{d}/yolov8n-seg.pt"}, "yolov8n-seg.pt predicts 80 classes but"),
     ("pose pt", {"--model": "{d}/yolov8n-pose.pt"}, "data.yaml is not usable: it has no kpt_shape: a pose data set"),
     ("obb yaml", {"--model": "yolov8n-obb.yaml"}, "oriented-box models read label lines 'class x1 y1 x2 y2 x3 y3 x4"),
@@ -132,8 +134,9 @@ CASES = [
     ("cfg cache not a mode", {"--cfg": "cache: yes please"},
      "cache must be true, false, ram or disk, got 'yes please'"),
     ("cfg text key a number", {"--cfg": "tracker: 5"}, "tracker must be text, got 5"),
-    ("cfg task classify", {"--cfg": "task: classify"}, "task classify cannot be used (yolo-prune uses task detect): "
-     "yolo-prune prunes detection, segmentation, pose, oriented-box models; the task is read from the model"),
+    ("cfg task semantic", {"--cfg": "task: semantic"}, "task semantic cannot be used (yolo-prune uses task detect): "
+     "yolo-prune prunes detection, segmentation, pose, oriented-box, classification models; the task is read from "
+     "the model"),
     ("cfg mode predict", {"--cfg": "mode: predict"}, "mode predict cannot be used (yolo-prune uses mode train)"),
     ("cfg resume true", {"--cfg": "resume: true"}, "resume true cannot be used (yolo-prune uses resume false): an "
      "interrupted yolo-prune run continues with yolo-prune --resume RUN_DIR"),
@@ -206,7 +209,7 @@ def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(
     assert digests(inputs / "det3.pt", tiny_data_yaml.parent) == before
 
 
-@pytest.mark.parametrize("case", ["model .pt truncated", "device", "speed-up not a number", "cfg task classify",
+@pytest.mark.parametrize("case", ["model .pt truncated", "device", "speed-up not a number", "cfg task semantic",
                                   "cfg name with a separator"])
 def test_bad_input_in_a_real_process(case, inputs, tiny_data_yaml, tmp_path):
     """The same, as a user sees it: the process's own exit code and streams."""

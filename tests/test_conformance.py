@@ -33,14 +33,14 @@ from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_like, export_model, export_onnx
 from yolo_prune.methods import METHODS, make_method
 from yolo_prune.methods.base import prunable_groups
-from yolo_prune.methods.latency import cut_copy
+from yolo_prune.methods.latency import cut_copy, onnx_outputs, output_change
 from yolo_prune.settings import resolve_settings
 from yolo_prune.structure import FAMILIES, ModelAdapter
 from yolo_prune.structure.model_yaml import stock_yaml
 from trained import trained_like as trained
 
 IMGSZ = 64
-TASK_SUFFIXES = ["", "-seg", "-pose", "-obb"]  # detection, then each task's bundled yaml of every family
+TASK_SUFFIXES = ["", "-seg", "-pose", "-obb", "-cls"]  # detection, then each task's bundled yaml of every family
 SOURCES = [y.replace(".yaml", f"{t}.yaml") for t in TASK_SUFFIXES for y in FAMILIES.values()]  # yolov8n-seg.yaml...
 CUTTING = ["depgraph", "slim"]  # methods whose cut needs no run: the speed target's cut is timed (see below)
 CHECK_SECONDS = 60  # each method's up-front check; the YOLO11/YOLO26 hang never finished in 240 s
@@ -188,9 +188,33 @@ def test_the_speed_targets_timed_copies_are_what_an_export_gives(source, tmp_pat
     like = export_like(template, narrow, tmp_path / "like.onnx")
     exported = export_model(narrow, tmp_path / "exported.onnx", IMGSZ)
     x = np.random.default_rng(0).random((1, 3, IMGSZ, IMGSZ), dtype=np.float32)
-    got, want = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+    got, want = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x})
                  for p in (like, exported))  # fmt: skip
-    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    assert len(got) == len(want)  # every output: segmentation's prototypes (a transposed conv's rewrite) too
+    for g, w in zip(got, want):
+        assert np.abs(g - w).max() <= 1e-4 * np.abs(w).max()
+
+
+def test_the_speed_target_sees_a_cut_of_the_prototypes(tmp_path):
+    """Halving YOLOv8-seg's prototype (its three inner layers at one width) moves no box, score or mask coefficient,
+    only the masks: the change the speed target ranks layers by must see it, or the prototype would look free."""
+    source = "yolov8n-seg.yaml"
+    model = trained_like(source)
+    adapter = ModelAdapter.of(model, source)
+    method = make_method(settings_of("latency"), adapter)
+    with adapter.prunable_form(model):
+        graph, ignored, _ = method.graph(model, IMGSZ)
+        rules = method.width_rules(model, prunable_groups(graph, ignored))
+        proto = model.model[-1].proto
+        inner = (proto.cv1.conv, proto.upsample, proto.cv2.conv)
+        widths = rules.apply({c: c.out_channels // 2 for c in inner})
+        assert len({widths[c] for c in inner}) == 1 and widths[proto.upsample] < proto.upsample.out_channels
+        template = export_model(cut_copy(model, graph, {}), tmp_path / "base.onnx", IMGSZ)
+        cut = export_like(template, cut_copy(model, graph, widths), tmp_path / "cut.onnx")
+        images = [np.random.default_rng(0).random((1, 3, IMGSZ, IMGSZ), dtype=np.float32)]
+        reference, outputs = onnx_outputs(template, images), onnx_outputs(cut, images)
+        assert np.array_equal(reference[0][0], outputs[0][0]) and not np.allclose(reference[0][1], outputs[0][1])
+        assert output_change(reference, outputs, IMGSZ, adapter.task, model) > 0.01
 
 
 @pytest.mark.parametrize("method", list(SETTINGS))

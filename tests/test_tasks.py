@@ -8,6 +8,7 @@ import copy
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -58,22 +59,37 @@ def test_two_steps_cut_half_and_log_the_tasks_metric(run):
     assert stock_yaml(final)[1] is None
 
 
-def test_onnx_matches_pytorch_and_final_reloads_without_yolo_prune(run, run_python, task_data_yaml):
+def test_onnx_matches_pytorch_and_final_reloads_without_yolo_prune(run, run_python, task_data_yaml,
+                                                                   tmp_path):  # fmt: skip
+    """In a fresh process without yolo-prune and with ``ULTRALYTICS_SAFE_LOAD=1``: final.pt loads, predicts,
+    validates with its task's metric (the report's yolo val row), exports to ONNX and TorchScript through
+    Ultralytics' exporter, and ``YOLO(final.pt).train()`` keeps every pruned width."""
     task, result = run
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["onnx_output_diff"] < ONNX_TOLERANCE
+    final = tmp_path / "final.pt"  # a copy: exports and training write beside it
+    shutil.copyfile(result.final_pt, final)
+    data = str(task_data_yaml(task))
     out = run_python(
+        "import os; os.environ['ULTRALYTICS_SAFE_LOAD'] = '1'\n"
         "import sys; sys.modules['yolo_prune'] = None\nimport json, torch\nfrom ultralytics import YOLO\n"
-        f"m = YOLO({str(result.final_pt)!r})\n"
+        f"m = YOLO({str(final)!r})\n"
         "n = sum(p.numel() for p in m.model.parameters())\n"
         "m.predict(torch.rand(1, 3, 64, 64), imgsz=64, verbose=False)\n"
-        f"metrics = m.val(data={str(task_data_yaml(task))!r}, imgsz=64, batch={TINY['batch']}, workers=0, "
-        "device='cpu', plots=False, verbose=False)\n"
-        f"print(json.dumps([m.task, n, float(metrics.results_dict[{METRIC[task][1]!r}])]))\n"
+        f"metrics = m.val(data={data!r}, imgsz=64, batch={TINY['batch']}, workers=0, device='cpu', plots=False, "
+        f"verbose=False, project={str(tmp_path)!r})\n"
+        "exports = [YOLO(m.ckpt_path).export(format=f, imgsz=64) for f in ('onnx', 'torchscript')]\n"
+        f"t = YOLO({str(final)!r})\n"
+        f"t.train(data={data!r}, epochs=1, imgsz=64, batch=4, workers=0, device='cpu', plots=False, val=False, "
+        f"project={str(tmp_path)!r}, name='train')\n"
+        "print(json.dumps([m.task, n, float(metrics.results_dict[" + repr(METRIC[task][1]) + "]), exports,\n"
+        "                  sum(p.numel() for p in t.model.parameters())]))\n"
     )
-    name, n, metric = json.loads(out.strip().splitlines()[-1])
-    assert name == task and n == sum(p.numel() for p in load_detector(result.final_pt).parameters())
+    name, n, metric, exports, trained = json.loads(out.strip().splitlines()[-1])
+    assert name == task and n == trained == sum(p.numel() for p in load_detector(result.final_pt).parameters())
     assert metric == pytest.approx(summary["final"][f"yolo_val_{METRIC[task][0]}"], abs=1e-4)  # the report's row
+    assert all(Path(e).stat().st_size > 0 for e in exports)
+    assert layer_widths(load_detector(tmp_path / "train" / "weights" / "last.pt")) == layer_widths(load_detector(final))
 
 
 @pytest.mark.parametrize("task, source, method", [
@@ -158,5 +174,6 @@ def test_resume_reads_the_tasks_step_log_and_refuses_one_an_older_version_named_
     rows = [{("map50_95" if k == yardstick else k): v for k, v in r.items()} for r in again.steps]
     rows = [{**r, "map50_95_pruned": r[f"{yardstick}_pruned"], "map50": 0.0, "map50_pruned": 0.0} for r in rows]
     (older / "steps.json").write_text(json.dumps(rows))
-    with pytest.raises(UserError, match=rf"^{re.escape(str(older))} logged mAP50-95, mAP50, but this yolo-prune judges a "):
+    refusal = rf"^{re.escape(str(older))} logged mAP50-95, mAP50, but this yolo-prune judges a "
+    with pytest.raises(UserError, match=refusal):
         prune(resume=str(older))

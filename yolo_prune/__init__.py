@@ -1,5 +1,5 @@
-"""yolo-prune: structured pruning for Ultralytics YOLOv8, YOLO11 and YOLO26 detection, segmentation, pose and
-oriented-box models, with measured reports.
+"""yolo-prune: structured pruning for Ultralytics YOLOv8, YOLO11 and YOLO26 detection, segmentation, pose,
+oriented-box and classification models, with measured reports.
 
 Usage:
     from yolo_prune import prune

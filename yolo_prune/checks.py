@@ -46,8 +46,14 @@ from yolo_prune.structure import ModelAdapter, Task, require_task
 
 
 def check_data(data: str, task: Task) -> dict[str, Any]:
-    """Parse a data yaml as ``task`` reads it and check that its train and val folders hold images and labels."""
+    """Parse a data yaml as ``task`` reads it and check that its train and val folders hold images and labels (a
+    classification data set: its class folders, ``check_folders``)."""
+    if task.folder_data:
+        return task.check_folders(data)
     path = Path(data)
+    if path.is_dir():
+        raise UserError(f"data {data} is a folder; {task.label} models read a data set .yaml (a folder of class "
+                        "folders is for classification models)")  # fmt: skip
     if path.suffix.lower() not in (".yaml", ".yml"):
         raise UserError(f"data must be a data set .yaml, got {data}")
     if not path.is_file():
@@ -245,6 +251,8 @@ def check_labels(info: dict[str, Any], task: Task, single_cls: bool = False) -> 
     from ultralytics.data.utils import load_dataset_cache_file
     from ultralytics.utils import LOGGER
 
+    if task.folder_data:  # an image's class is its folder: ``check_data`` has seen each class hold images
+        return []
     warnings = []
     level = LOGGER.level
     with tempfile.TemporaryDirectory(prefix="yolo-prune-scan-") as tmp:
@@ -359,16 +367,22 @@ def _name_list(names: Any) -> list[str]:
     return [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
 
 
-def data_view(info: dict[str, Any], dest: Path) -> Path:
+def data_view(info: dict[str, Any], dest: Path, folder_data: bool = False) -> Path:
     """Write a data yaml in ``dest`` whose images and labels are links to the user's files, and return its path.
 
     Ultralytics writes beside the files it reads: label caches (``labels/train.cache``), JPEGs it "restores" in
     place, and ``cache=disk`` arrays. Reading the data set through these links keeps all of that inside the run
     directory, so the user's data set stays byte-identical. Links are symbolic where the system allows, else hard
-    (Ultralytics replaces, never rewrites, an image file), else copies.
+    (Ultralytics replaces, never rewrites, an image file), else copies. A classification data set's view is a folder
+    (``dest``, with train/ and val/ of class folders), as Ultralytics reads one.
     """
     if dest.exists():
         shutil.rmtree(dest)  # a resumed run rebuilds its view: the user may have fixed the data set since
+    if folder_data:
+        for split in ("train", "val"):
+            for image in _images(info[split], split, str(info[split])):
+                _link(image, dest / split / image.relative_to(info[split]))
+        return dest
     view: dict[str, Any] = {"path": str(dest.absolute()), "nc": info["nc"], "names": info["names"]}
     view.update({k: info[k] for k in ("channels", "kpt_shape", "flip_idx") if k in info})  # what tasks read
     for split in ("train", "val"):  # the splits a run reads

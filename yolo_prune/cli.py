@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     io = p.add_argument_group("input and output")
     io.add_argument("--model", help="trained detector .pt (never modified), or a model .yaml to build from scratch")
-    io.add_argument("--data", help="data set yaml in Ultralytics' format (see scripts/voc_split.py)")
+    io.add_argument("--data", help="data set yaml in Ultralytics' format (see scripts/voc_split.py); for a classifier, "
+                    "a folder with train/ and val/ holding a folder per class")
     io.add_argument("--cfg", help="settings file in the format of cfg/default.yaml")
     for setting in (s for s in SETTINGS if s.group == io.title):
         _add(io, setting)

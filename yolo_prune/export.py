@@ -326,12 +326,15 @@ def validate_onnx(onnx_path: Path, data: str, imgsz: int, batch: int = 1, save_d
     its label cache (``labels/<split>.cache``) beside the data set, as training does.
     """
     onnx_path = _require_file(onnx_path, "ONNX model")
-    _require_file(Path(data), "data set YAML")
     shape = onnx_input_shape(onnx_path)
     if (shape[0], shape[2], shape[3]) != (batch, imgsz, imgsz):
         raise ValueError(f"{onnx_path} takes input {shape}, not batch={batch} at imgsz={imgsz}")
     require_onnxruntime()
     task = task_named(_metadata(onnx_path).get("task"), onnx_path)
+    if not task.folder_data:
+        _require_file(Path(data), "data set YAML")
+    elif not Path(data).is_dir():
+        raise UserError(f"data set folder not found: {data}")
     args = dict(
         model=str(onnx_path),
         data=str(data),

@@ -140,7 +140,7 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     """Validate everything, load the model and create the run directory, in that order: bad input writes nothing.
     The run reads the data set through links in its own folder, so Ultralytics' caches land there, not beside it."""
     if model is None or data is None:
-        raise UserError("both a model and a data yaml are needed (or --resume RUN_DIR)")
+        raise UserError("both a model and a data set are needed (or --resume RUN_DIR)")
     settings = resolve_settings(cfg, overrides)
     check_train_args(settings)
     check_onnx(settings)
@@ -159,7 +159,7 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     inputs = record_inputs(data_info, model, settings.get("teacher"))  # what --resume checks again
     # Absolute paths: Ultralytics puts a relative training folder under its own runs/, and --resume may run elsewhere.
     run_dir = new_run_dir(Path(settings["project"]).absolute(), settings["name"])
-    view = data_view(data_info, run_dir / DATASET_DIR)
+    view = data_view(data_info, run_dir / DATASET_DIR, adapter.task.folder_data)
     settings.update(model=str(Path(model).absolute()) if Path(model).is_file() else str(model),
                     data=str(Path(data).absolute()))  # fmt: skip
     if settings.get("teacher"):
@@ -216,7 +216,7 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
                f"start it again: {command or 'yolo-prune --model ... --data ...'}")  # fmt: skip
     if not steps_path.is_file():
         raise UserError(nothing)
-    given = {k: str(Path(v).absolute()) if k in ("model", "data") and Path(v).is_file() else v
+    given = {k: str(Path(v).absolute()) if k in ("model", "data") and Path(v).exists() else v
              for k, v in overrides.items() if v is not None and k not in ("project", "name")}  # fmt: skip
     conflicts = [f"{k} (run has {saved.get(k)!r}, given {v!r})" for k, v in given.items()
                  if k not in may_change and saved.get(k) != v]  # fmt: skip
@@ -256,7 +256,7 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     _print_warnings(check_labels(data_info, adapter.task, bool(saved.get("single_cls"))))
     if saved["data"] != data_before:  # the data set moved: the run goes on reading it where it is now
         write_yaml(settings_path, {**saved, "command": command, "versions": versions, METRICS_KEY: metrics})
-    view = str(data_view(data_info, run_dir / DATASET_DIR))
+    view = str(data_view(data_info, run_dir / DATASET_DIR, adapter.task.folder_data))
     return Run(run_dir, saved, view, adapter, make_method(saved, adapter)), model
 
 
@@ -504,7 +504,8 @@ def _summary(run: Run, log: StepLog, final: nn.Module, pts: dict[str, Path], onn
         speedup=None, macs_ratio=rows["base"]["macs"] / last["macs"], onnx_gap=None, onnx_tolerance=MAP_TOLERANCE,
         onnx_output_diff=None, onnx_output_tolerance=ONNX_TOLERANCE, final_step=last["step"], final_phase=last["phase"],
         no_step_kept=last["step"] == 0, rejected=_rejected(log), max_map_drop=s["max_map_drop"],
-        onnx_error=export_error, yolo_val_batch=s["batch"], **{METRICS_KEY: run.metrics},
+        onnx_error=export_error, yolo_val_batch=s["batch"], yolo_val_rect=run.adapter.task.val_rect,
+        **{METRICS_KEY: run.metrics},
     )  # fmt: skip
     return summary
 

@@ -171,8 +171,8 @@ SETTINGS: tuple[Setting, ...] = (
             "step, in (0, 1) (default 0.5)", low=0, high=1, low_open=True, high_open=True),
     Setting("iterative_steps", int, "pruning", "prune + fine-tune steps to reach it (default 16)", low=1),
     Setting("max_map_drop", float, "pruning", "stop when the task's deciding metric (mask mAP50-95 for segmentation, "
-            "pose mAP50-95 for pose, box mAP50-95 for detection and oriented boxes) falls more than this (absolute) "
-            "below the base; the last good step is kept (default 0.2)", low=0),
+            "pose mAP50-95 for pose, box mAP50-95 for detection and oriented boxes, top-1 for classification) falls "
+            "more than this (absolute) below the base; the last good step is kept (default 0.2)", low=0),
     Setting("round_to", int, "pruning", "keep channel counts multiples of N (8/16 helps speed)", low=1),
     Setting("prune_head", bool, "pruning", "also prune the head's inner convs (default true)"),
     Setting("yaml_widths", bool, "pruning", "only channel counts an Ultralytics model yaml can state, so that 'yolo "

@@ -2,6 +2,7 @@
 the benchmarks run without downloading anything. The pruning engine never imports this package.
 
 - ``synthetic``: the demo's easy set of filled shapes, in Pascal VOC layout.
+- ``classify``: the same shapes one per image, in class folders, for classification models.
 - ``hard``: a hard benchmark set (look-alike classes, small objects, clutter) on which model capacity shows.
 - ``base_model``: a detector trained from scratch on such a set and cached, the demo's stand-in for pretrained weights.
 
@@ -18,6 +19,7 @@ Usage:
 
 CLI:
     python -m yolo_prune.demo.synthetic --out datasets/generated/shapes-voc --images 300 --imgsz 128
+    python -m yolo_prune.demo.classify --out datasets/generated/shapes-cls --images 300 --imgsz 64
     python scripts/voc_split.py --src datasets/generated/shapes-voc --dst datasets/generated/shapes-yolo
     python -m yolo_prune.demo.base_model --data datasets/generated/shapes-yolo/data.yaml --cache-dir .cache/base-models
     python -m yolo_prune.demo.hard --root datasets/generated

@@ -107,6 +107,21 @@ def check_options(
     return names
 
 
+def render(
+    rng: np.random.Generator,
+    imgsz: int,
+    names: list[str],
+    *,
+    min_objects: int = 1,
+    max_objects: int = 3,
+    min_size: float = 0.15,
+    max_size: float = 0.5,
+) -> tuple[Image.Image, list[tuple[str, tuple[int, int, int, int]]]]:
+    """One image of shapes drawn from ``rng`` and its objects as (name, (left, top, right, bottom)): what every
+    generator of the demo draws (no option checks: see ``generate_voc_dataset``)."""
+    return _render(rng, imgsz, names, min_objects, max_objects, min_size, max_size)
+
+
 def _render(
     rng: np.random.Generator,
     imgsz: int,

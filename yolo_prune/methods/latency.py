@@ -245,18 +245,20 @@ def monotone(points: list[tuple[int, float]]) -> list[list[float]]:
     return out
 
 
-def output_change(reference: list[np.ndarray], outputs: list[np.ndarray], imgsz: int, task: Task,
+def output_change(reference: list[list[np.ndarray]], outputs: list[list[np.ndarray]], imgsz: int, task: Task,
                   model: nn.Module) -> float:  # fmt: skip
-    """How far a cut model's predictions move from the reference model's on the same images: the relative L1 change
-    of the scores, plus the shift of the pixel coordinates (a share of the image side) weighted by the reference's
-    confidence. Both read the exported output as ``model``'s task lays it out (detection: ``(1, 4 + nc, anchors)``,
-    boxes in pixels, then class probabilities)."""
-    ref, out = [task.split_output(r, model) for r in reference], [task.split_output(o, model) for o in outputs]
+    """How far a cut model's predictions move from the reference model's on the same images (each image's exported
+    outputs, in order): the relative L1 change of the scores, plus the shift of the pixel coordinates (a share of the
+    image side) weighted by the reference's confidence, plus what the task predicts besides (``Task.other_change``:
+    segmentation's masks). The first output is read as ``model``'s task lays it out (detection: ``(1, 4 + nc,
+    anchors)``, boxes in pixels, then class probabilities)."""
+    ref, out = [task.split_output(r[0], model) for r in reference], [task.split_output(o[0], model) for o in outputs]
     cls = sum(float(np.abs(o - r).sum()) for (_, r), (_, o) in zip(ref, out))
     mass = sum(float(r.sum()) for _, r in ref)
     weight = [r.max(axis=1) for _, r in ref]
     box = sum(float((np.abs(o - r).sum(axis=1) * w).sum()) for (r, _), (o, _), w in zip(ref, out, weight))
-    return cls / max(mass, 1e-12) + box / imgsz / max(sum(float(w.sum()) for w in weight), 1e-12)
+    other = sum(task.other_change(r, o, w, model) for r, o, w in zip(reference, outputs, weight)) / len(reference)
+    return cls / max(mass, 1e-12) + box / imgsz / max(sum(float(w.sum()) for w in weight), 1e-12) + other
 
 
 def cut_copy(model: nn.Module, graph: tp.DependencyGraph, widths: dict[nn.Conv2d, int],
@@ -616,7 +618,7 @@ class LatencyMethod(PruningMethod):
         current = self._onnx(self._current(step))
         stock = {c: stock_name(n, model) for n, c in model.named_modules() if isinstance(c, CONVS)}
         images = self._images()
-        reference = _outputs(current, images)
+        reference = onnx_outputs(current, images)
         base_ms, current_ms = self._base_ms, self._base_ms / self._current_speedup(step)
         rows, probed = [], []
         for u in (u for u in units if u.cuttable):
@@ -626,7 +628,8 @@ class LatencyMethod(PruningMethod):
                 continue
             path = halved.get(u.key) or export_like(current, cut_copy(model, self._graph, widths, order),
                                                     tmp / f"t{len(probed)}.onnx")  # fmt: skip
-            change = output_change(reference, _outputs(path, images), self.settings["imgsz"], self.adapter.task, model)
+            change = output_change(reference, onnx_outputs(path, images), self.settings["imgsz"], self.adapter.task,
+                                   model)  # fmt: skip
             key = "|".join(u.key)
             now = lm.saved(key, u.width)
             probe = Probe(u, (lm.saved(key, width) - now) / (u.width - width), change,
@@ -683,8 +686,8 @@ def _narrowed(widths: dict[nn.Conv2d, int], stock: dict[nn.Conv2d, str], layer: 
     return sum(shrink.values()) / shrink[layer]
 
 
-def _outputs(path: Path, images: list[np.ndarray]) -> list[np.ndarray]:
-    """The detection output of the ONNX model at ``path`` for each image (ONNX Runtime on the CPU)."""
+def onnx_outputs(path: Path, images: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """The outputs of the ONNX model at ``path`` for each image (ONNX Runtime on the CPU)."""
     session = require_onnxruntime().InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return [session.run(None, {name: image})[0] for image in images]
+    return [session.run(None, {name: image}) for image in images]

@@ -137,6 +137,9 @@ def yolo_val_line(summary: dict, short: bool = False) -> str:
     """Why the 'yolo val' rows differ from the PyTorch ones: users compare them with what Ultralytics prints."""
     batch = summary.get("yolo_val_batch")
     command = "yolo val model=<.pt> data=<data>" + (f" batch={batch}" if batch is not None else "")
+    if summary.get("yolo_val_rect") is False:  # a classifier: its validator sees what the other rows see
+        return (f"The (yolo val) rows = what `{command}` reports; its validator resizes and centre-crops every image "
+                "as the run's own validation and the ONNX model's input do, so the rows agree.")  # fmt: skip
     if short:
         return (f"The (yolo val) rows = what `{command}` reports (rectangular batches); the other accuracy rows "
                 "letterbox every image to imgsz x imgsz, as the ONNX model sees it (see the report).")  # fmt: skip

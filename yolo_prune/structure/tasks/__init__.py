@@ -38,7 +38,9 @@ class Task:
     metrics: dict[str, tuple[str, str]] = {}
     label_line = ""  # what one line of its YOLO label files holds, for messages
     distills = False  # whether distillation (``--distill``) knows this head's outputs
+    folder_data = False  # whether its data set is a folder of class folders (else a data set yaml with labels)
     box_rows = 0  # leading rows of the exported output that are pixel coordinates (the rest are scores)
+    val_rect = True  # whether ``yolo val`` (Model.val sets rect=True) validates on rectangular letterboxed batches
 
     # Ultralytics' classes for the task, as ``YOLO.task_map`` names them: imported when first asked for.
     model_path = trainer_path = validator_path = ""  # "module:Class"
@@ -54,6 +56,11 @@ class Task:
 
     def check_dataset(self, path: str | Path) -> dict[str, Any]:
         """Ultralytics' own parse of the data set yaml for this task (raises what Ultralytics raises)."""
+        raise NotImplementedError
+
+    def check_folders(self, data: str | Path) -> dict[str, Any]:
+        """The info of a data set that is a folder (a task with ``folder_data``), after checking it: what
+        ``check_dataset`` gives for a yaml."""
         raise NotImplementedError
 
     def model_args(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +111,13 @@ class Task:
         scores = output[:, self.box_rows : self.box_rows + self.classes(model)]
         return output[:, self.pixel_rows(model, output.shape[1])], scores
 
+    def other_change(self, reference: list[np.ndarray], outputs: list[np.ndarray], weight: np.ndarray,
+                     model: nn.Module) -> float:  # fmt: skip
+        """How far a cut moves what the task predicts besides boxes and class scores, as a share (0: unchanged), from
+        one image's exported ``outputs`` against the uncut model's ``reference``; ``weight`` is the reference's
+        confidence per anchor. The speed target adds it to the change it ranks layers by. None besides, by default."""
+        return 0.0
+
     def head_signature(self, model: nn.Module) -> dict[str, Any]:
         """What two models must share for one to teach the other output by output (distillation)."""
         raise NotImplementedError
@@ -122,12 +136,13 @@ def _imported(path: str) -> type:
 
 
 def _tasks() -> dict[str, Task]:
+    from yolo_prune.structure.tasks.classify import ClassifyTask
     from yolo_prune.structure.tasks.detect import DetectTask
     from yolo_prune.structure.tasks.obb import OBBTask
     from yolo_prune.structure.tasks.pose import PoseTask
     from yolo_prune.structure.tasks.segment import SegmentTask
 
-    return {t.name: t for t in (DetectTask(), SegmentTask(), PoseTask(), OBBTask())}
+    return {t.name: t for t in (DetectTask(), SegmentTask(), PoseTask(), OBBTask(), ClassifyTask())}
 
 
 TASKS: dict[str, Task] = _tasks()
@@ -159,7 +174,8 @@ def head_task(model: nn.Module) -> str:
 
 
 def supported_tasks() -> str:
-    """'detection, segmentation, pose and oriented-box', for messages: the tasks yolo-prune prunes."""
+    """'detection, segmentation, pose, oriented-box and classification', for messages: the tasks yolo-prune
+    prunes."""
     labels = [t.label for t in TASKS.values()]
     return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
 

@@ -20,11 +20,10 @@ Usage:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import torch.nn as nn
-from typing import Callable
-
 from ultralytics.nn.modules import Proto, Segment
 from ultralytics.nn.modules.head import Segment26
 
@@ -65,6 +64,16 @@ class SegmentTask(DetectTask):
     def eval_outputs(self, out: Any) -> list[Any]:
         """``((output0, prototypes), raw)``: both outputs."""
         return list(out[0])
+
+    def other_change(self, reference: list[np.ndarray], outputs: list[np.ndarray], weight: np.ndarray,
+                     model: nn.Module) -> float:  # fmt: skip
+        """The masks: the mask coefficients' relative L1 change weighted by confidence, plus the prototypes'."""
+        rows = slice(self.box_rows + self.classes(model), None)
+        r, o = reference[0][0, rows], outputs[0][0, rows]
+        w = weight[0]
+        coefficients = (np.abs(o - r).sum(axis=0) * w).sum() / max((np.abs(r).sum(axis=0) * w).sum(), 1e-12)
+        prototypes = np.abs(outputs[1] - reference[1]).sum() / max(np.abs(reference[1]).sum(), 1e-12)
+        return float(coefficients + prototypes)
 
     def head_signature(self, model: nn.Module) -> dict[str, Any]:
         return {**super().head_signature(model), "masks": int(self.head(model).nm)}
