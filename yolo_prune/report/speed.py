@@ -156,9 +156,9 @@ def _timing_blocks(run_dir: Path, state: dict[str, Any]) -> list[tuple]:
     fits = [f for f in model.get("fits", []) if f.get("predicted")]
     errors = [abs(f["predicted"] / f["measured"] - 1) for f in fits]
     total = sum(r["seconds"] for r in rows)
-    budget = f"at most {state['budget_s']:g} s a step (latency_budget), " if state.get("budget_s") else ""
-    text = (f"Timing took {total:.0f} s in all ({budget}each timing stopped once its medians were steady to 0.5 %, "
-            f"after at least 3 rounds).")  # fmt: skip
+    budget = f"; a step may spend {state['budget_s']:g} s on it (latency_budget)" if state.get("budget_s") else ""
+    text = (f"Timing took {total:.0f} s in all{budget}. Each timing stops once its medians are steady to 0.5 % (after "
+            f"7 rounds at least; 3 where the budget ends it).")  # fmt: skip
     if model:
         text += (f" The latency model was built at step {model['built_at_step']} (each layer cut to half and to its "
                  f"floor, timed once with the base) and reused after; later steps timed only their proposals and "
