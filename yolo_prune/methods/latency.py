@@ -92,7 +92,6 @@ PROBE = 0.5  # the latency model and the table halve each layer: a cut whose eff
 PRECISION = 0.005  # each timing stops once every median's relative standard error is this small
 TIMING_WARMUP = 1  # untimed rounds before each timing of the speed target (at most ``latency_warmup``)
 MODEL_SHARE = 0.5  # of a step's timing budget, what building the latency model may take: the proposals decide
-DEFAULT_BUDGET = 300.0  # seconds of timing per step where a run's settings name none (runs from before the setting)
 IMAGES = 16  # training images the table runs every copy on, to see how far its detections move
 OVERSHOOT = 0.05  # a proposal this much beyond the step's target is kept without looking for a smaller cut
 
@@ -346,7 +345,7 @@ class LatencyMethod(PruningMethod):
         self.state = {
             "target_speedup": target, "target_latency_ms": s.get("target_latency_ms"),
             "provider": s["latency_provider"], "threads": s.get("latency_threads"), "imgsz": s["imgsz"],
-            "runs": s["latency_runs"], "budget_s": self._budget(), "base_ms": base_ms, "floor_ms": floor_ms,
+            "runs": s["latency_runs"], "budget_s": s["latency_budget"], "base_ms": base_ms, "floor_ms": floor_ms,
             "floor_speedup": reach, "floor_widths": layer_widths(floor),
             "steps": [], "met_at_step": None, "timing": self._timings,
         }  # fmt: skip
@@ -553,15 +552,12 @@ class LatencyMethod(PruningMethod):
         s = self.settings
         return f"{timing_label(s['latency_provider'], s.get('latency_threads'))}, imgsz {s['imgsz']}, batch 1"
 
-    def _budget(self) -> float:
-        return float(self.settings.get("latency_budget") or DEFAULT_BUDGET)
-
     def _time(self, paths: list[Path], step: int, what: str, share: float = 1.0) -> list[float]:
         """Median ms of each model, all timed in the same interleaved rounds until each median is known to
         ``PRECISION``, within what is left of ``share`` of the step's ``latency_budget``; the timing is recorded for
         the step. ``paths[0]`` is the base."""
         s = self.settings
-        left = self._budget() * share - sum(t["seconds"] for t in self._timings if t["step"] == step)
+        left = s["latency_budget"] * share - sum(t["seconds"] for t in self._timings if t["step"] == step)
         started = time.perf_counter()
         stats = measure_interleaved(paths, runs=s["latency_runs"], warmup=min(s["latency_warmup"], TIMING_WARMUP),
                                     provider=s["latency_provider"], threads=s.get("latency_threads"),
