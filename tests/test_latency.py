@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from yolo_prune.errors import UserError
 from yolo_prune.export import require_onnxruntime
-from yolo_prune.latency import LatencyStats, compare_latency, main, measure_latency
+from yolo_prune.latency import (
+    MIN_RUNS, PRECISE_RUNS, LatencyStats, compare_latency, main, measure_interleaved, measure_latency, median_error,
+    step_timing,
+)  # fmt: skip
 
 
 def _conv_model(path: Path, channels: int, batch: int | str = 1, imgsz: int = 64) -> Path:
@@ -114,3 +118,31 @@ def test_cli_prints_a_table_and_speedup(models, capsys):
     assert "median ms" in capsys.readouterr().out
     assert main([str(models[0].with_name("nope.onnx"))]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_timing_stops_at_its_precision_or_its_budget_never_before_the_minimum_rounds(models):
+    """The speed target's timings: as many rounds as the medians need, within a time budget, at least MIN_RUNS."""
+    assert MIN_RUNS < PRECISE_RUNS
+    full = measure_interleaved(list(models), runs=12, warmup=0, threads=1)
+    assert [s.runs for s in full] == [12, 12]  # neither precision nor budget: every round
+    spent = measure_interleaved(list(models), runs=50, warmup=0, threads=1, budget_s=0.0)
+    assert [s.runs for s in spent] == [MIN_RUNS, MIN_RUNS]  # a budget spent at the start: the minimum only
+    loose = measure_interleaved(list(models), runs=50, warmup=0, threads=1, precision=1.0)
+    assert [s.runs for s in loose] == [PRECISE_RUNS, PRECISE_RUNS]  # enough runs to judge the spread by, no more
+    exact = measure_interleaved(list(models), runs=15, warmup=0, threads=1, precision=0.0)
+    assert [s.runs for s in exact] == [15, 15]  # a precision never reached: the rounds asked for
+
+
+def test_median_error_shrinks_with_runs_and_ignores_one_slow_run():
+    assert median_error([10.0]) == math.inf
+    steady = [10.0, 10.1, 9.9, 10.0, 10.2, 9.8]
+    assert median_error(steady * 4) == pytest.approx(median_error(steady) / 2, rel=0.01)  # 1 / sqrt(runs)
+    assert median_error([*steady, 1000.0]) < 0.02  # a run that waited for a core moves the median little
+
+
+def test_step_timing_sums_each_steps_timings():
+    timings = [{"step": 0, "what": "floor", "seconds": 1.0, "models": 2, "runs": 5},
+               {"step": 1, "what": "latency model", "seconds": 4.0, "models": 10, "runs": 3},
+               {"step": 1, "what": "proposal", "seconds": 0.5, "models": 2, "runs": 7}]  # fmt: skip
+    assert step_timing(timings) == {0: {"seconds": 1.0, "models": 2, "runs": 10},
+                                    1: {"seconds": 4.5, "models": 12, "runs": 44}}  # fmt: skip

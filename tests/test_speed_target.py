@@ -6,6 +6,7 @@ import html
 import json
 import math
 import re
+import shutil
 
 import numpy as np
 import onnxruntime as ort
@@ -20,11 +21,11 @@ from yolo_prune.cli import main
 from yolo_prune.errors import UserError
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import export_like, export_model
-from yolo_prune.latency import attainable_speedup
+from yolo_prune.latency import MIN_RUNS, attainable_speedup, step_timing
 from yolo_prune.methods import make_method
 from yolo_prune.methods.base import prunable_groups
-from yolo_prune.methods.latency import MARGIN, LatencyMethod, Probe, Ranking, choose_proposal, cut_copy
-from yolo_prune.report.speed import guidance_rows, speed_blocks
+from yolo_prune.methods.latency import MARGIN, OVERSHOOT, LatencyMethod, Probe, Ranking, choose_proposal, cut_copy
+from yolo_prune.report.speed import guidance_rows, speed_blocks, timing_rows
 from yolo_prune.settings import resolve_settings
 from yolo_prune.structure import ModelAdapter, split_widths
 from yolo_prune.structure.model_yaml import stock_yaml
@@ -247,3 +248,97 @@ def test_channels_go_where_time_is_dear_and_outputs_move_little():
     assert kept[free.layer] == 1 and every[free.convs[0]] == free.width  # a cut that saved nothing never comes
     assert all(widths[u.convs[0]] >= u.floor and widths[u.convs[0]] % 8 == 0 for u in units)
     assert math.isclose(predicted, sum(p.slope * (p.unit.width - widths[p.unit.convs[0]]) for p in probes))
+
+
+def test_the_latency_model_is_built_once_and_later_steps_time_only_their_proposals(run):
+    """HALP/NetAdapt-style: each layer's width timed once, at the first step; the second step times fewer models (its
+    proposals and its checkpoint, each beside the base), and the model learns from every cut timed after it."""
+    state, model = read(run, "speed_target.json"), read(run, "latency_model.json")
+    tables = read(run, "latency_table.json")
+    assert [t["step"] for t in tables] == [1, 2], "the run met its target at step 1: no later step to compare"
+    assert model["built_at_step"] == 1 and model["context"] == 1
+    per_step = step_timing(state["timing"])
+    built = [t for t in state["timing"] if t["what"] == "latency model"]
+    assert len(built) == 1 and built[0]["step"] == 1  # built once
+    assert built[0]["models"] == 2 + sum(len(p) - 1 for p in model["points"].values())  # the base twice, each cut
+    assert per_step[2]["models"] < per_step[1]["models"]
+    assert {t["what"] for t in state["timing"] if t["step"] == 2} <= {"proposal", "checkpoint"}
+    assert all(r["timed"] for r in tables[0]["layers"]) and not any(r["timed"] for r in tables[1]["layers"])
+    for key, points in model["points"].items():  # each layer: its width saving nothing, narrower ones saving more
+        widths, saved = zip(*sorted(points, reverse=True))
+        assert saved[0] == 0 and list(saved) == sorted(saved) and len(points) >= 2, key
+    # Every proposal and checkpoint timed after the build is one of the model's fits, with what it had predicted.
+    proposals = [p for t in tables for p in t["proposals"]]
+    assert len(model["fits"]) == len(proposals) + len(state["steps"])
+    for p, fit in zip(proposals, [f for f in model["fits"] if f["what"] == "proposal"]):
+        assert p["predicted_speedup"] == pytest.approx(1 / fit["predicted"])
+        assert p["measured_speedup"] == pytest.approx(1 / fit["measured"])
+        assert p["error"] == pytest.approx(p["measured_speedup"] / p["predicted_speedup"] - 1)
+    for t in tables:  # a proposal that lands within OVERSHOOT beyond the step's aim ends the search
+        aim = t["step_target"] * (1 + MARGIN)
+        landed = [i for i, p in enumerate(t["proposals"]) if aim <= p["measured_speedup"] <= aim * (1 + OVERSHOOT)]
+        assert landed in ([], [len(t["proposals"]) - 1]), t["proposals"]
+    pairs = [(f["raw"], f["context"] - f["measured"]) for f in model["fits"]]
+    assert model["correction"] == pytest.approx(sum(r * m for r, m in pairs) / sum(r * r for r, _ in pairs))
+
+
+def test_each_timing_stays_within_the_step_budget_beyond_its_minimum_rounds(run):
+    state = read(run, "speed_target.json")
+    assert state["budget_s"] == 300  # the default
+    for t in state["timing"]:
+        assert MIN_RUNS <= t["runs"] <= TIMING["latency_runs"]
+    assert run.summary["speed_target"]["timing_s"] == pytest.approx(sum(t["seconds"] for t in state["timing"]))
+
+
+def test_a_spent_budget_times_each_model_the_minimum_rounds(tiny_data_yaml):
+    given = {"target_speedup": 1.2, "imgsz": IMGSZ, **TIMING}
+    model = load_detector("yolov8n.yaml", nc=3)
+    method = make_method(resolve_settings(overrides={**given, "latency_budget": 1e-6}), ModelAdapter.of(model, "model"))
+    state = method.check(model)["speed_target.json"]
+    assert [(t["what"], t["models"], t["runs"]) for t in state["timing"]] == [("floor", 2, MIN_RUNS)]
+
+
+def test_the_report_shows_the_time_spent_timing_and_the_latency_models_error(run):
+    state, model = read(run, "speed_target.json"), read(run, "latency_model.json")
+    steps = {r["step"]: r for r in read(run, "steps.json")}
+    md = (run.run_dir / "report.md").read_text()
+    rows = timing_rows(run.run_dir)
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    assert sum(r["seconds"] for r in rows) == pytest.approx(run.summary["speed_target"]["timing_s"])
+    assert f"Timing took {run.summary['speed_target']['timing_s']:.0f} s in all" in md
+    errors = [abs(f["predicted"] / f["measured"] - 1) for f in model["fits"]]
+    assert f"its predicted speed-up was off by {sum(errors) / len(errors) * 100:.1f}% on average" in md
+    for r in rows[1:]:
+        step_errors = [abs(p["error"]) for t in read(run, "latency_table.json") if t["step"] == r["step"]
+                       for p in t["proposals"]]  # fmt: skip
+        error = f"{sum(step_errors) / len(step_errors) * 100:.1f}%" if step_errors else "n/a"
+        assert (f"| {r['step']} | {r['seconds']:.1f} | {r['models']} | {r['runs']} | "
+                f"{steps[r['step']]['seconds']:.1f} | {error} |") in md  # fmt: skip
+    assert state["timing"][0]["what"] == "floor" and md.count("| floor | ") == 1
+
+
+def test_a_resumed_run_reads_the_latency_model_and_does_not_build_it_again(run, tmp_path):
+    """A run stopped after its first step: the resumed second step reads latency_model.json, as the first left it,
+    and times only its proposals and its checkpoint."""
+    folder = tmp_path / "stopped"
+    shutil.copytree(run.run_dir, folder, symlinks=True)
+    steps = read(run, "steps.json")[:2]
+    (folder / "steps.json").write_text(json.dumps(steps))
+    state = read(run, "speed_target.json")
+    state.update(steps=state["steps"][:1], met_at_step=None, timing=[t for t in state["timing"] if t["step"] < 2])
+    (folder / "speed_target.json").write_text(json.dumps(state))
+    (folder / "latency_table.json").write_text(json.dumps(read(run, "latency_table.json")[:1]))
+    model = read(run, "latency_model.json")
+    model["fits"] = [f for f in model["fits"] if f["step"] < 2]
+    (folder / "latency_model.json").write_text(json.dumps(model))
+    for name in ("summary.json", "report.md", "report.html", "weights/final.pt", "weights/final.onnx",
+                 "weights/step_02.pt", "weights/step_02.onnx"):  # fmt: skip
+        (folder / name).unlink(missing_ok=True)
+    resumed = prune(resume=str(folder))
+    assert [r["step"] for r in resumed.steps] == [0, 1, 2]
+    after = json.loads((folder / "latency_model.json").read_text())
+    assert after["built_at_step"] == 1 and after["points"] == model["points"]  # read, not built again
+    assert after["fits"][: len(model["fits"])] == model["fits"] and len(after["fits"]) > len(model["fits"])
+    timing = json.loads((folder / "speed_target.json").read_text())["timing"]
+    assert {t["what"] for t in timing if t["step"] == 2} <= {"proposal", "checkpoint"}
+    assert step_timing(timing)[2]["models"] < step_timing(timing)[1]["models"]

@@ -9,15 +9,19 @@ is the latency the model has on a core of its own, steady to about 1 % where wal
 
 Usage:
     from pathlib import Path
-    from yolo_prune.latency import attainable_speedup, compare_latency, measure_interleaved, measure_latency
+    from yolo_prune.latency import (
+        attainable_speedup, compare_latency, measure_interleaved, measure_latency, step_timing,
+    )
 
     stats = measure_latency(Path("final.onnx"), runs=100)
     print(stats.median_ms, stats.as_dict())
     result = compare_latency(Path("base.onnx"), Path("final.onnx"), runs=100)
     print(f"{result['speedup']:.2f}x")
     base, *variants = measure_interleaved([Path("base.onnx"), Path("a.onnx"), Path("b.onnx")], runs=100, threads=1)
+    steady = measure_interleaved([Path("base.onnx"), Path("a.onnx")], runs=100, precision=0.005, budget_s=60)
     print([base.median_ms / v.median_ms for v in variants])
     attainable_speedup(base_ms=12.0, floor_ms=3.0, macs_ratio=2.0)  # 1.6: the floor's time does not shrink
+    step_timing([{"step": 1, "seconds": 4.0, "models": 2, "runs": 10}])  # {1: {"seconds": 4.0, "models": 2, ...}}
 
 CLI:
     python -m yolo_prune.latency base.onnx final.onnx --runs 100 --warmup 10 --provider cpu
@@ -26,6 +30,7 @@ CLI:
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -41,6 +46,8 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 # Channel counts each provider's kernels run at full speed: measured for the CPU (BENCHMARKS.md, section 2),
 # and NVIDIA's rule for fp16/fp32 tensor-core convolutions (channels in multiples of 8) for CUDA.
 FAST_MULTIPLE = {"cpu": 8, "cuda": 8}
+MIN_RUNS = 3  # timed rounds a timing stopped early by its time budget still makes
+PRECISE_RUNS = 7  # and by its precision: fewer runs give too rough a spread to judge it by
 
 
 @dataclass
@@ -134,12 +141,33 @@ def timing_label(provider: str, threads: int | None) -> str:
     return f"ONNX Runtime {provider}, " + (f"{threads} threads" if threads else "its own threads")
 
 
-def _run_rounds(runners: list[_Runner], runs: int, warmup: int, progress: bool, desc: str) -> None:
-    """Warm up, then time ``runs`` rounds; each round runs every model once, alternating their order."""
+def median_error(times_ms: list[float]) -> float:
+    """The relative standard error of the median of ``times_ms`` (from their median absolute deviation, which one
+    slow run does not inflate): how far another set of as many runs would likely put the median."""
+    if len(times_ms) < 2:
+        return math.inf
+    t = np.asarray(times_ms)
+    median = float(np.median(t))
+    mad = float(np.median(np.abs(t - median))) * 1.4826  # the standard deviation of a normal sample
+    return 1.2533 * mad / math.sqrt(len(t)) / max(median, 1e-12)
+
+
+def _run_rounds(runners: list[_Runner], runs: int, warmup: int, progress: bool, desc: str,
+                precision: float | None = None, budget_s: float | None = None, min_runs: int = MIN_RUNS,
+                ) -> None:  # fmt: skip
+    """Warm up, then time ``runs`` rounds; each round runs every model once, alternating their order. With
+    ``precision``, stop once every model's median is known that well (``median_error``), after ``PRECISE_RUNS``
+    timed rounds; with ``budget_s``, once that many seconds have gone since the start, after ``min_runs``."""
     if runs < 1 or warmup < 0:
         raise UserError(f"runs must be at least 1 and warmup at least 0, got runs={runs}, warmup={warmup}")
-    total = warmup + runs
+    total, start = warmup + runs, time.perf_counter()
     for i in range(total):
+        timed = i - warmup
+        if (timed >= min_runs and budget_s is not None and time.perf_counter() - start >= budget_s) or (
+            timed >= max(min_runs, PRECISE_RUNS) and precision is not None
+            and all(median_error(r.times_ms) <= precision for r in runners)
+        ):
+            break
         order = runners if i % 2 == 0 else runners[::-1]  # no model always runs right after the other
         for runner in order:
             runner(record=i >= warmup)
@@ -191,14 +219,31 @@ def measure_interleaved(
     provider: str = "cpu",
     threads: int | None = None,
     progress: bool = False,
+    precision: float | None = None,
+    budget_s: float | None = None,
 ) -> list[LatencyStats]:
     """Latency of several models measured in the same rounds (each round runs every model once, in alternating
-    order), so that ratios between them are free of the machine's drift; one ``LatencyStats`` per path, in order."""
+    order), so that ratios between them are free of the machine's drift; one ``LatencyStats`` per path, in order.
+    At most ``runs`` rounds: fewer once every median is known to ``precision`` (a relative standard error, e.g.
+    0.005; never under ``PRECISE_RUNS`` rounds) or once ``budget_s`` seconds have gone (never under ``MIN_RUNS``);
+    ``runs`` of each result says how many were timed."""
     runners = [_Runner(p, provider, threads) for p in onnx_paths]
     if len({(r.batch, r.imgsz) for r in runners}) > 1:
         raise UserError(f"cannot time models of different input shapes together: {[str(p) for p in onnx_paths]}")
-    _run_rounds(runners, runs, warmup, progress, f"latency of {len(runners)} models")
+    _run_rounds(runners, runs, warmup, progress, f"latency of {len(runners)} models", precision, budget_s)
     return [r.stats() for r in runners]
+
+
+def step_timing(timings: list[dict[str, Any]]) -> dict[int, dict[str, float]]:
+    """Timings (each with its ``step``, ``seconds``, ``models`` and ``runs``, as a speed target records them) summed
+    per step: seconds, models timed and model runs (step 0: before the run, the floor)."""
+    out: dict[int, dict[str, float]] = {}
+    for t in timings:
+        s = out.setdefault(int(t["step"]), {"seconds": 0.0, "models": 0, "runs": 0})
+        s["seconds"] += t["seconds"]
+        s["models"] += t["models"]
+        s["runs"] += t["models"] * t["runs"]
+    return dict(sorted(out.items()))
 
 
 def attainable_speedup(base_ms: float, floor_ms: float, macs_ratio: float) -> float:

@@ -203,6 +203,7 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     run_dir = Path(run_dir).absolute()
     settings_path, steps_path, inputs_path = run_dir / SETTINGS_FILE, run_dir / STEPS_FILE, run_dir / INPUTS_FILE
     may_change = ("device", "workers", "verbose", "latency_runs", "latency_warmup", "latency_provider",
+                  "latency_budget",
                   *(("data",) if inputs_path.is_file() else ()))  # fmt: skip
     if not settings_path.is_file():
         raise UserError(f"{run_dir} is not a yolo-prune run directory (it has no settings.yaml)")

@@ -54,6 +54,7 @@ DATASET_DIR = "dataset"  # the run's read-only view of the user's data set (``ch
 VAL_DIR, FINETUNE_DIR, SPARSE_DIR = "val", "finetune", "sparse"  # Ultralytics' validation and training folders
 SPEED_TARGET_FILE = "speed_target.json"  # a speed target: the target, the floor, each step's measured speed-up
 LATENCY_TABLE_FILE = "latency_table.json"  # a speed target: per step, what halving each layer saves and costs
+LATENCY_MODEL_FILE = "latency_model.json"  # a speed target: what each layer's width costs, built once, and its fit
 SPARSITY_FILE = "sparsity.csv"  # slimming: per sparse-training epoch, the penalty and the gammas' sparsity
 SPARSE_FILE = "sparse.json"  # slimming: which sparse-trained checkpoint was pruned
 GAMMA_FILES = {"before": "gamma_before.npy", "after": "gamma_after.npy"}  # slimming: |gamma| around sparse training

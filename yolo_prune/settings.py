@@ -182,6 +182,9 @@ SETTINGS: tuple[Setting, ...] = (
             "speed-up over the base, e.g. 2; selects --method latency", low=1, low_open=True, optional=True),
     Setting("target_latency_ms", float, "speed target (--method latency)", "or until the model runs in this many ms "
             "here (turned into a speed-up at the start)", low=0, low_open=True, optional=True),
+    Setting("latency_budget", float, "speed target (--method latency)", "seconds of ONNX Runtime timing per step, "
+            "at most (default 300); each timing stops sooner once its medians are steady to 0.5%%, and times every "
+            "model at least 3 times", low=0, low_open=True),
     # network slimming
     Setting("sr", float, "network slimming (--method slim)", "L1 penalty on BatchNorm scales: each optimizer step "
             "moves every |gamma| lr*sr toward zero (default 0.01)", low=0),

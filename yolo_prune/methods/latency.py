@@ -10,38 +10,51 @@ final model; models compared in the same interleaved rounds, so that the machine
 - **Before any work, the floor**: the model with every prunable layer at the narrowest width the run allows
   (``min_channels``, ``round_to`` and the width rules) against the base. A target beyond it is refused with the best
   reachable speed-up. ``--target-latency-ms T`` becomes the speed-up ``base ms / T`` here, once.
-- **Each step, a latency table** (NetAdapt-style): every layer whose width the run may choose is halved in a copy of
-  the current model (``cut_copy``: its least important channels gone, by Torch-Pruning's group L2 importance as
-  DepGraph scores them; written into the current model's exported graph by ``export_like``, without tracing), and
-  the copies are timed with the current model and the base, and run on a few training images. Per layer: the share
-  of the base's latency one of its channels costs, and how far the detections move when it is halved
-  (``output_change``), with everything the cut drags along (the convs that read the layer, the widths Ultralytics
-  derives from it: the head's class branch follows the P3 width).
-- **Each step's widths**: a layer's accuracy cost grows with the square of the share of it that goes, from its
-  measured output change at one half; per channel, divided by the layer's latency per channel, that ranks every
-  channel of the model (``Ranking``). The cheapest go until the step runs ``target ** (step / steps)`` times faster
-  than the base (3 % beyond, for the noise of the next measurement), every width through the run's width rules.
-  Cuts made together save less than the table's sum of single-layer savings, so how many channels go is searched
-  on measured speed-ups: each proposal is written into the exported graph and timed against the base (up to 6);
-  the step cuts the one with the fewest channels near its aim (``choose_proposal``), with Torch-Pruning's pruner
-  (L2 importance, as DepGraph).
+- **Once, a latency model** (HALP's latency lookup table, NetAdapt's per-layer tables): every layer whose width the
+  run may choose is cut in a copy of the model, once to half its width and once to its floor (``cut_copy``: its
+  least important channels gone, by Torch-Pruning's group L2 importance as DepGraph scores them; written into the
+  model's exported graph by ``export_like``, without tracing), and all copies are timed with the base in the same
+  rounds. Per layer, the share of the base's latency its width costs at those widths, interpolated between them
+  (``LatencyModel``). Kept in ``latency_model.json``, built at the first step and read by every later step and by
+  ``--resume``; it learns from every timing made after it (each proposal, each step's checkpoint): cuts made
+  together save less than the sum of single-layer savings, and a correction factor fitted to the measured savings
+  of the cuts timed says how much less.
+- **Each step's widths**: the step runs each layer of the current model, halved, on a few training images
+  (``output_change``: how far the detections move). A layer's accuracy cost grows with the square of the share of it
+  that goes; per channel, divided by the time the latency model says the channel costs, that ranks every channel of
+  the model (``Ranking``). The cheapest go until the model predicts the step to run ``target ** (step / steps)``
+  times faster than the base (3 % beyond, for the noise of the next measurement), every width through the run's
+  width rules. The step times only what the model cannot predict well enough, its proposals near that aim: each is
+  written into the exported graph and timed against the base (up to 6), the next one placed by the last one's
+  measured error, between the nearest short and past ones once the aim is bracketed; the step cuts the one with
+  the fewest channels near its aim (``choose_proposal``), with Torch-Pruning's pruner (L2 importance, as DepGraph).
+  Each proposal's predicted and measured speed-up are kept: the model's error.
+- **Timing, bounded**: every timing runs the models in interleaved rounds until each median is known to 0.5 %
+  (``PRECISION``; ``latency_runs`` rounds at most, after ``TIMING_WARMUP`` untimed ones), and a step stops timing
+  once it has spent ``latency_budget`` seconds on it, the latency model's build at half of that (every timing still
+  makes 3 rounds, so a step may run a round or so past it): the seconds, models and rounds of each timing are kept
+  per step.
 - **After each step's fine-tuning**, the step's checkpoint is exported and timed against the base; the run ends at
   the first step that meets the target (``goal_reached``), or after ``iterative_steps``.
 
 Files in the run directory: ``speed_target.json`` (target, floor, each step's measured speed-up, the step that met
-the target) and ``latency_table.json`` (each step's table: per layer, the time a halving saves, how far it moves
-the outputs, the share of the layer's importance it removes, the widths chosen, the proposals; the report's
-per-layer guidance).
+the target, each timing's seconds), ``latency_model.json`` (per layer, the share of the base's latency each width
+measured saves; the cuts timed since, predicted against measured) and ``latency_table.json`` (each step's table: per
+layer, the time a halving saves by the model, how far it moves the outputs, the share of the layer's importance it
+removes, the widths chosen, the proposals with their predicted and measured speed-ups; the report's per-layer
+guidance).
 
 Usage:
     from yolo_prune import prune
 
     prune(model="best.pt", data="data.yaml", target_speedup=2.0, iterative_steps=4, epochs=10, latency_threads=1)
+    prune(model="best.pt", data="data.yaml", target_speedup=2.0, latency_budget=60)  # at most a minute of timing a step
     prune(model="best.pt", data="data.yaml", target_latency_ms=12.5)  # a target selects method="latency"
 
 CLI:
     yolo-prune --model best.pt --data data.yaml --target-speedup 2 --iterative-steps 4 --latency-threads 1
     yolo-prune --model best.pt --data data.yaml --target-latency-ms 12.5
+    yolo-prune --model best.pt --data data.yaml --target-speedup 2 --imgsz 640 --latency-threads 1 --latency-budget 120
 """
 
 from __future__ import annotations
@@ -49,6 +62,7 @@ from __future__ import annotations
 import copy
 import math
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,17 +76,22 @@ import torch_pruning as tp
 from yolo_prune.errors import UserError
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import export_like, export_model, export_onnx, require_onnxruntime
-from yolo_prune.latency import attainable_speedup, measure_interleaved, timing_label
+from yolo_prune.latency import attainable_speedup, measure_interleaved, step_timing, timing_label
 from yolo_prune.methods.base import (
     PruningMethod, WidthRules, channel_floor, module_names, out_convs, prunable_groups, tied_units,
 )  # fmt: skip
-from yolo_prune.rundir import LATENCY_TABLE_FILE, SPEED_TARGET_FILE, checkpoint_file, read_json, write_json
+from yolo_prune.rundir import (
+    LATENCY_MODEL_FILE, LATENCY_TABLE_FILE, SPEED_TARGET_FILE, checkpoint_file, read_json, write_json,
+)  # fmt: skip
 from yolo_prune.structure import ModelAdapter, Task, stock_name
 from yolo_prune.structure.parts import CONVS, leave
 
 MARGIN = 0.03  # each step aims this much beyond its target: the measurement after fine-tuning has its own noise
 PROPOSALS = 6  # proposals timed per step before the real cut
-PROBE = 0.5  # the table halves each layer: a cut whose effect stands well above the timing noise
+PROBE = 0.5  # the latency model and the table halve each layer: a cut whose effect stands well above the noise
+PRECISION = 0.005  # each timing stops once every median's relative standard error is this small
+TIMING_WARMUP = 1  # untimed rounds before each timing of the speed target (at most ``latency_warmup``)
+MODEL_SHARE = 0.5  # of a step's timing budget, what building the latency model may take: the proposals decide
 IMAGES = 16  # training images the table runs every copy on, to see how far its detections move
 OVERSHOOT = 0.05  # a proposal this much beyond the step's target is kept without looking for a smaller cut
 
@@ -112,8 +131,13 @@ class Probe:
     """A layer's row of the latency table, as the width choice reads it."""
 
     unit: Unit
-    slope: float  # the share of the base's latency one of its channels costs
+    slope: float  # the share of the base's latency one of its channels costs (on average, where ``saved`` is given)
     change: float  # how far the model's outputs move when the layer is halved (``output_change``)
+    saved: Callable[[int], float] | None = None  # the share its cut to a width saves (the latency model); else linear
+
+    def saving(self, width: int) -> float:
+        """The share of the base's latency the layer's cut from its width to ``width`` saves."""
+        return self.saved(width) if self.saved else self.slope * (self.unit.width - width)
 
 
 class Ranking:
@@ -122,15 +146,18 @@ class Ranking:
 
     A layer's accuracy cost is its measured output change when halved, grown with the square of the share that goes
     (a cut of a converged model costs to second order: small cuts little, deep ones much more), so the k-th channel
-    of a layer of width w costs ``change * 4 * (2k - 1) / w**2``; divided by the layer's latency per channel, that
-    ranks every channel of the model. Layers whose halving saved no time never come."""
+    of a layer of width w costs ``change * 4 * (2k - 1) / w**2``; divided by the time the channel saves (the
+    layer's slope, or what its ``saved`` curve says that channel saves), that ranks every channel of the model.
+    Channels whose cut saves no time never come."""
 
     def __init__(self, probed: list[Probe], rules: WidthRules) -> None:
         ranked = []
         for i, p in enumerate(probed):
-            if p.slope > 0:
-                w = p.unit.width
-                ranked += [(p.change * 4 * (2 * k - 1) / w**2 / p.slope, i) for k in range(1, w - p.unit.floor + 1)]
+            w = p.unit.width
+            for k in range(1, w - p.unit.floor + 1):
+                gain = p.saving(w - k) - p.saving(w - k + 1)
+                if gain > 0:
+                    ranked.append((p.change * 4 * (2 * k - 1) / w**2 / gain, i))
         self.probed, self.order, self.rules = probed, [i for _, i in sorted(ranked)], rules
         self.size = len(self.order)
 
@@ -139,7 +166,7 @@ class Ranking:
         return self.rules.apply({c: p.unit.width - removed[i] for i, p in enumerate(self.probed) for c in p.unit.convs})
 
     def saving(self, widths: dict[nn.Conv2d, int]) -> float:
-        return sum(p.slope * (p.unit.width - widths[p.unit.convs[0]]) for p in self.probed)
+        return sum(p.saving(widths[p.unit.convs[0]]) for p in self.probed)
 
     def first(self, need: float) -> int:
         """The fewest channels whose predicted saving reaches ``need`` (all of them if none does)."""
@@ -151,6 +178,70 @@ class Ranking:
             else:
                 lo = mid + 1
         return lo
+
+
+class LatencyModel:
+    """What each layer's width costs, measured once and interpolated (HALP's latency lookup table, NetAdapt's
+    per-layer tables), and corrected by every cut timed since.
+
+    ``points[key]``: widths of the layer (its convs' names in the prunable form joined by ``|``) with the share of the
+    base's latency its cut to that width saved, the other layers at the widths the model was built on (where
+    ``context`` is the share of the base's latency that model took: 1 when built on the base); linear in between.
+    The savings of cuts made together are not the sum of their single-layer savings; ``correction`` is the factor
+    (least squares through the origin) that takes that sum to the saving measured, over every cut in ``fits``.
+    ``LatencyModel(read_json(path))`` reads what ``as_dict`` wrote."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.points: dict[str, list[list[float]]] = data["points"]
+        self.layers: dict[str, str] = data["layers"]
+        self.derived: list[str] = data["derived"]
+        self.context: float = data["context"]
+        self.built_at_step: int = data["built_at_step"]
+        self.noise: float = data["noise"]
+        self.fits: list[dict[str, Any]] = data.get("fits", [])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"built_at_step": self.built_at_step, "context": self.context, "noise": self.noise,
+                "correction": self.correction(), "derived": self.derived, "layers": self.layers,
+                "points": self.points, "fits": self.fits}  # fmt: skip
+
+    def saved(self, key: str, width: int) -> float:
+        """The share of the base's latency the layer's cut to ``width`` saves, alone (0 for a layer not in it)."""
+        pts = sorted(self.points.get(key, []))
+        if not pts:
+            return 0.0
+        return float(np.interp(width, [w for w, _ in pts], [s for _, s in pts]))
+
+    def raw(self, widths: dict[str, int]) -> float:
+        """The sum of single-layer savings of a cut to ``widths`` (key -> width)."""
+        return sum(self.saved(k, w) for k, w in widths.items())
+
+    def correction(self) -> float:
+        pairs = [(f["raw"], f["context"] - f["measured"]) for f in self.fits if f["raw"] > 0]
+        if not pairs:
+            return 1.0
+        return sum(r * m for r, m in pairs) / sum(r * r for r, _ in pairs)
+
+    def predict(self, widths: dict[str, int]) -> float:
+        """The share of the base's latency a model at ``widths`` takes."""
+        return self.context - self.correction() * self.raw(widths)
+
+    def learn(self, step: int, what: str, widths: dict[str, int], measured: float) -> float:
+        """Add a timed cut (``measured``: its share of the base's latency); its prediction before, for the error."""
+        predicted = self.predict(widths)
+        self.fits.append({"step": step, "what": what, "raw": self.raw(widths), "context": self.context,
+                          "predicted": predicted, "measured": measured})  # fmt: skip
+        return predicted
+
+
+def monotone(points: list[tuple[int, float]]) -> list[list[float]]:
+    """Savings that never fall as a layer narrows (timing noise can make a deeper cut measure less): each point's
+    saving at least that of every wider one, and none below 0."""
+    out, best = [], 0.0
+    for w, s in sorted(points, reverse=True):
+        best = max(best, s)
+        out.append([w, best])
+    return out
 
 
 def output_change(reference: list[list[np.ndarray]], outputs: list[list[np.ndarray]], imgsz: int, task: Task,
@@ -206,7 +297,9 @@ class LatencyMethod(PruningMethod):
         self._derived: set[tuple[str, ...]] = set()  # layers whose width the rules derive from others
         self._exported: set[Path] = set()  # checkpoints exported by this process (a killed export may be partial)
         self._graph: tp.DependencyGraph | None = None
-        self._noise = 0.0
+        self._model: LatencyModel | None = None
+        self._timings: list[dict[str, Any]] = []  # every timing: step, what, seconds, models, rounds
+        self._base_ms = 0.0  # the base's ms in the latest timing
         self._cached_images: list[np.ndarray] | None = None
 
     def importance(self) -> tp.importance.Importance:
@@ -225,7 +318,8 @@ class LatencyMethod(PruningMethod):
             units = self._units(model, groups, rules, base)
             floor = cut_copy(model, graph, rules.apply({c: u.floor for u in units for c in u.convs}))
             base_onnx = export_model(cut_copy(model, graph, {}), Path(tmp) / "base.onnx", s["imgsz"])
-            base_ms, floor_ms = self._time([base_onnx, export_like(base_onnx, floor, Path(tmp) / "floor.onnx")])
+            base_ms, floor_ms = self._time([base_onnx, export_like(base_onnx, floor, Path(tmp) / "floor.onnx")], 0,
+                                           "floor")  # fmt: skip
         reach = base_ms / floor_ms
         where = self._where()
         if s.get("target_latency_ms") is not None:
@@ -251,9 +345,9 @@ class LatencyMethod(PruningMethod):
         self.state = {
             "target_speedup": target, "target_latency_ms": s.get("target_latency_ms"),
             "provider": s["latency_provider"], "threads": s.get("latency_threads"), "imgsz": s["imgsz"],
-            "runs": s["latency_runs"], "base_ms": base_ms, "floor_ms": floor_ms, "floor_speedup": reach,
-            "floor_widths": layer_widths(floor),
-            "steps": [], "met_at_step": None,
+            "runs": s["latency_runs"], "budget_s": s["latency_budget"], "base_ms": base_ms, "floor_ms": floor_ms,
+            "floor_speedup": reach, "floor_widths": layer_widths(floor),
+            "steps": [], "met_at_step": None, "timing": self._timings,
         }  # fmt: skip
         print(f"speed target {target:.2f}x ({where}): base {base_ms:.2f} ms, floor {floor_ms:.2f} ms with every "
               f"prunable layer at its narrowest, so at most {reach:.2f}x is reachable", flush=True)  # fmt: skip
@@ -262,6 +356,8 @@ class LatencyMethod(PruningMethod):
     def attach(self, run: Any) -> None:
         super().attach(run)
         self.state = read_json(run.dir / SPEED_TARGET_FILE)
+        self._timings = self.state.setdefault("timing", [])
+        self._base_ms = self.state["base_ms"]
 
     def graph(self, model: nn.Module, imgsz: int) -> tuple[tp.DependencyGraph, list[nn.Module], torch.Tensor]:
         """The base class's graph, kept for ``target_widths``: its proposals are cut from it."""
@@ -274,18 +370,23 @@ class LatencyMethod(PruningMethod):
         return reached
 
     def target_widths(self, model, groups, rules, step, steps, base_widths) -> dict[nn.Conv2d, int]:
-        """The step's widths: the latency table, then proposals timed against the base (see the module docstring)."""
+        """The step's widths: the latency model, the table, then proposals timed against the base (see the module
+        docstring)."""
         goal = self.state["target_speedup"] ** (step / steps)
-        units = self._units(model, groups, rules, base_widths)
+        self._timings[:] = [t for t in self._timings if t["step"] != step]  # a step done again counts anew
         imp, scores = self.importance(), {}
         for group in groups:  # each group's channels scored as the pruner scores them, by its root conv
             convs, value = out_convs(group), imp(group)
             if convs and value is not None:
                 scores[convs[0]] = value.detach().cpu().float()
+        order = {c: torch.argsort(v) for c, v in scores.items()}
         with tempfile.TemporaryDirectory(prefix="yolo_prune_latency_") as tmp:
-            rows, probed, base_ms, current_ms = self._table(model, units, rules, scores, step, Path(tmp))
+            units = self._units(model, groups, rules, base_widths)
+            lm, halved = self._latency_model(model, units, rules, order, step, Path(tmp))
+            units = [u for u in units if u.key not in self._derived]
+            rows, probed = self._table(model, units, rules, scores, order, lm, halved, step, Path(tmp))
             aim = goal * (1 + MARGIN)
-            proposals = self._propose(model, probed, rules, current_ms / base_ms, aim, step, Path(tmp))
+            proposals = self._propose(model, units, probed, rules, lm, aim, step, Path(tmp))
         chosen = choose_proposal(proposals, goal, aim)
         widths = chosen.pop("widths") if chosen else rules.apply({})
         for p in proposals:
@@ -294,62 +395,130 @@ class LatencyMethod(PruningMethod):
         for row, p in zip(rows, probed):
             row["chosen_width"] = widths[p.unit.convs[0]]
             row["chosen_stock_width"] = widths[p.unit.convs[0]] * p.unit.stock_factor
-        entry = {"step": step, "step_target": goal, "base_ms": base_ms, "current_ms": current_ms,
-                 "current_speedup": base_ms / current_ms, "noise": self._noise, "layers": rows,
-                 "proposals": proposals}  # fmt: skip
+        current = self._current_speedup(step)
+        entry = {"step": step, "step_target": goal, "base_ms": self._base_ms, "current_ms": self._base_ms / current,
+                 "current_speedup": current, "noise": lm.noise, "correction": lm.correction(), "layers": rows,
+                 "proposals": proposals, "chosen_widths": _keyed(units, widths)}  # fmt: skip
         self._save_table(entry)
-        measured = chosen["measured_speedup"] if chosen else base_ms / current_ms
-        print(f"step {step}/{steps}    widths for {goal:.2f}x: {len(rows)} layers timed, {len(proposals)} proposal(s), "
-              f"the cut measures {measured:.2f}x against the base", flush=True)  # fmt: skip
+        self._save_model(lm)
+        write_json(self.run.dir / SPEED_TARGET_FILE, self.state)
+        spent = step_timing(self._timings).get(step, {})
+        measured = chosen["measured_speedup"] if chosen else current
+        print(f"step {step}/{steps}    widths for {goal:.2f}x: {len(rows)} layers, {len(proposals)} proposal(s) "
+              f"timed, the cut measures {measured:.2f}x against the base; {spent.get('seconds', 0.0):.0f} s of "
+              f"timing ({spent.get('models', 0)} models)", flush=True)  # fmt: skip
         return widths
 
-    def _propose(self, model: nn.Module, probed: list[Probe], rules: WidthRules, current: float, aim: float,
-                 step: int, tmp: Path) -> list[dict[str, Any]]:  # fmt: skip
-        """Widths for the step: the ``n`` cheapest channels of the ranking go, and ``n`` is searched on measured
-        speed-ups (each proposal exported and timed against the base) until one runs ``aim`` times faster than the
-        base, or at most ``OVERSHOOT`` beyond. The table's sum of single-layer savings overrates cuts made together
-        (a conv narrowed at both ends saves less than both halvings say), so it only gives the first ``n``; the
-        next ones come from the measurements: extrapolated while every proposal falls short, interpolated between
-        the last short one and the first that meets the aim."""
+    def _latency_model(self, model: nn.Module, units: list[Unit], rules: WidthRules,
+                       order: dict[nn.Conv2d, torch.Tensor], step: int, tmp: Path,
+                       ) -> tuple[LatencyModel, dict[tuple[str, ...], Path]]:  # fmt: skip
+        """The run's latency model: read from the run directory, else built on the step's model (each cuttable layer
+        cut to half its width and to its floor, the copies timed with the base in the same rounds), with the halved
+        copies it exported (the table runs them on images)."""
+        if self._model is None:
+            data = read_json(self.run.dir / LATENCY_MODEL_FILE, optional=True)
+            if data:
+                self._model = LatencyModel(data)
+                self._derived |= {tuple(k.split("|")) for k in self._model.derived}
+        if self._model is not None:
+            return self._model, {}
+        current, copies, halved = self._current(step), [], {}
+        context = self._onnx(current)
+        for u in (u for u in units if u.cuttable):
+            half = rules.apply({c: max(u.floor, round(u.width * PROBE)) for c in u.convs})
+            if half[u.convs[0]] == u.width:
+                self._derived.add(u.key)
+                continue
+            path = export_like(context, cut_copy(model, self._graph, half, order), tmp / f"h{len(copies)}.onnx")
+            halved[u.key] = path
+            copies.append((u, half[u.convs[0]], halved[u.key]))
+            floor = rules.apply({c: u.floor for c in u.convs})
+            if floor[u.convs[0]] < half[u.convs[0]]:
+                path = export_like(context, cut_copy(model, self._graph, floor), tmp / f"f{len(copies)}.onnx")
+                copies.append((u, floor[u.convs[0]], path))
+        # The base twice, in two sessions: how far two timings of one model differ is the model's noise.
+        start = [self._onnx(None), self._onnx(None), *([context] if current else [])]
+        base_ms, again_ms, *times = self._time([*start, *(path for *_, path in copies)], step, "latency model",
+                                               MODEL_SHARE)  # fmt: skip
+        context_ms = times.pop(0) if current else base_ms
+        points: dict[str, list[tuple[int, float]]] = {}
+        for (u, width, _), ms in zip(copies, times):
+            points.setdefault("|".join(u.key), [(u.width, 0.0)]).append((width, (context_ms - ms) / base_ms))
+        self._model = LatencyModel({
+            "points": {k: monotone(v) for k, v in points.items()}, "derived": ["|".join(k) for k in self._derived],
+            "layers": {"|".join(u.key): u.layer for u, *_ in copies}, "context": context_ms / base_ms,
+            "built_at_step": step, "noise": abs(again_ms - base_ms) / base_ms,
+        })  # fmt: skip
+        self._save_model(self._model)
+        return self._model, halved
+
+    def _propose(self, model: nn.Module, units: list[Unit], probed: list[Probe], rules: WidthRules,
+                 lm: LatencyModel, aim: float, step: int, tmp: Path) -> list[dict[str, Any]]:  # fmt: skip
+        """Widths for the step: the ``n`` cheapest channels of the ranking go, ``n`` where the latency model says the
+        cut runs ``aim`` times faster than the base (or up to ``OVERSHOOT`` beyond), each proposal timed against the
+        base and learnt by the model. The next ``n`` comes from the last proposal's own error while every proposal
+        falls on one side of the aim, then from the line between the nearest short and past ones: the proposals
+        bracket the aim until one lands within ``OVERSHOOT`` beyond it."""
         ranking = Ranking(probed, rules)
-        wanted = current - 1 / aim  # share of the base's latency the cut must remove
+        want = 1 / (aim * (1 + OVERSHOOT / 2))  # the share of the base's latency in the middle of the window
+        now = lm.raw(_keyed(units, ranking.widths(0)))
+
+        def channels(correction: float) -> int:
+            return ranking.first((lm.context - want) / max(correction, 1e-3) - now)
+
         proposals: list[dict[str, Any]] = []
-        n = ranking.first(wanted)
-        short, over = (0, 0.0), None  # (n, removed) of the largest cut measured short and the smallest that met
-        while wanted > 0 and ranking.size and len(proposals) < PROPOSALS:
+        n = channels(lm.correction())
+        short: tuple[int, float] | None = None  # (n, share) of the largest cut measured short of the aim
+        over: tuple[int, float] | None = None  # and of the smallest that met it
+        while n > 0 and len(proposals) < PROPOSALS:
             widths = ranking.widths(n)
+            keyed = _keyed(units, widths)
             path = export_like(self._onnx(self._current(step)), cut_copy(model, self._graph, widths),
                                tmp / f"p{len(proposals)}.onnx")  # fmt: skip
-            base_ms, ms = self._time([self._onnx(None), path])
-            removed = current - ms / base_ms
-            proposals.append({"channels": n, "predicted_speedup": 1 / (current - ranking.saving(widths)),
-                              "measured_speedup": base_ms / ms, "widths": widths})  # fmt: skip
-            if base_ms / ms >= aim:
-                over = (n, removed) if over is None or n < over[0] else over
+            base_ms, ms = self._time([self._onnx(None), path], step, "proposal")
+            predicted = lm.learn(step, "proposal", keyed, ms / base_ms)
+            speed = base_ms / ms
+            proposals.append({"channels": n, "predicted_speedup": 1 / predicted, "measured_speedup": speed,
+                              "error": speed * predicted - 1, "widths": widths})  # fmt: skip
+            if speed >= aim:
+                over = (n, ms / base_ms) if over is None or n < over[0] else over
             else:
-                short = (n, removed) if n > short[0] else short
-            if over is not None and (over[1] < wanted * (1 + OVERSHOOT) or over[0] - short[0] <= 1):
+                short = (n, ms / base_ms) if short is None or n > short[0] else short
+            if over is not None and (1 / over[1] <= aim * (1 + OVERSHOOT) or over[0] <= (short or (0,))[0] + 1):
                 break
-            if over is None and n == ranking.size:  # every layer at its floor, and still short
-                break
-            if over is None:  # along the line through the last short cut, at most twice as far
-                n = min(ranking.size, n + max(1, min(n, round(n * (wanted - removed) / max(removed, 1e-6)))))
-            else:  # between the short and the met, where the line between them meets the aim
-                (n0, r0), (n1, r1) = short, over
-                n = min(max(n0 + round((n1 - n0) * (wanted - r0) / max(r1 - r0, 1e-6)), n0 + 1), n1 - 1)
+            if over is not None and short is not None:  # between them, where the line through them meets the aim
+                (n0, s0), (n1, s1) = short, over
+                n = min(max(n0 + round((n1 - n0) * (s0 - want) / max(s0 - s1, 1e-9)), n0 + 1), n1 - 1)
+                continue
+            raw = lm.raw(keyed)
+            local = (lm.context - ms / base_ms) / raw if raw > 0 else lm.correction()
+            if over is not None:  # past the aim, nothing short yet: a smaller cut
+                n = min(channels(local), over[0] - 1)
+            else:  # short of it: a larger cut, at most twice as large
+                if n == ranking.size:  # every layer at its floor, and still short
+                    break
+                n = min(max(channels(local), n + 1), 2 * n + 1, ranking.size)
         return proposals
 
     def goal_reached(self, row: dict[str, Any]) -> bool:
-        """Time the step's checkpoint against the base (once per step); True once it meets the target."""
+        """Time the step's checkpoint against the base (once per step; the latency model learns it); True once it
+        meets the target."""
         if row.get("phase") != self.step_phase or not row.get("step") or row.get("status") != "kept":
             return False
         done = next((e for e in self.state["steps"] if e["step"] == row["step"]), None)
         if done is None:
             k, steps, target = row["step"], self.settings["iterative_steps"], self.state["target_speedup"]
-            base_ms, ms = self._time([self._onnx(None), self._onnx(row["checkpoint"])])
+            base_ms, ms = self._time([self._onnx(None), self._onnx(row["checkpoint"])], k, "checkpoint")
             done = {"step": k, "step_target": target ** (k / steps), "base_ms": base_ms, "ms": ms,
                     "speedup": base_ms / ms, "met": base_ms / ms >= target,
                     "checkpoint": row["checkpoint"]}  # fmt: skip
+            table = next((t for t in read_json(self.run.dir / LATENCY_TABLE_FILE, optional=True) or []
+                          if t["step"] == k), None)  # fmt: skip
+            data = read_json(self.run.dir / LATENCY_MODEL_FILE, optional=True)
+            if table and table.get("chosen_widths") and data:
+                lm = self._model or LatencyModel(data)
+                done["predicted_speedup"] = 1 / lm.learn(k, "checkpoint", table["chosen_widths"], ms / base_ms)
+                self._save_model(lm)
             self.state["steps"].append(done)
             if done["met"] and self.state.get("met_at_step") is None:
                 self.state["met_at_step"] = k
@@ -361,14 +530,21 @@ class LatencyMethod(PruningMethod):
 
     def summary(self, run: Any, summary: dict[str, Any]) -> dict[str, Any]:
         """The target, the floor and the speed-up the floor allows at the final MACs ratio (Amdahl's law: the time
-        above the floor shrinking in proportion to the MACs), beside what was measured."""
+        above the floor shrinking in proportion to the MACs), beside what was measured; the time spent timing, per
+        step and in all; the latency model's error on the proposals it predicted."""
         state = read_json(run.dir / SPEED_TARGET_FILE)
         share = state["floor_ms"] / state["base_ms"]
         ratio = summary.get("macs_ratio")
         attainable = attainable_speedup(state["base_ms"], state["floor_ms"], ratio) if ratio else None
-        keep = ("target_speedup", "target_latency_ms", "base_ms", "floor_ms", "floor_speedup", "met_at_step")
+        keep = ("target_speedup", "target_latency_ms", "base_ms", "floor_ms", "floor_speedup", "met_at_step",
+                "budget_s")  # fmt: skip
+        per_step = step_timing(state.get("timing") or [])
+        errors = [abs(p["error"]) for t in read_json(run.dir / LATENCY_TABLE_FILE, optional=True) or []
+                  for p in t["proposals"] if "error" in p]  # fmt: skip
         return {"speed_target": {**{k: state.get(k) for k in keep}, "floor_share": share,
-                                 "attainable_speedup": attainable, "steps": state["steps"]}}  # fmt: skip
+                                 "attainable_speedup": attainable, "steps": state["steps"],
+                                 "timing": per_step, "timing_s": sum(t["seconds"] for t in per_step.values()),
+                                 "model_error": sum(errors) / len(errors) if errors else None}}  # fmt: skip
 
     # ---------------------------------------------------------------------------------------------- internals
 
@@ -376,12 +552,25 @@ class LatencyMethod(PruningMethod):
         s = self.settings
         return f"{timing_label(s['latency_provider'], s.get('latency_threads'))}, imgsz {s['imgsz']}, batch 1"
 
-    def _time(self, paths: list[Path]) -> list[float]:
-        """Median ms of each model, all timed in the same interleaved rounds."""
+    def _time(self, paths: list[Path], step: int, what: str, share: float = 1.0) -> list[float]:
+        """Median ms of each model, all timed in the same interleaved rounds until each median is known to
+        ``PRECISION``, within what is left of ``share`` of the step's ``latency_budget``; the timing is recorded for
+        the step. ``paths[0]`` is the base."""
         s = self.settings
-        stats = measure_interleaved(paths, runs=s["latency_runs"], warmup=s["latency_warmup"],
-                                    provider=s["latency_provider"], threads=s.get("latency_threads"))  # fmt: skip
+        left = s["latency_budget"] * share - sum(t["seconds"] for t in self._timings if t["step"] == step)
+        started = time.perf_counter()
+        stats = measure_interleaved(paths, runs=s["latency_runs"], warmup=min(s["latency_warmup"], TIMING_WARMUP),
+                                    provider=s["latency_provider"], threads=s.get("latency_threads"),
+                                    precision=PRECISION, budget_s=max(left, 0.0))  # fmt: skip
+        self._timings.append({"step": step, "what": what, "seconds": time.perf_counter() - started,
+                              "models": len(paths), "runs": stats[0].runs})  # fmt: skip
+        self._base_ms = stats[0].median_ms
         return [x.median_ms for x in stats]
+
+    def _current_speedup(self, step: int) -> float:
+        """The speed-up of the model the step starts from, as measured when its step ended (the base: 1)."""
+        earlier = [e for e in self.state["steps"] if e["step"] < step]
+        return earlier[-1]["speedup"] if earlier else 1.0
 
     def _onnx(self, checkpoint: str | None) -> Path:
         """The ONNX file of a run checkpoint (None: the base), exported as the run exports its final model."""
@@ -416,42 +605,42 @@ class LatencyMethod(PruningMethod):
         return out
 
     def _table(self, model: nn.Module, units: list[Unit], rules: WidthRules, scores: dict[nn.Conv2d, torch.Tensor],
-               step: int, tmp: Path) -> tuple[list[dict[str, Any]], list[Probe], float, float]:  # fmt: skip
-        """Each cuttable layer halved in a copy (its least important channels gone, as the real cut takes them),
-        all copies timed with the current model and the base, and run on a few training images: the table's rows,
-        each layer's probe (the share of the base's latency one of its channels costs and how far the outputs move:
-        what ``Ranking`` ranks by), and the base's and the current model's ms."""
-        current, probes = self._onnx(self._current(step)), []
-        order = {c: torch.argsort(v) for c, v in scores.items()}
+               order: dict[nn.Conv2d, torch.Tensor], lm: LatencyModel, halved: dict[tuple[str, ...], Path],
+               step: int, tmp: Path) -> tuple[list[dict[str, Any]], list[Probe]]:  # fmt: skip
+        """Each cuttable layer halved in a copy of the step's model (its least important channels gone, as the real
+        cut takes them; the latency model's own copies where it was built on this model) and run on a few training
+        images: the table's rows and each layer's probe (how far the outputs move, and what the latency model says
+        its channels save: what ``Ranking`` ranks by). No timing: the time comes from the latency model."""
+        current = self._onnx(self._current(step))
         stock = {c: stock_name(n, model) for n, c in model.named_modules() if isinstance(c, CONVS)}
-        for u in (u for u in units if u.cuttable):
-            widths = rules.apply({c: max(u.floor, round(u.width * PROBE)) for c in u.convs})
-            if widths[u.convs[0]] == u.width:
-                self._derived.add(u.key)
-                continue
-            path = export_like(current, cut_copy(model, self._graph, widths, order), tmp / f"t{len(probes)}.onnx")
-            probes.append((u, widths, path))
-        # The base twice, in two sessions: how far two timings of one model differ is the table's noise.
-        start = [self._onnx(None), self._onnx(None), current]
-        base_ms, again_ms, current_ms, *times = self._time([*start, *(path for *_, path in probes)])
-        self._noise = abs(again_ms - base_ms) / base_ms
         images = self._images()
         reference = onnx_outputs(current, images)
+        base_ms, current_ms = self._base_ms, self._base_ms / self._current_speedup(step)
         rows, probed = [], []
-        for (u, widths, path), ms in zip(probes, times):
+        for u in (u for u in units if u.cuttable):
+            widths = rules.apply({c: max(u.floor, round(u.width * PROBE)) for c in u.convs})
             width = widths[u.convs[0]]
-            outputs = onnx_outputs(path, images)
-            change = output_change(reference, outputs, self.settings["imgsz"], self.adapter.task, model)
-            probed.append(Probe(u, max(current_ms - ms, 0.0) / base_ms / (u.width - width), change))
+            if width == u.width:
+                continue
+            path = halved.get(u.key) or export_like(current, cut_copy(model, self._graph, widths, order),
+                                                    tmp / f"t{len(probed)}.onnx")  # fmt: skip
+            change = output_change(reference, onnx_outputs(path, images), self.settings["imgsz"], self.adapter.task,
+                                   model)  # fmt: skip
+            key = "|".join(u.key)
+            now = lm.saved(key, u.width)
+            probe = Probe(u, (lm.saved(key, width) - now) / (u.width - width), change,
+                          lambda w, key=key, now=now: lm.saved(key, w) - now)  # fmt: skip
+            probed.append(probe)
+            saved = probe.saving(width)
             removed = [float(v.sort().values[: len(v) - widths[c]].sum() / v.sum()) for c, v in scores.items()
                        if c in u.convs]  # fmt: skip
             rows.append({
-                "layer": u.layer, "width": u.width, "floor": u.floor, "probe_width": width, "probe_ms": ms,
-                "saved_ms": current_ms - ms, "saved_share": (current_ms - ms) / base_ms,
-                "share_per_channel": probed[-1].slope, "output_change": change,
+                "layer": u.layer, "width": u.width, "floor": u.floor, "probe_width": width,
+                "probe_ms": current_ms - saved * base_ms, "saved_ms": saved * base_ms, "saved_share": saved,
+                "timed": u.key in halved, "share_per_channel": probe.slope, "output_change": change,
                 "importance_removed": sum(removed) / len(removed), "layers_narrowed": _narrowed(widths, stock, u.layer),
             })  # fmt: skip
-        return rows, probed, base_ms, current_ms
+        return rows, probed
 
     def _images(self) -> list[np.ndarray]:
         """``IMAGES`` training images of the run's data set, letterboxed to ``imgsz`` as validation sees them: what
@@ -471,6 +660,14 @@ class LatencyMethod(PruningMethod):
         path = self.run.dir / LATENCY_TABLE_FILE
         tables = [t for t in (read_json(path, optional=True) or []) if t["step"] != entry["step"]]
         write_json(path, sorted([*tables, entry], key=lambda t: t["step"]))
+
+    def _save_model(self, lm: LatencyModel) -> None:
+        write_json(self.run.dir / LATENCY_MODEL_FILE, lm.as_dict())
+
+
+def _keyed(units: list[Unit], widths: dict[nn.Conv2d, int]) -> dict[str, int]:
+    """The widths of ``units`` by the latency model's keys."""
+    return {"|".join(u.key): widths[u.convs[0]] for u in units}
 
 
 def _narrowed(widths: dict[nn.Conv2d, int], stock: dict[nn.Conv2d, str], layer: str) -> float:

@@ -1,15 +1,18 @@
 """The report's sections on a speed target (``--target-speedup``/``--target-latency-ms`` runs): the target and each
-step's measured speed-up, the model's floor and the speed-up it allows at the run's MACs ratio, and per-layer
-guidance (which layers cost time and which cost accuracy when cut).
+step's measured speed-up, the time spent timing (per step and in all, beside each step's whole time) and the latency
+model's error, the model's floor and the speed-up it allows at the run's MACs ratio, and per-layer guidance (which
+layers cost time and which cost accuracy when cut).
 
-It only reads what the latency method writes into the run directory, ``speed_target.json`` and
-``latency_table.json``, beside ``layers.json``; a run without them gets no section. The blocks are the report's
+It only reads what the latency method writes into the run directory, ``speed_target.json``,
+``latency_model.json`` and ``latency_table.json``, beside ``layers.json`` and the step log; a run without them gets
+no section. The blocks are the report's
 neutral blocks (``yolo_prune.report.render`` writes them as Markdown and HTML).
 
 Usage:
     from yolo_prune.report.speed import guidance_rows, speed_blocks
 
     blocks = speed_blocks(Path("runs/prune/exp"), summary)  # [] unless the run had a speed target
+    rows = timing_rows(Path("runs/prune/exp"))                # per step: seconds timing, models, the model's error
     rows = guidance_rows(Path("runs/prune/exp"))              # per layer: widths, time and accuracy of a halving
 
 CLI (the report, with these sections):
@@ -21,9 +24,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from yolo_prune.latency import attainable_speedup, timing_label
+from yolo_prune.latency import attainable_speedup, step_timing, timing_label
 from yolo_prune.report.format import finite
-from yolo_prune.rundir import LATENCY_TABLE_FILE, LAYERS_FILE, SPEED_TARGET_FILE, read_json
+from yolo_prune.rundir import (
+    LATENCY_MODEL_FILE, LATENCY_TABLE_FILE, LAYERS_FILE, SPEED_TARGET_FILE, STEPS_FILE, read_json,
+)  # fmt: skip
 
 
 def guidance_rows(run_dir: Path) -> list[dict[str, Any]]:
@@ -43,6 +48,22 @@ def guidance_rows(run_dir: Path) -> list[dict[str, Any]]:
             "layers_narrowed": r["layers_narrowed"], "importance_removed": r["importance_removed"],
         })  # fmt: skip
     return sorted(rows, key=lambda g: -g["saved_share"])
+
+
+def timing_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """Per step (0: the floor, before the run): the seconds spent timing, the models timed and their runs, the
+    step's whole time from the step log (timing, cut, validation, fine-tuning), and the latency model's mean absolute
+    error on the step's proposals (measured speed-up against predicted)."""
+    state = read_json(run_dir / SPEED_TARGET_FILE, optional=True) or {}
+    tables = {t["step"]: t for t in read_json(run_dir / LATENCY_TABLE_FILE, optional=True) or []}
+    seconds = {r["step"]: r.get("seconds") for r in read_json(run_dir / STEPS_FILE, optional=True) or []
+               if r.get("phase") == "prune"}  # fmt: skip
+    rows = []
+    for step, t in step_timing(state.get("timing") or []).items():
+        errors = [abs(p["error"]) for p in tables.get(step, {}).get("proposals", []) if "error" in p]
+        rows.append({"step": step, **t, "step_seconds": seconds.get(step),
+                     "error": sum(errors) / len(errors) if errors else None})  # fmt: skip
+    return rows
 
 
 def _pct(v: Any) -> str:
@@ -83,6 +104,7 @@ def speed_blocks(run_dir: Path, summary: dict[str, Any] | None) -> list[tuple]:
          [[str(s["step"]), _x(s["step_target"]), _x(s["speedup"]), _ms(s["base_ms"]), _ms(s["ms"]),
            "yes" if s["met"] else "no"] for s in steps], None),
     ]  # fmt: skip
+    blocks += _timing_blocks(run_dir, state)
     base_ms, floor_ms = state["base_ms"], state["floor_ms"]
     blocks.append(("p", (
         f"Floor: with every prunable layer at the narrowest width the run allows (min_channels, round_to and the "
@@ -122,3 +144,31 @@ def speed_blocks(run_dir: Path, summary: dict[str, Any] | None) -> list[tuple]:
               for g in rows], None),
         ]  # fmt: skip
     return blocks
+
+
+def _timing_blocks(run_dir: Path, state: dict[str, Any]) -> list[tuple]:
+    """How long timing took, per step and in all, beside each step's whole time, and how far the latency model's
+    predictions fell from what was measured."""
+    rows = timing_rows(run_dir)
+    if not rows:
+        return []
+    model = read_json(run_dir / LATENCY_MODEL_FILE, optional=True) or {}
+    fits = [f for f in model.get("fits", []) if f.get("predicted")]
+    errors = [abs(f["predicted"] / f["measured"] - 1) for f in fits]
+    total = sum(r["seconds"] for r in rows)
+    budget = f"; a step may spend {state['budget_s']:g} s on it (latency_budget)" if state.get("budget_s") else ""
+    text = (f"Timing took {total:.0f} s in all{budget}. Each timing stops once its medians are steady to 0.5 % (after "
+            f"7 rounds at least; 3 where the budget ends it).")  # fmt: skip
+    if model:
+        text += (f" The latency model was built at step {model['built_at_step']} (each layer cut to half and to its "
+                 f"floor, timed once with the base) and reused after; later steps timed only their proposals and "
+                 f"checkpoints. Over the {len(fits)} cut(s) timed since, its predicted speed-up was off by "
+                 f"{_pct(sum(errors) / len(errors) if errors else None)} on average; cuts made together saved "
+                 f"{_x(model.get('correction'))} the sum of their layers' single savings.")  # fmt: skip
+    return [
+        ("p", text),
+        ("table", ["step", "timing (s)", "models timed", "model runs", "step (s), all of it", "model error"],
+         [["floor" if r["step"] == 0 else str(r["step"]), f"{r['seconds']:.1f}", str(r["models"]), str(r["runs"]),
+           f"{r['step_seconds']:.1f}" if finite(r["step_seconds"]) else "n/a", _pct(r["error"])] for r in rows],
+         None),
+    ]  # fmt: skip
