@@ -155,3 +155,14 @@ def test_a_changed_teacher_is_refused(tmp_path, tiny_data_yaml, monkeypatch, cap
     assert one_error_line(capfd) == (f"error: the teacher {teacher} changed since the run started (its sha256 "
                                      "differs); a run resumes only with its own teacher")  # fmt: skip
     assert digests(run) == before
+
+
+def test_a_run_from_before_a_setting_was_added_resumes_with_its_default(partial, capfd):
+    """A run written before ``latency_budget`` existed has none in its settings.yaml: resume takes the default
+    instead of refusing the file as cut off."""
+    run, _ = partial
+    settings = run / "settings.yaml"
+    settings.write_text("".join(x for x in settings.read_text().splitlines(keepends=True)
+                                if not x.startswith("latency_budget:")))  # fmt: skip
+    assert resume(run) == 0
+    assert [r["phase"] for r in json.loads((run / "steps.json").read_text())] == ["base", "prune", "prune"]

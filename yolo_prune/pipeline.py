@@ -60,7 +60,7 @@ from yolo_prune.rundir import (
     SUMMARY_FILE, VAL_DIR, StepLog, checkpoint_file, new_run_dir, read_json, read_steps, run_metrics, write_json,
     write_yaml,
 )  # fmt: skip
-from yolo_prune.settings import DEFAULT_CFG, load_yaml, resolve_settings, training_overrides, validate
+from yolo_prune.settings import ADDED_SETTINGS, DEFAULT_CFG, load_yaml, resolve_settings, training_overrides, validate
 
 
 # ONNX Runtime and PyTorch see the same images through the same validator: their mAP50-95 may differ by rounding only.
@@ -203,14 +203,15 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     run_dir = Path(run_dir).absolute()
     settings_path, steps_path, inputs_path = run_dir / SETTINGS_FILE, run_dir / STEPS_FILE, run_dir / INPUTS_FILE
     may_change = ("device", "workers", "verbose", "latency_runs", "latency_warmup", "latency_provider",
-                  "latency_budget",
-                  *(("data",) if inputs_path.is_file() else ()))  # fmt: skip
+                  "latency_budget", *(("data",) if inputs_path.is_file() else ()))  # fmt: skip
     if not settings_path.is_file():
         raise UserError(f"{run_dir} is not a yolo-prune run directory (it has no settings.yaml)")
     saved = load_yaml(settings_path)
     versions = saved.pop("versions", None)
     command = saved.pop("command", None)
     metrics = run_metrics({METRICS_KEY: saved.pop(METRICS_KEY, None)})
+    defaults = load_yaml(DEFAULT_CFG)
+    saved.update({k: defaults[k] for k in ADDED_SETTINGS if k not in saved})  # a run from before they existed
     data_before = saved.get("data")
     nothing = (f"{run_dir} stopped before its first step finished, so there is nothing to resume; "
                f"start it again: {command or 'yolo-prune --model ... --data ...'}")  # fmt: skip

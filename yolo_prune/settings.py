@@ -233,6 +233,9 @@ SETTINGS: tuple[Setting, ...] = (
 RUN_KEYS = ("project", "name", "verbose", "model", "data", "resume")
 # Our own keys; everything else in a settings dict must be an Ultralytics train setting.
 PRUNE_KEYS = tuple(s.name for s in SETTINGS if not s.ultralytics and s.name not in RUN_KEYS)
+# Settings added after runs were first written: a run's settings file from before one takes its default on --resume
+# (any other missing key means a cut-off or foreign file).
+ADDED_SETTINGS = ("latency_budget",)
 
 # Ultralytics keys that yolo-prune sets itself; a cfg copied from Ultralytics' args.yaml carries them. A value that
 # asks for what yolo-prune does anyway (or any value, where none is listed) is dropped with one note; another is
