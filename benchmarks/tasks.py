@@ -67,10 +67,10 @@ def run_case(task: str, family: str, args: argparse.Namespace) -> None:
     base = train_base_model(data, args.cache_dir, model, imgsz=args.imgsz, epochs=args.base_epochs)
     common = dict(iterative_steps=args.steps, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=0,
                   device="cpu", latency_threads=1, latency_runs=args.latency_runs, max_map_drop=args.max_map_drop,
-                  verbose=False)  # fmt: skip
-    for method, settings in (("depgraph", {"target_prune_rate": args.rate}),
-                             ("latency", {"target_speedup": args.target})):  # fmt: skip
-        out = RESULTS / f"{task}-{family}-{method}.json"
+                  verbose=False, **({"nbs": args.nbs, "scale": 0.25} if args.nbs else {}))  # fmt: skip
+    runs = {"depgraph": {"target_prune_rate": args.rate}, "latency": {"target_speedup": args.target}}
+    for method, settings in ((m, runs[m]) for m in args.methods):
+        out = RESULTS / f"{task}-{family}-{method}{f'-nbs{args.nbs}' if args.nbs else ''}.json"
         if out.is_file():
             print(f"{out.name}: done before, kept", flush=True)
             continue
@@ -110,6 +110,7 @@ def table() -> str:
         others = "; ".join(f"{metrics[m]} {r['base'][m]:.3f} -> {r['final'][m]:.3f}" for m in metrics if m != y)
         how = (f"rate {r['settings']['target_prune_rate']}" if r["method"] == "depgraph"
                else f"target {r['settings']['target_speedup']}x")  # fmt: skip
+        how += f", nbs {r['settings']['nbs']}" if "nbs" in r["settings"] else ""
         steps, epochs = r["settings"]["iterative_steps"], r["settings"]["epochs"]
         lines.append(
             f"| {r['task']} | {r['model']} | {r['method']} ({how}) | {metrics[y]} | {r['base'][y]:.3f} | "
@@ -133,6 +134,8 @@ def main() -> None:
     ap.add_argument("--latency-runs", type=int, default=30, help="timing runs per model")
     ap.add_argument("--max-map-drop", type=float, default=1.0,
                     help="yolo-prune's early stop (default 1: every run goes its whole way, to show what it costs)")
+    ap.add_argument("--methods", nargs="+", default=["depgraph", "latency"], choices=["depgraph", "latency"])
+    ap.add_argument("--nbs", type=int, help="fine-tune with the demo's settings: this nominal batch size, scale 0.25")
     ap.add_argument("--data-dir", default="datasets/generated", help="where the demo data sets are cached")
     ap.add_argument("--cache-dir", default=".cache/base-models", help="where the base models are cached")
     training_options(ap)

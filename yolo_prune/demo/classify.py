@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo_prune.demo.synthetic import SHAPES, check_options, render
+from yolo_prune.demo.synthetic import check_options, render, run_generator, shape_arguments, shape_options
 from yolo_prune.errors import UserError
 
 SIZES = (0.35, 0.8)  # the shape's bounding square, as a share of the image side
@@ -71,21 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m yolo_prune.demo.classify",
                                      description="Generate a deterministic classification data set of filled shapes "
                                      "(train/<shape>/ and val/<shape>/).")  # fmt: skip
-    parser.add_argument("--out", required=True, type=Path, help="new or empty output folder")
-    parser.add_argument("--images", type=int, default=300, help="number of images (default: 300)")
-    parser.add_argument("--imgsz", type=int, default=64, help="image side in pixels (default: 64)")
-    parser.add_argument("--n-classes", type=int, default=3,
-                        help=f"use the first N shapes of {', '.join(SHAPES)} (default: 3)")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
+    shape_arguments(parser, images=300, imgsz=64, objects=False)
     parser.add_argument("--val-ratio", type=float, default=0.2, help="share of each class in val/ (default: 0.2)")
     args = parser.parse_args(argv)
-    try:
-        out = generate_class_folders(args.out, args.images, args.imgsz, args.n_classes, args.seed, args.val_ratio)
-    except UserError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.images} images in class folders to {out}")
-    return 0
+    return run_generator(lambda: generate_class_folders(args.out, **shape_options(args), val_ratio=args.val_ratio),
+                         f"wrote {args.images} images in class folders to {{out}}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ import argparse
 import math
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -287,40 +288,53 @@ def voc_xml(
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
+def shape_arguments(parser: argparse.ArgumentParser, images: int = 200, imgsz: int = 128, objects: bool = True) -> None:
+    """The options of every shapes generator's command line (this one's, ``demo.tasks``' and ``demo.classify``'s);
+    ``shape_options`` turns them into the generators' keyword arguments."""
+    parser.add_argument("--out", required=True, type=Path, help="new or empty output folder")
+    parser.add_argument("--images", type=int, default=images, help=f"number of images (default: {images})")
+    parser.add_argument("--imgsz", type=int, default=imgsz, help=f"image side in pixels (default: {imgsz})")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
+    parser.add_argument(
+        "--n-classes", type=int, default=3, help=f"use the first N shapes of {', '.join(SHAPES)} (default: 3)"
+    )
+    if objects:
+        parser.add_argument("--classes", help="comma-separated shape names to use instead of --n-classes")
+        parser.add_argument("--min-objects", type=int, default=1, help="fewest shapes per image (default: 1)")
+        parser.add_argument("--max-objects", type=int, default=3, help="most shapes per image (default: 3)")
+
+
+def shape_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``shape_arguments``' values as the generators' keyword arguments (all but the output folder)."""
+    options = {"n_images": args.images, "imgsz": args.imgsz, "n_classes": args.n_classes, "seed": args.seed}
+    if hasattr(args, "min_objects"):
+        classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+        options.update(classes=classes, min_objects=args.min_objects, max_objects=args.max_objects)
+    return options
+
+
+def run_generator(generate: Callable[[], Path], done: str) -> int:
+    """Run a generator for its command line: ``done`` (with ``{out}``, what it returned) on success, or its refusal
+    as one ``error:`` line and exit status 2."""
+    try:
+        out = generate()
+    except UserError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    print(done.format(out=out))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (2 for a user error)."""
     parser = argparse.ArgumentParser(
         prog="python -m yolo_prune.demo.synthetic",
         description="Generate a deterministic Pascal VOC data set of filled shapes (JPEGImages/ and Annotations/).",
     )
-    parser.add_argument("--out", required=True, type=Path, help="new or empty output folder")
-    parser.add_argument("--images", type=int, default=200, help="number of images (default: 200)")
-    parser.add_argument("--imgsz", type=int, default=128, help="image side in pixels (default: 128)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
-    parser.add_argument(
-        "--n-classes", type=int, default=3, help=f"use the first N shapes of {', '.join(SHAPES)} (default: 3)"
-    )
-    parser.add_argument("--classes", help="comma-separated shape names to use instead of --n-classes")
-    parser.add_argument("--min-objects", type=int, default=1, help="fewest shapes per image (default: 1)")
-    parser.add_argument("--max-objects", type=int, default=3, help="most shapes per image (default: 3)")
+    shape_arguments(parser)
     args = parser.parse_args(argv)
-    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-    try:
-        out = generate_voc_dataset(
-            args.out,
-            n_images=args.images,
-            imgsz=args.imgsz,
-            n_classes=args.n_classes,
-            seed=args.seed,
-            classes=classes,
-            min_objects=args.min_objects,
-            max_objects=args.max_objects,
-        )
-    except UserError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.images} images and annotations to {out}")
-    return 0
+    return run_generator(lambda: generate_voc_dataset(args.out, **shape_options(args)),
+                         f"wrote {args.images} images and annotations to {{out}}")  # fmt: skip
 
 
 if __name__ == "__main__":

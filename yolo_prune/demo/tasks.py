@@ -39,7 +39,10 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw
 
-from yolo_prune.demo.synthetic import SHAPES, SUPERSAMPLE, background, check_options, contrasting_colour, place, ring
+from yolo_prune.demo.synthetic import (
+    SUPERSAMPLE, background, check_options, contrasting_colour, place, ring, run_generator, shape_arguments,
+    shape_options,
+)  # fmt: skip
 from yolo_prune.errors import UserError
 
 TASKS = ("segment", "pose", "obb")
@@ -218,37 +221,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "oriented boxes.",
     )
     parser.add_argument("--task", required=True, choices=TASKS, help="the task to label the shapes for")
-    parser.add_argument("--out", required=True, type=Path, help="new or empty output folder")
-    parser.add_argument("--images", type=int, default=200, help="number of images (default: 200)")
-    parser.add_argument("--imgsz", type=int, default=128, help="image side in pixels (default: 128)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
-    parser.add_argument(
-        "--n-classes", type=int, default=3, help=f"use the first N shapes of {', '.join(SHAPES)} (default: 3)"
-    )
-    parser.add_argument("--classes", help="comma-separated shape names to use instead of --n-classes")
-    parser.add_argument("--min-objects", type=int, default=1, help="fewest shapes per image (default: 1)")
-    parser.add_argument("--max-objects", type=int, default=3, help="most shapes per image (default: 3)")
+    shape_arguments(parser)
     parser.add_argument("--val-ratio", type=float, default=0.2, help="share of images in the val split (default: 0.2)")
     args = parser.parse_args(argv)
-    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-    try:
-        data_yaml = generate_task_dataset(
-            args.out,
-            args.task,
-            n_images=args.images,
-            imgsz=args.imgsz,
-            n_classes=args.n_classes,
-            seed=args.seed,
-            classes=classes,
-            min_objects=args.min_objects,
-            max_objects=args.max_objects,
-            val_ratio=args.val_ratio,
-        )
-    except UserError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.images} images labelled for {args.task} to {data_yaml.parent}")
-    return 0
+    return run_generator(
+        lambda: generate_task_dataset(args.out, args.task, **shape_options(args), val_ratio=args.val_ratio).parent,
+        f"wrote {args.images} images labelled for {args.task} to {{out}}",
+    )
 
 
 if __name__ == "__main__":
