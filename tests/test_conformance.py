@@ -42,6 +42,9 @@ from trained import trained_like as trained
 IMGSZ = 64
 TASK_SUFFIXES = ["", "-seg", "-pose", "-obb", "-cls"]  # detection, then each task's bundled yaml of every family
 SOURCES = [y.replace(".yaml", f"{t}.yaml") for t in TASK_SUFFIXES for y in FAMILIES.values()]  # yolov8n-seg.yaml...
+# s scale: each task once, the families in turn (yolov8s.yaml, yolo11s-seg.yaml, yolo26s-pose.yaml, ...)
+S_SOURCES = [list(FAMILIES.values())[i % len(FAMILIES)].replace("n.yaml", f"s{t}.yaml")
+             for i, t in enumerate(TASK_SUFFIXES)]  # fmt: skip
 CUTTING = ["depgraph", "slim"]  # methods whose cut needs no run: the speed target's cut is timed (see below)
 CHECK_SECONDS = 60  # each method's up-front check; the YOLO11/YOLO26 hang never finished in 240 s
 SETTINGS = {
@@ -143,6 +146,17 @@ def test_a_half_cut_keeps_the_fixed_outputs_and_rebuilds_from_its_yaml(source, m
     assert fixed and all(layer_widths(model)[n] == layer_widths(base)[n] for n in fixed)
     assert sum(layer_widths(model).values()) < 0.8 * sum(layer_widths(base).values())
     assert stock_yaml(model)[1] is None  # the yaml it writes rebuilds it exactly (same tensors, same outputs)
+
+
+@pytest.mark.parametrize("source", S_SOURCES)
+def test_s_scale_cuts_rebuild_from_their_yaml_and_export_as_pytorch_computes(source, cut):
+    """The n-scale rows at s scale (each task once): wider layers, other derived widths (e.g. C3k2's c3k blocks)."""
+    base, model, pt = cut(source, "depgraph")
+    adapter = ModelAdapter.of(model, source)
+    assert all(layer_widths(model)[n] == layer_widths(base)[n] for n in adapter.fixed_conv_names(model))
+    assert sum(layer_widths(model).values()) < 0.8 * sum(layer_widths(base).values())
+    assert stock_yaml(model)[1] is None
+    assert compare_with_torch(pt, export_onnx(pt, IMGSZ), IMGSZ) < ONNX_TOLERANCE
 
 
 @pytest.mark.parametrize("source", [s for s in SOURCES if s.endswith("-seg.yaml")])

@@ -1,8 +1,9 @@
-"""Segmentation, pose and oriented boxes through the whole loop, as detection goes: prune 0.5 in two steps with one
-fine-tuning epoch each (DepGraph), the task's own metric logged, ONNX equal to PyTorch on every output, and a final.pt
-that stock Ultralytics reloads, predicts and validates with in a fresh process without yolo-prune; one family each
-(YOLOv8-seg, YOLO11-pose, YOLO26-obb); network slimming and the speed target run one step on other families.
-YOLO26-seg's training-only semantic branch still trains once pruned."""
+"""Segmentation, pose and oriented boxes through the whole loop, as detection goes: a model trained one epoch by
+stock Ultralytics, pruned 0.5 in two steps with one fine-tuning epoch each (DepGraph), the task's own metric logged,
+ONNX equal to PyTorch on every output, and a final.pt that stock Ultralytics reloads, predicts, validates, exports and
+trains in a fresh process without yolo-prune; one family each (YOLOv8-seg, YOLO11-pose, YOLO26-obb); network
+slimming and the speed target run one step on other families. YOLO26-seg's training-only semantic branch still
+trains once pruned."""
 
 import copy
 import json
@@ -33,10 +34,24 @@ METRIC = {"segment": ("mask_map50_95", "metrics/mAP50-95(M)"), "pose": ("pose_ma
           "obb": ("map50_95", "metrics/mAP50-95(B)")}  # fmt: skip
 
 
+def stock_trained(source: str, data: Path, project: Path) -> Path:
+    """``source`` (a bundled yaml) trained one epoch on ``data`` by stock Ultralytics, as a user's best.pt comes to be:
+    on a private copy of the data set (Ultralytics writes its label caches beside the labels)."""
+    from ultralytics import YOLO
+
+    copy_dir = project / "data"
+    shutil.copytree(data.parent, copy_dir)
+    (copy_dir / "data.yaml").write_text(data.read_text().replace(str(data.parent), str(copy_dir)))
+    YOLO(source).train(data=str(copy_dir / "data.yaml"), project=str(project), name="base", epochs=1, imgsz=64,
+                       batch=4, workers=0, device="cpu", plots=False, verbose=False)  # fmt: skip
+    return project / "base" / "weights" / "best.pt"
+
+
 @pytest.fixture(scope="module", params=list(CASES))
 def run(request, task_data_yaml, tmp_path_factory):
     task = request.param
-    result = prune(model=CASES[task], data=str(task_data_yaml(task)), iterative_steps=2, epochs=1,
+    base = stock_trained(CASES[task], task_data_yaml(task), tmp_path_factory.mktemp(f"{task}-train"))
+    result = prune(model=str(base), data=str(task_data_yaml(task)), iterative_steps=2, epochs=1,
                    target_prune_rate=0.5, project=str(tmp_path_factory.mktemp("runs")), **TINY)  # fmt: skip
     return task, result
 
@@ -87,7 +102,9 @@ def test_onnx_matches_pytorch_and_final_reloads_without_yolo_prune(run, run_pyth
     )
     name, n, metric, exports, trained = json.loads(out.strip().splitlines()[-1])
     assert name == task and n == trained == sum(p.numel() for p in load_detector(result.final_pt).parameters())
-    assert metric == pytest.approx(summary["final"][f"yolo_val_{METRIC[task][0]}"], abs=1e-4)  # the report's row
+    # the report's yolo val row, up to what separates two validations of these one-epoch models (their mAP is near
+    # 0; stock val fuses Conv+BN first): 8e-4 once for yolo26n-obb
+    assert metric == pytest.approx(summary["final"][f"yolo_val_{METRIC[task][0]}"], abs=2e-3)
     assert all(Path(e).stat().st_size > 0 for e in exports)
     assert layer_widths(load_detector(tmp_path / "train" / "weights" / "last.pt")) == layer_widths(load_detector(final))
 
