@@ -48,17 +48,23 @@ export YOLO_CONFIG_DIR="${YOLO_CONFIG_DIR:-$PWD/.cache/ultralytics}"
 PY=.venv/bin/python
 
 # Each data set is generated aside and renamed, so an interrupted run never leaves a half data set that looks complete.
+generate_once() {  # FOLDER MODULE [ARGS...]: run the generator MODULE into FOLDER unless FOLDER is there
+    local folder="$1" module="$2"
+    shift 2
+    if [[ -d "$folder" ]]; then
+        echo "cached"
+        return
+    fi
+    rm -rf "$folder.partial"
+    "$PY" -m "$module" "$@" --out "$folder.partial" --images "$IMAGES" --imgsz "$IMGSZ" --n-classes "$CLASSES" \
+        --seed "$SEED"
+    mv "$folder.partial" "$folder"
+}
+
 echo "== 1/3 $TASK data set: $DATA_DIR"
 case "$TASK" in
     detect)
-        if [[ -d "$DATA_DIR/voc" ]]; then
-            echo "cached"
-        else
-            rm -rf "$DATA_DIR/voc.partial"
-            "$PY" -m yolo_prune.demo.synthetic --out "$DATA_DIR/voc.partial" --images "$IMAGES" --imgsz "$IMGSZ" \
-                --n-classes "$CLASSES" --seed "$SEED"
-            mv "$DATA_DIR/voc.partial" "$DATA_DIR/voc"
-        fi
+        generate_once "$DATA_DIR/voc" yolo_prune.demo.synthetic
         # Redone every run (about a second): data.yaml holds the absolute path, which must follow the checkout.
         echo "YOLO layout with a train/val split: $DATA_DIR/yolo"
         rm -rf "$DATA_DIR/yolo"
@@ -66,25 +72,11 @@ case "$TASK" in
         DATA="$DATA_DIR/yolo/data.yaml"
         ;;
     classify)
-        if [[ -d "$DATA_DIR" ]]; then
-            echo "cached"
-        else
-            rm -rf "$DATA_DIR.partial"
-            "$PY" -m yolo_prune.demo.classify --out "$DATA_DIR.partial" --images "$IMAGES" --imgsz "$IMGSZ" \
-                --n-classes "$CLASSES" --seed "$SEED"
-            mv "$DATA_DIR.partial" "$DATA_DIR"
-        fi
+        generate_once "$DATA_DIR" yolo_prune.demo.classify
         DATA="$DATA_DIR"  # class folders: train/<class>/, val/<class>/
         ;;
     *)
-        if [[ -d "$DATA_DIR" ]]; then
-            echo "cached"
-        else
-            rm -rf "$DATA_DIR.partial"
-            "$PY" -m yolo_prune.demo.tasks --task "$TASK" --out "$DATA_DIR.partial" --images "$IMAGES" \
-                --imgsz "$IMGSZ" --n-classes "$CLASSES" --seed "$SEED"
-            mv "$DATA_DIR.partial" "$DATA_DIR"
-        fi
+        generate_once "$DATA_DIR" yolo_prune.demo.tasks --task "$TASK"
         DATA="$DATA_DIR/data.yaml"
         # data.yaml holds the absolute path, which must follow the folder's renaming and the checkout.
         "$PY" -c 'import sys, yaml; p, root = sys.argv[1:]; d = yaml.safe_load(open(p)); d["path"] = root
