@@ -128,9 +128,9 @@ def decides_line(summary: dict) -> str:
     """Which metric decides, for a task that logs more than one kind (mask and box, pose and box)."""
     metrics = run_metrics(summary)
     label = next(iter(metrics.values()))
-    others = ", ".join(list(metrics.values())[1:])
-    return (f"{label} decides (--max-map-drop, the early stop, whether a fine-tuning is kept)"
-            + (f"; {others} are shown beside it." if others else "."))  # fmt: skip
+    others = list(metrics.values())[1:]
+    beside = f"; {', '.join(others)} {'is' if len(others) == 1 else 'are'} shown beside it" if others else ""
+    return f"{label} decides (--max-map-drop, the early stop, whether a fine-tuning is kept){beside}."
 
 
 def yolo_val_line(summary: dict, short: bool = False) -> str:
