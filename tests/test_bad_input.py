@@ -166,12 +166,18 @@ CASES = [
     ("resume other data", {"--resume": "{d}/fake_run", "--data": "{d}/nc2.yaml"}, "these differ: data"),
     ("resume with cfg", {"--resume": "{d}/fake_run", "--cfg": "epochs: 1"}, "--cfg cannot be used with --resume"),
 ]  # fmt: skip
+if not torch.cuda.is_available():  # found out at the start, not after the pruning
+    CASES += [("latency provider tensorrt", {"--latency-provider": "tensorrt"},
+               "latency_provider tensorrt: TensorRT needs an NVIDIA GPU, and torch sees none here")]
+CASES += [("int8 on ncnn", {"--latency-provider": "ncnn", "--int8": "true"},
+           "latency_provider ncnn: --int8 is not available for --latency-provider ncnn: Ultralytics' ncnn export "
+           "writes fp32 or fp16 models only")]
 if "CUDAExecutionProvider" not in ort.get_available_providers():  # found out at the start, not after the pruning
     CASES += [
-        ("latency provider cuda", {"--latency-provider": "cuda"}, "latency_provider cuda needs ONNX Runtime's "
-         "CUDAExecutionProvider, which is not available here (available: "),
+        ("latency provider cuda", {"--latency-provider": "cuda"}, "latency_provider cuda: ONNX Runtime's "
+         "CUDAExecutionProvider is not available here (available: "),
         ("resume latency provider cuda", {"--resume": "{d}/fake_run", "--latency-provider": "cuda"},
-         "latency_provider cuda needs ONNX Runtime's CUDAExecutionProvider"),
+         "latency_provider cuda: ONNX Runtime's CUDAExecutionProvider"),
     ]  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from yolo_prune.structure import TASKS
 
 DETECT = TASKS["detect"]
 
-TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=2, verbose=False)
+TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=2, verbose=False, compare_runtimes=False)
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,8 @@ from yolo_prune.settings import resolve_settings
 from yolo_prune.training import finetune
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=2, verbose=False, max_map_drop=1.0)
+TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=2, verbose=False, max_map_drop=1.0,
+            compare_runtimes=False)
 TRAIN = dict(epochs=1, imgsz=64, batch=4, workers=0, device="cpu", plots=False, seed=0)
 
 

@@ -14,7 +14,7 @@ from yolo_prune.checkpoint import load_detector
 from yolo_prune.evaluation import layer_widths
 
 SETTINGS = dict(imgsz=128, batch=8, workers=0, device="cpu", iterative_steps=4, target_prune_rate=0.3, epochs=0,
-                latency_runs=2, latency_warmup=0, verbose=False)  # fmt: skip
+                latency_runs=2, latency_warmup=0, verbose=False, compare_runtimes=False)  # fmt: skip
 
 
 def test_crossing_step_is_rejected_and_the_last_good_step_is_final(trained_model, shapes128_data_yaml, tmp_path):

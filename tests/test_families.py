@@ -14,7 +14,8 @@ from yolo_prune.evaluation import count_macs_params, layer_widths
 from yolo_prune.export import ONNX_TOLERANCE
 from yolo_prune.structure import ModelAdapter
 
-TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=2, latency_warmup=1, verbose=False)
+TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=2, latency_warmup=1, verbose=False,
+            compare_runtimes=False)
 CASES = {"yolo11n.yaml": dict(method="depgraph"), "yolo26n.yaml": dict(method="slim", sr=0.05, sparse_epochs=1)}
 
 

@@ -19,7 +19,7 @@ from yolo_prune.settings import resolve_settings
 from yolo_prune.structure import ModelAdapter
 
 TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", iterative_steps=1, epochs=1, verbose=False,
-            latency_runs=3, latency_warmup=1, latency_threads=1)  # fmt: skip
+            latency_runs=3, latency_warmup=1, latency_threads=1, compare_runtimes=False)  # fmt: skip
 CASES = {
     "latency": dict(target_speedup=1.2),
     "slim+distill": dict(method="slim", sr=0.05, sparse_epochs=1, target_prune_rate=0.3, distill=True),

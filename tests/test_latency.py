@@ -92,7 +92,7 @@ def test_compare_latency_refuses_different_input_shapes(models, tmp_path):
 
 
 def test_bad_provider_dynamic_shape_and_missing_file_are_user_errors(models, tmp_path):
-    with pytest.raises(UserError, match="provider"):
+    with pytest.raises(UserError, match="latency_provider must be one of cpu, cuda, openvino, ncnn, tensorrt"):
         measure_latency(models[0], provider="tpu")
     with pytest.raises(UserError, match="dynamic=False"):
         measure_latency(_conv_model(tmp_path / "dyn.onnx", 4, batch="batch"), runs=1, warmup=0)

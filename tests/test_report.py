@@ -401,7 +401,7 @@ def test_channel_counts_flag_widths_the_runtime_runs_slower_and_say_why(tmp_path
     }
     odd = _write(tmp_path / "odd", {**_settings("depgraph"), "round_to": 1}, rows, layers, _summary(rows))
     md = report.write_report(odd)[0].read_text()
-    assert "2 of 3 conv widths are not multiples of 8, which ONNX Runtime's cpu kernels run slower" in md
+    assert "2 of 3 conv widths are not multiples of 8, which ONNX Runtime cpu's kernels run slower" in md
     assert "| model.1.conv | 64 | 35 | round_to 1 is not a multiple of 8 |" in md
     assert "| model.2.cv1.conv | 12 | 12 | not pruned: the base model's own width |" in md
     assert "model.22.cv3.0.2 |" not in md.split("## Channel counts")[1].split("##")[0]

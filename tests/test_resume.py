@@ -25,7 +25,7 @@ from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=2, verbose=False)
+TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=2, verbose=False, compare_runtimes=False)
 STEPS = dict(iterative_steps=3, epochs=1, target_prune_rate=0.5)
 
 

@@ -19,7 +19,7 @@ from yolo_prune import prune
 from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.cli import main
 
-TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=2, verbose=False)
+TINY = dict(imgsz=64, batch=4, workers=0, device="cpu", latency_runs=2, verbose=False, compare_runtimes=False)
 
 
 def partial_run(tmp_path: Path, tiny_data_yaml: Path, monkeypatch, **settings) -> tuple[Path, Path]:

@@ -254,7 +254,7 @@ def test_residual_coupled_channels_stay_matched_and_the_model_runs():
 def test_slim_run_end_to_end(tiny_data_yaml, tmp_path, run_python):
     result = prune(model="yolov8n.yaml", data=str(tiny_data_yaml), method="slim", sr=0.05, sparse_epochs=2,
                    iterative_steps=1, epochs=1, imgsz=IMGSZ, batch=4, workers=0, device="cpu", project=str(tmp_path),
-                   latency_runs=3, latency_warmup=1, verbose=False)  # fmt: skip
+                   latency_runs=3, latency_warmup=1, verbose=False, compare_runtimes=False)  # fmt: skip
     rows = json.loads((result.run_dir / "steps.json").read_text())
     assert [(r["step"], r["phase"]) for r in rows] == [(0, "base"), (0, "sparse"), (1, "prune")]
     assert rows[2]["macs"] < rows[1]["macs"] == rows[0]["macs"]
@@ -272,7 +272,8 @@ def test_slim_run_end_to_end(tiny_data_yaml, tmp_path, run_python):
 def test_one_shot_slimming_prunes_the_given_model_by_gamma_without_training(tiny_data_yaml, tmp_path):
     result = prune(model="yolov8n.yaml", data=str(tiny_data_yaml), method="slim", sparse_epochs=0, iterative_steps=1,
                    epochs=0, target_prune_rate=0.3, imgsz=IMGSZ, batch=4, workers=0, device="cpu",
-                   project=str(tmp_path), latency_runs=2, latency_warmup=0, verbose=False)  # fmt: skip
+                   project=str(tmp_path), latency_runs=2, latency_warmup=0, verbose=False,
+                   compare_runtimes=False)  # fmt: skip
     rows = json.loads((result.run_dir / "steps.json").read_text())
     assert [(r["step"], r["phase"]) for r in rows] == [(0, "base"), (1, "prune")]  # no sparse-training phase
     assert (result.run_dir / "gamma_before.npy").is_file() and not (result.run_dir / "gamma_after.npy").exists()

@@ -4,7 +4,7 @@ the record of its inputs that a resumed run is checked against.
 
 Usage:
     from yolo_prune.checks import (adopt_data_names, check_data, check_device, check_freeze, check_inputs,
-                                   check_labels, check_model, check_onnx, check_output, check_train_args, data_view,
+                                   check_labels, check_model, check_runtime, check_output, check_train_args, data_view,
                                    record_inputs)
 
     model, adapter, info = check_model("best.pt", "data.yaml")  # the model, its adapter and the data set's info
@@ -12,7 +12,7 @@ Usage:
     warnings = check_labels(info, adapter.task)  # Ultralytics' label scan: UserError for a split without boxes
     check_device("0")  # UserError naming the devices there are
     check_train_args(settings)  # Ultralytics' checks of the fine-tuning settings, e.g. lr0: abc, optimizer: FOO
-    check_onnx(settings)  # the export packages and the latency provider, needed only at the end of a run
+    check_runtime(settings)  # the export packages and the latency provider, needed only at the end of a run
     check_output("runs/prune")  # UserError when no run directory can be created there
     check_freeze(settings, model)  # freeze: 100 on a model of 23 layers
     notices = adopt_data_names(model, info, "best.pt")  # the data set's names; a line when the model had others
@@ -219,21 +219,14 @@ def _optimizers() -> list[str]:
     return names
 
 
-def check_onnx(settings: dict[str, Any]) -> None:
-    """What the end of a run needs, checked at its start: the ONNX export packages and an ONNX Runtime that has the
-    latency provider asked for (``--latency-provider cuda`` needs onnxruntime-gpu and a GPU)."""
-    from yolo_prune.export import require_export_packages, require_onnxruntime
-    from yolo_prune.latency import PROVIDERS
+def check_runtime(settings: dict[str, Any]) -> None:
+    """What the end of a run needs, checked at its start: the ONNX export packages and the latency provider's
+    runtime (with what INT8 export needs for it under ``--int8``), refused with the extra to install."""
+    from yolo_prune.export import require_export_packages
+    from yolo_prune.runtimes import get_runtime
 
     require_export_packages()
-    available = require_onnxruntime().get_available_providers()
-    wanted = PROVIDERS[settings["latency_provider"]]
-    if wanted not in available:
-        raise UserError(
-            f"latency_provider {settings['latency_provider']} needs ONNX Runtime's {wanted}, which is not available "
-            f"here (available: {', '.join(available)}); install 'yolo-prune[gpu]' on a CUDA machine, or use "
-            "--latency-provider cpu"
-        )
+    get_runtime(settings["latency_provider"]).require(int8=bool(settings.get("int8")))
 
 
 def check_labels(info: dict[str, Any], task: Task, single_cls: bool = False) -> list[str]:

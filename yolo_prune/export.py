@@ -7,7 +7,7 @@ first and Ultralytics' own checks (which may call pip) are switched off while it
 Usage:
     from pathlib import Path
     from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_like, export_model, export_onnx
-    from yolo_prune.export import validate_onnx
+    from yolo_prune.export import validate_export, validate_onnx
 
     onnx_path = export_onnx(Path("runs/prune/final.pt"), imgsz=640)  # -> runs/prune/final.onnx
     export_model(model, Path("runs/prune/variant.onnx"), imgsz=640)  # an in-memory stock-form model, same exporter
@@ -15,13 +15,13 @@ Usage:
     if compare_with_torch(Path("runs/prune/final.pt"), onnx_path, imgsz=640) > ONNX_TOLERANCE:
         print("ONNX output differs from PyTorch")
     metrics = validate_onnx(onnx_path, data="data.yaml", imgsz=640, save_dir=Path("runs/prune/onnx_val"))
+    int8 = validate_export(Path("runs/prune/final_int8_openvino_model"), "data.yaml", 640, "detect")  # any export
     print(metrics["map50_95"], metrics["map50"])
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import logging
 import os
 import tempfile
@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from yolo_prune.errors import UserError
+from yolo_prune.runtimes.base import installed
 from yolo_prune.structure import part_of, require_task
 from yolo_prune.structure.tasks import task_named
 
@@ -53,21 +54,13 @@ class ExportError(RuntimeError):
     """Ultralytics' exporter failed on a checkpoint that loaded: a bug or an unsupported model, not a user error."""
 
 
-def _installed(dist: str) -> str | None:
-    """Version of installed distribution ``dist``, or None."""
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def require_onnxruntime() -> ModuleType:
     """Import ONNX Runtime after checking that exactly one of its CPU and GPU builds is installed.
 
     ``onnxruntime`` and ``onnxruntime-gpu`` install the same ``onnxruntime`` module over each other; with both
     present, whichever was installed last wins and the other's files are half there, so we refuse to guess.
     """
-    both = [d for d in (ORT_CPU, ORT_GPU) if _installed(d)]
+    both = [d for d in (ORT_CPU, ORT_GPU) if installed(d)]
     if len(both) == 2:
         raise UserError(
             f"both {ORT_CPU} and {ORT_GPU} are installed, and they must not be (they provide the same module): "
@@ -91,7 +84,7 @@ def require_export_packages() -> None:
     from ultralytics.utils.checks import check_version
 
     for dist, spec in _EXPORT_REQUIREMENTS.items():
-        version = _installed(dist)
+        version = installed(dist)
         if version is None or not check_version(version, spec):
             found = f"found {version}" if version else "not installed"
             raise UserError(f"ONNX export needs {dist}{spec} ({found}): run \"pip install '{dist}{spec}'\"")
@@ -152,15 +145,10 @@ def _require_file(path: Path, what: str) -> Path:
     return path
 
 
-def export_onnx(pt_path: Path, imgsz: int, batch: int = 1) -> Path:
-    """Export ``pt_path`` to ``pt_path.with_suffix('.onnx')`` (fp32, static shape, simplified), overwriting it.
-
-    Goes through ``YOLO.export`` so that the file carries Ultralytics' metadata. The exporter fuses a deep copy of the
-    model, so the checkpoint itself is left untouched, and the .onnx is the only file it writes.
-    """
+def load_for_export(pt_path: Path, imgsz: int) -> Any:
+    """``pt_path`` as an Ultralytics ``YOLO`` model, once the exporter's packages, the file and ``imgsz`` (a positive
+    multiple of its stride) are checked."""
     pt_path = _require_file(pt_path, "checkpoint")
-    if batch < 1:
-        raise UserError(f"batch must be at least 1, got {batch}")
     require_export_packages()
     from ultralytics import YOLO
 
@@ -171,10 +159,30 @@ def export_onnx(pt_path: Path, imgsz: int, batch: int = 1) -> Path:
     stride = int(max(model.model.stride))
     if imgsz <= 0 or imgsz % stride:
         raise UserError(f"imgsz must be a positive multiple of the model's stride {stride}, got {imgsz}")
-    target = pt_path.with_suffix(".onnx")
+    return model
+
+
+@contextlib.contextmanager
+def quiet_export() -> Iterator[None]:
+    """Ultralytics' exporter with its requirement checks (which may run pip) off and its failure log dropped: the
+    packages were checked already, and the ExportError raised instead says the same in one line."""
+    with _no_requirement_checks(), _no_error_log():
+        yield
+
+
+def export_onnx(pt_path: Path, imgsz: int, batch: int = 1) -> Path:
+    """Export ``pt_path`` to ``pt_path.with_suffix('.onnx')`` (fp32, static shape, simplified), overwriting it.
+
+    Goes through ``YOLO.export`` so that the file carries Ultralytics' metadata. The exporter fuses a deep copy of the
+    model, so the checkpoint itself is left untouched, and the .onnx is the only file it writes.
+    """
+    if batch < 1:
+        raise UserError(f"batch must be at least 1, got {batch}")
+    model = load_for_export(pt_path, imgsz)
+    target = Path(pt_path).with_suffix(".onnx")
     target.unlink(missing_ok=True)  # a failed export must not leave an older .onnx that looks like its result
     try:
-        with _no_requirement_checks(), _no_error_log():
+        with quiet_export():
             written = model.export(**_EXPORT_ARGS, imgsz=imgsz, batch=batch, verbose=False)
     except Exception as e:
         target.unlink(missing_ok=True)  # what the exporter wrote before its own checks failed: not to be trusted
@@ -330,13 +338,20 @@ def validate_onnx(onnx_path: Path, data: str, imgsz: int, batch: int = 1, save_d
     if (shape[0], shape[2], shape[3]) != (batch, imgsz, imgsz):
         raise ValueError(f"{onnx_path} takes input {shape}, not batch={batch} at imgsz={imgsz}")
     require_onnxruntime()
-    task = task_named(_metadata(onnx_path).get("task"), onnx_path)
+    return validate_export(onnx_path, data, imgsz, _metadata(onnx_path).get("task"), batch, save_dir)
+
+
+def validate_export(path: Path, data: str, imgsz: int, task_name: str | None, batch: int = 1,
+                    save_dir: Path | None = None) -> dict:  # fmt: skip
+    """The task's metrics of any model Ultralytics' exporter wrote (an ONNX file, an OpenVINO or ncnn folder, a
+    TensorRT engine: whatever its ``AutoBackend`` runs), from its own validator for ``task_name``."""
+    task = task_named(task_name, path)
     if not task.folder_data:
         _require_file(Path(data), "data set YAML")
     elif not Path(data).is_dir():
         raise UserError(f"data set folder not found: {data}")
     args = dict(
-        model=str(onnx_path),
+        model=str(path),
         data=str(data),
         imgsz=imgsz,
         batch=batch,

@@ -1,11 +1,12 @@
-"""Measure ONNX Runtime latency, because fewer MACs do not always mean faster inference.
+"""Measure latency on the runtime a model is deployed on, because fewer MACs do not always mean faster inference.
 
-Odd channel counts and memory-bound layers can leave a pruned model no faster (or slower) than its base, so the
-report states measured times. ``compare_latency`` interleaves the two models run by run so that machine noise
-(other processes, clock changes, thermal throttling) falls on both alike. With one thread on the CPU provider,
-ONNX Runtime computes in the calling thread, and each run is timed by that thread's CPU time instead of the wall
-clock: on a machine shared with other work, the time a run spends waiting for a core is not counted, so the result
-is the latency the model has on a core of its own, steady to about 1 % where wall times scatter by 10-30 %.
+Odd channel counts and memory-bound layers can leave a pruned model no faster (or slower) than its base, and each
+runtime rewards different widths, so the report states measured times (on ONNX Runtime, OpenVINO, ncnn or TensorRT:
+``yolo_prune.runtimes``). ``compare_latency`` interleaves the two models run by run so that machine noise (other
+processes, clock changes, thermal throttling) falls on both alike. With one thread, the CPU runtimes compute in the
+calling thread, and each run is timed by that thread's CPU time instead of the wall clock: on a machine shared with
+other work, the time a run spends waiting for a core is not counted, so the result is the latency the model has on
+a core of its own, steady to about 1 % where wall times scatter by 10-30 %.
 
 Usage:
     from pathlib import Path
@@ -18,6 +19,7 @@ Usage:
     result = compare_latency(Path("base.onnx"), Path("final.onnx"), runs=100)
     print(f"{result['speedup']:.2f}x")
     base, *variants = measure_interleaved([Path("base.onnx"), Path("a.onnx"), Path("b.onnx")], runs=100, threads=1)
+    ov = compare_latency(Path("base_openvino_model"), Path("final_openvino_model"), provider="openvino", threads=1)
     steady = measure_interleaved([Path("base.onnx"), Path("a.onnx")], runs=100, precision=0.005, budget_s=60)
     print([base.median_ms / v.median_ms for v in variants])
     attainable_speedup(base_ms=12.0, floor_ms=3.0, macs_ratio=2.0)  # 1.6: the floor's time does not shrink
@@ -25,6 +27,7 @@ Usage:
 
 CLI:
     python -m yolo_prune.latency base.onnx final.onnx --runs 100 --warmup 10 --provider cpu
+    python -m yolo_prune.latency base_ncnn_model final_ncnn_model --provider ncnn --threads 1
 """
 
 from __future__ import annotations
@@ -40,20 +43,16 @@ from typing import Any
 import numpy as np
 
 from yolo_prune.errors import UserError
-from yolo_prune.export import onnx_input_shape, require_onnxruntime
+from yolo_prune.runtimes import RUNTIMES, get_runtime
 
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
-# Channel counts each provider's kernels run at full speed: measured for the CPU (BENCHMARKS.md, section 2),
-# and NVIDIA's rule for fp16/fp32 tensor-core convolutions (channels in multiples of 8) for CUDA.
-FAST_MULTIPLE = {"cpu": 8, "cuda": 8}
 MIN_RUNS = 3  # timed rounds a timing stopped early by its time budget still makes
 PRECISE_RUNS = 7  # and by its precision: fewer runs give too rough a spread to judge it by
 
 
 @dataclass
 class LatencyStats:
-    """Times of single ``session.run`` calls (input copy included) on one fixed input, in milliseconds: wall-clock,
-    or the calling thread's CPU time (``clock`` "cpu") for single-threaded runs on the CPU provider."""
+    """Times of single runs (input copy included) on one fixed input, in milliseconds: wall-clock, or the calling
+    thread's CPU time (``clock`` "cpu") for single-threaded runs on a CPU runtime that computes in that thread."""
 
     median_ms: float
     p10_ms: float
@@ -63,8 +62,8 @@ class LatencyStats:
     runs: int
     batch: int
     imgsz: int | tuple[int, int]
-    provider: str
-    threads: int | None = None  # ONNX Runtime intra-op threads; None: its own choice
+    provider: str  # the runtime's name (yolo_prune.runtimes)
+    threads: int | None = None  # the runtime's threads; None: its own choice
     clock: str = "wall"
 
     def as_dict(self) -> dict[str, Any]:
@@ -73,45 +72,31 @@ class LatencyStats:
 
 
 class _Runner:
-    """One ONNX Runtime session and its fixed random input; ``__call__`` times a single run."""
+    """One session of ``provider``'s runtime on ``path`` (its export, or an ONNX file) and a fixed random input;
+    ``__call__`` times a single run."""
 
-    def __init__(self, onnx_path: Path, provider: str, threads: int | None, seed: int = 0) -> None:
-        onnx_path = Path(onnx_path)
-        if not onnx_path.is_file():
-            raise UserError(f"ONNX model not found: {onnx_path}")
-        if provider not in PROVIDERS:
-            raise UserError(f"provider must be one of {sorted(PROVIDERS)}, got {provider!r}")
+    def __init__(self, path: Path, provider: str, threads: int | None, seed: int = 0) -> None:
+        path = Path(path)
+        if not path.exists():
+            raise UserError(f"model not found: {path}")
         if threads is not None and threads < 1:
             raise UserError(f"threads must be at least 1, got {threads}")
-        ort = require_onnxruntime()
-        available = ort.get_available_providers()
-        if PROVIDERS[provider] not in available:
-            raise UserError(f"ONNX Runtime has no {PROVIDERS[provider]} here; available: {', '.join(available)}")
-        self.batch, channels, h, w = onnx_input_shape(onnx_path)
+        runtime = get_runtime(provider)
+        runtime.require()
+        self.session = runtime.load(path, threads)
+        self.batch, channels, h, w = self.session.shape
         self.imgsz = h if h == w else (h, w)
         self.provider, self.threads = provider, threads
         # One CPU thread computes in the caller's thread, so its CPU time is the run's time minus any wait for a core.
-        self.clock = "cpu" if provider == "cpu" and threads == 1 else "wall"
+        self.clock = "cpu" if runtime.thread_clock and threads == 1 else "wall"
         self._now = time.thread_time if self.clock == "cpu" else time.perf_counter
-        options = ort.SessionOptions()
-        # Idle ORT worker threads spin for a while after each run; interleaved, one session's spinning pool would
-        # steal the cores the other is timed on. Off for every session so single and paired timings agree.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        # Only the requested provider: a silent CPU fallback would time the wrong device.
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=[PROVIDERS[provider]])
-        self.feed = {
-            self.session.get_inputs()[0].name: np.random.default_rng(seed).random(
-                (self.batch, channels, h, w), dtype=np.float32
-            )
-        }
+        self.x = np.random.default_rng(seed).random((self.batch, channels, h, w), dtype=np.float32)
         self.times_ms: list[float] = []
 
     def __call__(self, record: bool = True) -> None:
         """Run once; keep the time unless this is a warm-up run."""
         t = self._now()
-        self.session.run(None, self.feed)
+        self.session.run(self.x)
         if record:
             self.times_ms.append((self._now() - t) * 1e3)
 
@@ -136,9 +121,7 @@ class _Runner:
 
 def timing_label(provider: str, threads: int | None) -> str:
     """How a run's models are timed, in words for logs and reports."""
-    if provider == "cpu" and threads == 1:
-        return "ONNX Runtime cpu, 1 thread, timed by its CPU time"
-    return f"ONNX Runtime {provider}, " + (f"{threads} threads" if threads else "its own threads")
+    return get_runtime(provider).timing_label(threads)
 
 
 def median_error(times_ms: list[float]) -> float:
@@ -179,22 +162,22 @@ def _run_rounds(runners: list[_Runner], runs: int, warmup: int, progress: bool, 
 
 
 def measure_latency(
-    onnx_path: Path,
+    path: Path,
     runs: int = 50,
     warmup: int = 10,
     provider: str = "cpu",
     threads: int | None = None,
     progress: bool = True,
 ) -> LatencyStats:
-    """Time ``runs`` inferences of ``onnx_path`` after ``warmup`` untimed ones (batch and size from its input)."""
-    runner = _Runner(onnx_path, provider, threads)
-    _run_rounds([runner], runs, warmup, progress, f"latency {Path(onnx_path).name}")
+    """Time ``runs`` inferences of ``path`` after ``warmup`` untimed ones (batch and size from its input)."""
+    runner = _Runner(path, provider, threads)
+    _run_rounds([runner], runs, warmup, progress, f"latency {Path(path).name}")
     return runner.stats()
 
 
 def compare_latency(
-    base_onnx: Path,
-    final_onnx: Path,
+    base_path: Path,
+    final_path: Path,
     runs: int = 50,
     warmup: int = 10,
     provider: str = "cpu",
@@ -202,7 +185,7 @@ def compare_latency(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Latency of both models measured interleaved, and ``speedup`` = base median / final median."""
-    base, final = _Runner(base_onnx, provider, threads), _Runner(final_onnx, provider, threads)
+    base, final = _Runner(base_path, provider, threads), _Runner(final_path, provider, threads)
     if (base.batch, base.imgsz) != (final.batch, final.imgsz):
         raise UserError(
             f"cannot compare latency of batch {base.batch} at {base.imgsz} with batch {final.batch} at {final.imgsz}"
@@ -213,7 +196,7 @@ def compare_latency(
 
 
 def measure_interleaved(
-    onnx_paths: list[Path],
+    paths: list[Path],
     runs: int = 50,
     warmup: int = 10,
     provider: str = "cpu",
@@ -227,9 +210,9 @@ def measure_interleaved(
     At most ``runs`` rounds: fewer once every median is known to ``precision`` (a relative standard error, e.g.
     0.005; never under ``PRECISE_RUNS`` rounds) or once ``budget_s`` seconds have gone (never under ``MIN_RUNS``);
     ``runs`` of each result says how many were timed."""
-    runners = [_Runner(p, provider, threads) for p in onnx_paths]
+    runners = [_Runner(p, provider, threads) for p in paths]
     if len({(r.batch, r.imgsz) for r in runners}) > 1:
-        raise UserError(f"cannot time models of different input shapes together: {[str(p) for p in onnx_paths]}")
+        raise UserError(f"cannot time models of different input shapes together: {[str(p) for p in paths]}")
     _run_rounds(runners, runs, warmup, progress, f"latency of {len(runners)} models", precision, budget_s)
     return [r.stats() for r in runners]
 
@@ -267,12 +250,12 @@ def _table(rows: list[tuple[str, LatencyStats]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``python -m yolo_prune.latency``: time one model, or two interleaved with their speed-up."""
     parser = argparse.ArgumentParser(prog="python -m yolo_prune.latency", description=__doc__.splitlines()[0])
-    parser.add_argument("base", type=Path, help="ONNX model to time")
-    parser.add_argument("final", type=Path, nargs="?", help="second ONNX model, timed interleaved with the first")
+    parser.add_argument("base", type=Path, help="model to time (an ONNX file, or the runtime's export)")
+    parser.add_argument("final", type=Path, nargs="?", help="second model, timed interleaved with the first")
     parser.add_argument("--runs", type=int, default=100, help="timed runs per model")
     parser.add_argument("--warmup", type=int, default=10, help="untimed runs per model first")
-    parser.add_argument("--provider", choices=sorted(PROVIDERS), default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: its own)")
+    parser.add_argument("--provider", choices=list(RUNTIMES), default="cpu", help="the runtime (default: cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="the runtime's threads (default: its own)")
     args = parser.parse_args(argv)
     kw = dict(runs=args.runs, warmup=args.warmup, provider=args.provider, threads=args.threads)
     try:

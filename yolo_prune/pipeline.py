@@ -43,7 +43,7 @@ from yolo_prune.checks import (
     check_inputs,
     check_labels,
     check_model,
-    check_onnx,
+    check_runtime,
     check_output,
     check_train_args,
     data_view,
@@ -52,6 +52,7 @@ from yolo_prune.checks import (
 from yolo_prune.errors import RunError, UserError
 from yolo_prune.evaluation import count_macs_params, evaluate_map, layer_widths
 from yolo_prune.methods import PruningMethod, make_method
+from yolo_prune.runtimes import get_runtime
 from yolo_prune.structure import ModelAdapter
 from yolo_prune.structure.model_yaml import stock_yaml
 from yolo_prune.offline import provide_local_fonts
@@ -115,7 +116,8 @@ def versions() -> dict[str, str]:
     import platform
 
     out = {"python": platform.python_version()}
-    for dist in ("torch", "ultralytics", "torch-pruning", "onnxruntime", "onnxruntime-gpu", "yolo-prune"):
+    for dist in ("torch", "ultralytics", "torch-pruning", "onnxruntime", "onnxruntime-gpu", "openvino", "nncf", "ncnn",
+                 "pnnx", "tensorrt", "yolo-prune"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             out[dist.replace("-", "_")] = importlib.metadata.version(dist)
     return out
@@ -143,7 +145,7 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
         raise UserError("both a model and a data set are needed (or --resume RUN_DIR)")
     settings = resolve_settings(cfg, overrides)
     check_train_args(settings)
-    check_onnx(settings)
+    check_runtime(settings)
     check_device(settings.get("device"))
     check_output(settings["project"])
     detector, adapter, data_info = check_model(model, str(data))
@@ -225,7 +227,7 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
         raise UserError(f"--resume continues with the run's own settings; these differ: {', '.join(conflicts)}")
     saved.update({k: v for k, v in given.items() if k in may_change})
     _check_saved_settings(settings_path, saved)
-    check_onnx(saved)
+    check_runtime(saved)
     check_device(saved.get("device"))
     rows = read_steps(steps_path, metrics)
     if not rows:
@@ -413,14 +415,6 @@ def _write_layers(run: Run, base_widths: dict[str, int], current: nn.Module) -> 
     write_json(run.dir / LAYERS_FILE, {"base": base_widths, "final": layer_widths(current), "fixed": fixed})
 
 
-def _compare_latency(run: Run, onnx: dict[str, Path]) -> dict[str, Any]:
-    from yolo_prune.latency import compare_latency
-
-    s = run.settings
-    return compare_latency(onnx["base"], onnx["final"], runs=s["latency_runs"], warmup=s["latency_warmup"],
-                           provider=s["latency_provider"], threads=s.get("latency_threads"))  # fmt: skip
-
-
 def _refresh_plots(run: Run) -> None:
     from yolo_prune.report import plot_steps
 
@@ -428,9 +422,10 @@ def _refresh_plots(run: Run) -> None:
 
 
 def _batch_latency(run: Run, pts: dict[str, Path]) -> dict[str, Any]:
-    """Latency at the run's batch size too: pruning can pay off differently once a batch fills the machine.
-    The batch-sized ONNX files are temporary; the run keeps the batch-1 exports."""
+    """Latency at the run's batch size too, on the latency provider: pruning can pay off differently once a batch
+    fills the machine. The batch-sized ONNX files are temporary; the run keeps the batch-1 exports."""
     from yolo_prune.export import export_onnx
+    from yolo_prune.latency import compare_latency
 
     with tempfile.TemporaryDirectory() as tmp:
         onnx = {}
@@ -438,7 +433,9 @@ def _batch_latency(run: Run, pts: dict[str, Path]) -> dict[str, Any]:
             copy = Path(tmp) / f"{name}.pt"
             shutil.copyfile(pt, copy)
             onnx[name] = export_onnx(copy, run.imgsz, batch=run.settings["batch"])
-        return _compare_latency(run, onnx)
+        s = run.settings
+        return compare_latency(onnx["base"], onnx["final"], runs=s["latency_runs"], warmup=s["latency_warmup"],
+                               provider=s["latency_provider"], threads=s.get("latency_threads"))  # fmt: skip
 
 
 def _finish(run: Run, log: StepLog) -> PruneResult:
@@ -525,21 +522,32 @@ def _check_onnx(run: Run, summary: dict[str, Any], pts: dict[str, Path], onnx: d
 
 
 def _time_models(run: Run, summary: dict[str, Any], pts: dict[str, Path], onnx: dict[str, Path]) -> None:
-    """Base and final latency, at batch 1 and at the run's batch size, and the speed-up, into ``summary``."""
-    lat = _compare_latency(run, onnx)
-    lat_batch = _batch_latency(run, pts) if run.settings["batch"] > 1 else None
+    """Base and final latency on the latency provider (at batch 1 and at the run's batch size) and on every other
+    runtime installed here, the provider's speed-up, and with ``--int8`` the fp32/INT8 table, into ``summary``."""
+    from yolo_prune.deployment import int8_table, time_runtimes
+
+    s = run.settings
+    runtimes = time_runtimes(pts, onnx, s, run.imgsz)
+    chosen = runtimes[s["latency_provider"]]
+    lat_batch = _batch_latency(run, pts) if s["batch"] > 1 and get_runtime(s["latency_provider"]).batches else None
     for name in pts:
-        summary[name].update(latency=lat[name].as_dict(),
-                             latency_batch=lat_batch[name].as_dict() if lat_batch else None)  # fmt: skip
-    summary["speedup"] = lat["speedup"]
+        summary[name].update(latency=chosen.get(name), latency_batch=lat_batch[name].as_dict() if lat_batch else None)
+    summary.update(speedup=chosen.get("speedup"), runtimes=runtimes)
+    if chosen.get("error"):
+        print(f"warning: {chosen['label']} could not time the models: {chosen['error']}", flush=True)
+    elif s.get("int8"):
+        summary["int8"] = int8_table(pts, runtimes, s, run.imgsz, run.data, run.adapter.task.name, run.dir)
 
 
 def _print_outcome(run: Run, summary: dict[str, Any], final_pt: Path, onnx: dict[str, Path]) -> Path:
     """Write the report and print the base-vs-final table and where everything went; returns the report's path."""
     from yolo_prune.report import format_summary_table, no_step_kept_line, slow_widths, slow_widths_line, write_report
+    from yolo_prune.report.runtimes import runtime_lines
 
     md, _ = write_report(run.dir)
     print(format_summary_table(summary))
+    for line in runtime_lines(summary)[1:] if len(summary.get("runtimes") or {}) > 1 else []:
+        print(f"  also {line}")
     slow = slow_widths_line(slow_widths(read_json(run.dir / LAYERS_FILE), run.settings))
     if slow:
         print(f"note: {slow}")

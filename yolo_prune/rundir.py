@@ -51,6 +51,7 @@ def checkpoint_file(name: str) -> str:
     return f"{WEIGHTS_DIR}/{name}.pt"
 
 DATASET_DIR = "dataset"  # the run's read-only view of the user's data set (``checks.data_view``)
+INT8_DIR = f"{WEIGHTS_DIR}/int8"  # --int8: base and final quantized for the latency provider
 VAL_DIR, FINETUNE_DIR, SPARSE_DIR = "val", "finetune", "sparse"  # Ultralytics' validation and training folders
 SPEED_TARGET_FILE = "speed_target.json"  # a speed target: the target, the floor, each step's measured speed-up
 LATENCY_TABLE_FILE = "latency_table.json"  # a speed target: per step, what halving each layer saves and costs

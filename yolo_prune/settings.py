@@ -28,6 +28,7 @@ from typing import Any, Callable, Collection
 import yaml
 
 from yolo_prune.errors import UserError
+from yolo_prune.runtimes import RUNTIMES
 
 DEFAULT_CFG = Path(__file__).parent / "cfg" / "default.yaml"
 
@@ -178,11 +179,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("yaml_widths", bool, "pruning", "only channel counts an Ultralytics model yaml can state, so that 'yolo "
             "train model=final.pt' keeps the pruned model (default true; needs --round-to a multiple of 8)"),
     # speed target
-    Setting("target_speedup", float, "speed target (--method latency)", "prune until ONNX Runtime measures this "
-            "speed-up over the base, e.g. 2; selects --method latency", low=1, low_open=True, optional=True),
+    Setting("target_speedup", float, "speed target (--method latency)", "prune until the latency provider "
+            "measures this speed-up over the base, e.g. 2; selects --method latency", low=1, low_open=True, optional=True),
     Setting("target_latency_ms", float, "speed target (--method latency)", "or until the model runs in this many ms "
             "here (turned into a speed-up at the start)", low=0, low_open=True, optional=True),
-    Setting("latency_budget", float, "speed target (--method latency)", "seconds of ONNX Runtime timing per step, "
+    Setting("latency_budget", float, "speed target (--method latency)", "seconds of timing per step, "
             "at most (default 300); each timing stops sooner once its medians are steady to 0.5%%, and times every "
             "model at least 3 times", low=0, low_open=True),
     # network slimming
@@ -221,12 +222,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("nbs", int, low=1, ultralytics=True),
     Setting("plots", bool, ultralytics=True),
     # reporting
-    Setting("latency_runs", int, "reporting", "timed ONNX Runtime runs per model (default 50)", low=1),
+    Setting("latency_runs", int, "reporting", "timed runs per model (default 50)", low=1),
     Setting("latency_warmup", int, low=0),
-    Setting("latency_provider", str, "reporting", "ONNX Runtime provider for latency", choices=("cpu", "cuda"),
-            metavar="{cpu,cuda}"),
-    Setting("latency_threads", int, "reporting", "ONNX Runtime intra-op threads for every timing (default: its own, "
+    Setting("latency_provider", str, "reporting", "the runtime every speed is measured on and the speed target is "
+            "met on: cpu or cuda (ONNX Runtime), openvino, ncnn, tensorrt (default cpu; each but cpu is an extra: "
+            "pip install 'yolo-prune[openvino]')", choices=tuple(RUNTIMES), metavar="{" + ",".join(RUNTIMES) + "}"),
+    Setting("latency_threads", int, "reporting", "the runtime's threads for every timing (default: its own, "
             "all cores; 1 is steadiest on a busy machine)", low=1, optional=True, cores=True),
+    Setting("compare_runtimes", bool, "reporting", "also time base and final on every other runtime installed "
+            "here, for the report's per-runtime table (default true)"),
+    Setting("int8", bool, "reporting", "also quantize base and final to INT8 as Ultralytics exports INT8 for the "
+            "latency provider (calibrated on the data's train split) and report the metric and latency of all four "
+            "(default false)", metavar="BOOL", bare=True),
     Setting("verbose", bool),  # its flags are --verbose and --quiet
 )  # fmt: skip
 # Ultralytics keys that name our run directory or that we set ourselves for fine-tuning.
@@ -235,7 +242,7 @@ RUN_KEYS = ("project", "name", "verbose", "model", "data", "resume")
 PRUNE_KEYS = tuple(s.name for s in SETTINGS if not s.ultralytics and s.name not in RUN_KEYS)
 # Settings added after runs were first written: a run's settings file from before one takes its default on --resume
 # (any other missing key means a cut-off or foreign file).
-ADDED_SETTINGS = ("latency_budget",)
+ADDED_SETTINGS = ("latency_budget", "int8", "compare_runtimes")
 
 # Ultralytics keys that yolo-prune sets itself; a cfg copied from Ultralytics' args.yaml carries them. A value that
 # asks for what yolo-prune does anyway (or any value, where none is listed) is dropped with one note; another is

@@ -1,11 +1,13 @@
-"""Latency-targeted pruning: per-layer widths chosen for a speed-up that ONNX Runtime measures, not for a share of
-channels.
+"""Latency-targeted pruning: per-layer widths chosen for a speed-up that the run's runtime measures, not for a share
+of channels.
 
 Uniform pruning spends accuracy on layers that buy little time, and part of a YOLO model's latency never shrinks with
 its channels (head decoding, fixed-width prediction convs, per-operation costs). This method measures both on the
-run's runtime (ONNX Runtime with ``latency_provider`` and ``latency_threads``; models exported as the run exports its
-final model; models compared in the same interleaved rounds, so that the machine's drift falls on all alike; with
-``latency_threads`` 1, each run timed by its thread's CPU time, which a busy machine does not disturb):
+run's runtime (``latency_provider``: ONNX Runtime by default, or OpenVINO, ncnn or TensorRT, each reading the ONNX
+graphs this method writes as it reads its own export, ``yolo_prune.runtimes``; ``latency_threads``; models exported
+as the run exports its final model; models compared in the same interleaved rounds, so that the machine's drift
+falls on all alike; with ``latency_threads`` 1 on a CPU runtime, each run timed by its thread's CPU time, which a busy
+machine does not disturb):
 
 - **Before any work, the floor**: the model with every prunable layer at the narrowest width the run allows
   (``min_channels``, ``round_to`` and the width rules) against the base. A target beyond it is refused with the best
@@ -50,10 +52,12 @@ Usage:
     prune(model="best.pt", data="data.yaml", target_speedup=2.0, iterative_steps=4, epochs=10, latency_threads=1)
     prune(model="best.pt", data="data.yaml", target_speedup=2.0, latency_budget=60)  # at most a minute of timing a step
     prune(model="best.pt", data="data.yaml", target_latency_ms=12.5)  # a target selects method="latency"
+    prune(model="best.pt", data="data.yaml", target_speedup=2.0, latency_provider="openvino")  # met on OpenVINO
 
 CLI:
     yolo-prune --model best.pt --data data.yaml --target-speedup 2 --iterative-steps 4 --latency-threads 1
     yolo-prune --model best.pt --data data.yaml --target-latency-ms 12.5
+    yolo-prune --model best.pt --data data.yaml --target-speedup 2 --latency-provider openvino --latency-threads 1
     yolo-prune --model best.pt --data data.yaml --target-speedup 2 --imgsz 640 --latency-threads 1 --latency-budget 120
 """
 

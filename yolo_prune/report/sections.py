@@ -25,6 +25,7 @@ from yolo_prune.report.format import (
     NA, finite, fixed, fmt_bytes, fmt_latency, fmt_macs, fmt_map, fmt_params, fmt_ratio, fmt_seconds, fmt_share,
 )  # fmt: skip
 from yolo_prune.report.load import num
+from yolo_prune.report.runtimes import int8_blocks, runtime_blocks
 from yolo_prune.report.speed import speed_blocks
 from yolo_prune.rundir import DEFAULT_METRICS, METRICS_KEY, STEPS_FILE, SUMMARY_FILE, run_metrics
 
@@ -94,7 +95,7 @@ def _speed_line(summary: dict) -> str:
     lat = (summary.get("final") or {}).get("latency") or (summary.get("base") or {}).get("latency") or {}
     where = ", ".join(
         s for s in (
-            str(lat["provider"]) if lat.get("provider") else "",
+            _runtime_label(str(lat["provider"])) if lat.get("provider") else "",
             f"batch {lat['batch']}" if lat.get("batch") is not None else "",
             f"imgsz {lat['imgsz']}" if lat.get("imgsz") is not None else "",
             f"{lat['runs']} runs" if lat.get("runs") is not None else "",
@@ -104,6 +105,12 @@ def _speed_line(summary: dict) -> str:
     )  # fmt: skip
     speed = f"{fmt_ratio(summary.get('speedup'))} measured" if finite(summary.get("speedup")) else "n/a (not measured)"
     return f"Speed-up: {speed}; MACs ratio: {fmt_ratio(summary.get('macs_ratio'))}" + (f" ({where})" if where else "")
+
+
+def _runtime_label(provider: str) -> str:
+    from yolo_prune.runtimes import RUNTIMES
+
+    return RUNTIMES[provider].label if provider in RUNTIMES else provider
 
 
 def _gap_line(summary: dict) -> str:
@@ -162,13 +169,14 @@ def no_step_kept_line(summary: dict) -> str:
 
 
 def slow_widths(layers: dict | None, settings: dict) -> dict[str, Any]:
-    """Pruned widths that are not multiples of what the run's latency provider runs fast (``FAST_MULTIPLE``), each
+    """Pruned widths that are not multiples of what the run's latency provider runs fast (``fast_multiple``), each
     with why it is so: rounding could not apply (a layer narrower than ``round_to``), ``round_to`` itself, or a width
     Ultralytics derives from others. The head's prediction convs (class count, box encoding) are left out."""
-    from yolo_prune.latency import FAST_MULTIPLE
+    from yolo_prune.runtimes import get_runtime
 
-    provider = str(settings.get("latency_provider") or "cpu")
-    multiple, round_to = FAST_MULTIPLE.get(provider, 8), int(settings.get("round_to") or 1)
+    runtime = get_runtime(str(settings.get("latency_provider") or "cpu"))
+    multiple = runtime.fast_multiple
+    round_to = int(settings.get("round_to") or 1)
     base, final = (layers or {}).get("base") or {}, (layers or {}).get("final") or {}
     fixed = set((layers or {}).get("fixed") or [])
     slow = []
@@ -185,7 +193,7 @@ def slow_widths(layers: dict | None, settings: dict) -> dict[str, Any]:
             why = "derived by Ultralytics' width rules from other layers' widths"
         slow.append((name, base.get(name), width, why))
     narrow = sorted(n for n, b in base.items() if n not in fixed and b < round_to)
-    return {"provider": provider, "multiple": multiple, "round_to": round_to, "narrow": narrow, "slow": slow,
+    return {"runtime": runtime.label, "multiple": multiple, "round_to": round_to, "narrow": narrow, "slow": slow,
             "layers": len(final) - len(fixed & set(final))}  # fmt: skip
 
 
@@ -194,7 +202,7 @@ def slow_widths_line(check: dict[str, Any]) -> str | None:
     if not check["slow"]:
         return None
     return (f"{len(check['slow'])} of {check['layers']} conv widths are not multiples of {check['multiple']}, which "
-            f"ONNX Runtime's {check['provider']} kernels run slower (e.g. {check['slow'][0][0]}: "
+            f"{check['runtime']}'s kernels run slower (e.g. {check['slow'][0][0]}: "
             f"{check['slow'][0][2]} channels); prune with --round-to 8 or 16 for widths that run fast")  # fmt: skip
 
 
@@ -330,6 +338,7 @@ def report_blocks(run: dict[str, Any], plots: dict[str, Path]) -> list[tuple]:
     gap = _gap_line(summary)
     blocks.append(("warn" if onnx_gap_exceeded(summary) else "p", gap))
     blocks.append(("p", yolo_val_line(summary)))
+    blocks += runtime_blocks(summary) + int8_blocks(summary)  # none for a run without them
 
     blocks.append(("h2", "Steps"))
     rejected = sum(r.get("status") == "rejected" for r in rows)
@@ -355,8 +364,8 @@ def report_blocks(run: dict[str, Any], plots: dict[str, Path]) -> list[tuple]:
         blocks.append(("table", ["layer", "base", "final", "why"],
                        [[n, str(b), str(w), why] for n, b, w, why in check["slow"]], None))  # fmt: skip
     elif run["layers"]:
-        blocks.append(("p", f"Every pruned width is a multiple of {check['multiple']}, which ONNX Runtime's "
-                            f"{check['provider']} kernels run at full speed."))  # fmt: skip
+        blocks.append(("p", f"Every pruned width is a multiple of {check['multiple']}, which "
+                            f"{check['runtime']}'s kernels run at full speed."))  # fmt: skip
     if check["narrow"]:
         blocks.append(("p", f"Rounding to multiples of {check['round_to']} could not apply to {len(check['narrow'])} "
                             f"layer(s) narrower than that, which keep their own width: "
