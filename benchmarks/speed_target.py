@@ -14,6 +14,11 @@ Usage:
     python benchmarks/speed_target.py --data datasets/generated/shapes-400x128-3cls-seed0/yolo/data.yaml \\
         --models yolov8n yolov8s --target 2 --steps 4 --epochs 2 --imgsz 128
     python benchmarks/speed_target.py --table   # rebuild the table from the results written so far
+    python benchmarks/speed_target.py --data ... --models yolov8n --provider openvino --no-slim --base best.pt
+
+``--provider`` meets the target and times everything on another runtime (its results go to
+results/speed_target_<provider><tag>/ and speed_target_<provider><tag>.md); ``--base`` prunes a given checkpoint of the first
+model instead of training one; ``--no-slim`` leaves slimming out.
 
 Each model's results go to benchmarks/results/speed_target/<model>.json as soon as its runs are done (with the latency
 run's speed_target.json and latency_table.json beside it); the table to benchmarks/results/speed_target.md.
@@ -42,17 +47,22 @@ from yolo_prune.latency import measure_interleaved
 from yolo_prune.settings import resolve_settings
 from yolo_prune.structure import TASKS
 
-RESULTS = Path(__file__).parent / "results" / "speed_target"
 TIMING = {"latency_threads": 1}
 GRID = [round(r, 2) for r in np.arange(0.10, 0.86, 0.05)]
 
 
+def results_dir(provider: str, tag: str = "") -> Path:
+    name = "speed_target" if provider == "cpu" else f"speed_target_{provider}"
+    return Path(__file__).parent / "results" / (name + tag)
+
+
 def equal_latency_rate(base_onnx: Path, nets: dict[float, nn.Module], speedup: float, runs: int,
-                       tmp: Path) -> tuple[float, dict]:  # fmt: skip
+                       tmp: Path, provider: str) -> tuple[float, dict]:  # fmt: skip
     """The rate whose architecture runs ``speedup`` times faster than the base: the candidates (one per rate) timed
     together with the base, and the speed-up interpolated between the two rates around it."""
     paths = [export_like(base_onnx, net, tmp / f"r{rate}.onnx") for rate, net in nets.items()]
-    base_ms, *times = (s.median_ms for s in measure_interleaved([base_onnx, *paths], runs=runs, threads=1))
+    stats = measure_interleaved([base_onnx, *paths], runs=runs, threads=1, provider=provider)
+    base_ms, *times = (s.median_ms for s in stats)
     curve = {rate: base_ms / ms for rate, ms in zip(nets, times)}
     rates = sorted(curve)
     for lo, hi in zip(rates, rates[1:]):
@@ -74,73 +84,77 @@ def outcome(result, method: str, epochs: int, started: float, **extra) -> dict:
 
 def run_model(name: str, args: argparse.Namespace, project: Path, cfg: Path) -> dict:
     nc = check_data(args.data, TASKS["detect"])["nc"]
-    base = train_base_model(args.data, cache_dir=args.cache_dir, model=f"{name}.yaml", imgsz=args.imgsz,
-                            batch=args.batch)  # fmt: skip
+    weights = Path(args.base) if args.base else train_base_model(
+        args.data, cache_dir=args.cache_dir, model=f"{name}.yaml", imgsz=args.imgsz, batch=args.batch).weights
     common = dict(data=args.data, cfg=str(cfg), imgsz=args.imgsz, batch=args.batch, workers=0, device="cpu",
                   seed=args.seed, max_map_drop=1.0, latency_runs=args.runs, verbose=False, project=str(project),
-                  **TIMING)  # fmt: skip
+                  latency_provider=args.provider, compare_runtimes=False, **TIMING)  # fmt: skip
+    results = results_dir(args.provider, args.tag)
     budget = args.steps * args.epochs
     rows = {}
 
     started = time.time()
     tag = f"{name}-seed{args.seed}"
-    lat = prune(model=str(base.weights), target_speedup=args.target, iterative_steps=args.steps, epochs=args.epochs,
+    lat = prune(model=str(weights), target_speedup=args.target, iterative_steps=args.steps, epochs=args.epochs,
                 name=f"{tag}-latency", **common)  # fmt: skip
     epochs = lat.steps[-1]["step"] * args.epochs
     rows["latency"] = outcome(lat, "latency", epochs, started, target=args.target)
     reached = lat.summary["speedup"]
     for file in ("speed_target.json", "latency_table.json"):
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(lat.run_dir / file, RESULTS / f"{tag}_{file}")
+        results.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(lat.run_dir / file, results / f"{tag}_{file}")
 
     with tempfile.TemporaryDirectory() as tmp:
         base_onnx = lat.run_dir / "weights" / "base.onnx"
         nets = {r: pruned_model(f"{name}.yaml", nc, r, WidthVariant(8, True), args.imgsz) for r in GRID}
-        rate, curve = equal_latency_rate(base_onnx, nets, reached, args.runs, Path(tmp))
+        rate, curve = equal_latency_rate(base_onnx, nets, reached, args.runs, Path(tmp), args.provider)
         started = time.time()
-        dep = prune(model=str(base.weights), method="depgraph", target_prune_rate=rate, iterative_steps=args.steps,
+        dep = prune(model=str(weights), method="depgraph", target_prune_rate=rate, iterative_steps=args.steps,
                     epochs=args.epochs, name=f"{tag}-depgraph", **common)  # fmt: skip
         rows["depgraph"] = outcome(dep, "depgraph", budget, started, rate=rate, grid=curve)
 
+        methods = ("latency", "depgraph") if args.no_slim else ("latency", "depgraph", "slim")
         started = time.time()
-        settings = resolve_settings(cfg, {"method": "slim", "sparse_epochs": budget // 2, "sr": args.sr,
+        settings = None if args.no_slim else resolve_settings(cfg, {"method": "slim", "sparse_epochs": budget // 2, "sr": args.sr,
                                           "imgsz": args.imgsz, "batch": args.batch, "workers": 0, "device": "cpu",
                                           "seed": args.seed, "verbose": False})  # fmt: skip
-        sparse_pt = sparse_checkpoint(base.weights, args.data, settings, project / f"{tag}-sparse")
-        nets = {r: slimmed(sparse_pt, r, args.imgsz) for r in GRID}
-        rate, curve = equal_latency_rate(base_onnx, nets, reached, args.runs, Path(tmp))
-        slim_run = prune(model=str(sparse_pt), method="slim", sparse_epochs=0, target_prune_rate=rate,
-                         iterative_steps=1, epochs=budget - budget // 2, name=f"{tag}-slim", **common)  # fmt: skip
-        rows["slim"] = outcome(slim_run, "slim", budget, started, rate=rate, grid=curve, sparse_epochs=budget // 2,
-                               sr=args.sr)  # fmt: skip
+        if settings is not None:
+            sparse_pt = sparse_checkpoint(weights, args.data, settings, project / f"{tag}-sparse")
+            nets = {r: slimmed(sparse_pt, r, args.imgsz) for r in GRID}
+            rate, curve = equal_latency_rate(base_onnx, nets, reached, args.runs, Path(tmp), args.provider)
+            slim_run = prune(model=str(sparse_pt), method="slim", sparse_epochs=0, target_prune_rate=rate,
+                             iterative_steps=1, epochs=budget - budget // 2, name=f"{tag}-slim", **common)  # fmt: skip
+            rows["slim"] = outcome(slim_run, "slim", budget, started, rate=rate, grid=curve,
+                                   sparse_epochs=budget // 2, sr=args.sr)  # fmt: skip
 
     # One measurement for all: the base and the three final models, interleaved.
-    finals = [Path(rows[m]["final_onnx"]) for m in ("latency", "depgraph", "slim")]
-    stats = measure_interleaved([lat.run_dir / "weights" / "base.onnx", *finals], runs=args.runs * 2, threads=1)
-    for method, s in zip(("latency", "depgraph", "slim"), stats[1:]):
+    finals = [Path(rows[m]["final_onnx"]) for m in methods]
+    stats = measure_interleaved([lat.run_dir / "weights" / "base.onnx", *finals], runs=args.runs * 2, threads=1,
+                                provider=args.provider)  # fmt: skip
+    for method, s in zip(methods, stats[1:]):
         rows[method].update(speedup=stats[0].median_ms / s.median_ms, ms=s.median_ms)
-    return {"model": name, "seed": args.seed, "base": {"map50_95": base.map50_95, "map50": base.map50,
-                                                        "ms": stats[0].median_ms},
+    base = lat.summary["base"]
+    return {"model": name, "seed": args.seed, "provider": args.provider,
+            "base": {"map50_95": base["map50_95"], "map50": base["map50"], "ms": stats[0].median_ms},
             "target": args.target, "steps": args.steps, "epochs_per_step": args.epochs, "imgsz": args.imgsz,
             "runs": args.runs * 2, "machine": f"{platform.processor() or platform.machine()}, {cores()} cores",
             "rows": rows}  # fmt: skip
 
 
-def table() -> str:
+def table(provider: str, tag: str = "") -> str:
     lines = [
         "| model | seed | method | widths | MACs | MACs ratio | params | speed-up (joint) | speed-up / MACs ratio "
         "| mAP50-95 | mAP50 | fine-tuning epochs |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for path in sorted(RESULTS.glob("*.json")):
+    for path in sorted(results_dir(provider, tag).glob("*.json")):
         if "_" in path.stem:  # a latency run's own files
             continue
         res = json.loads(path.read_text())
         head = f"| {res['model']} | {res['seed']} |"
         lines.append(f"{head} base | - | | 1.00x | | 1.00x ({res['base']['ms']:.2f} ms) | | "
                      f"{res['base']['map50_95']:.3f} | {res['base']['map50']:.3f} | - |")  # fmt: skip
-        for method in ("latency", "depgraph", "slim"):
-            r = res["rows"][method]
+        for method, r in res["rows"].items():
             widths = (f"target {r['target']:g}x, met in {r['steps_run']} step(s)" if method == "latency"
                       else f"rate {r['rate']:.3f}")  # fmt: skip
             lines.append(
@@ -148,7 +162,7 @@ def table() -> str:
                 f"{r['params'] / 1e6:.2f} M | {r['speedup']:.2f}x | {r['speedup'] / r['macs_ratio']:.2f} | "
                 f"{r['map50_95']:.3f} | {r['map50']:.3f} | {r['epochs']} |"
             )
-    return save_table("speed_target", lines)
+    return save_table(results_dir(provider, tag).name, lines)
 
 
 def main() -> None:
@@ -164,20 +178,24 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="fine-tuning seed (the base model is the same)")
     ap.add_argument("--cache-dir", default=".cache/base-models")
     ap.add_argument("--project", default="runs/bench-speed", help="where the runs are kept")
+    ap.add_argument("--provider", default="cpu", help="the runtime the target is met and timed on")
+    ap.add_argument("--base", help="a checkpoint of the (first) model to prune instead of training one")
+    ap.add_argument("--no-slim", action="store_true", help="leave network slimming out")
+    ap.add_argument("--tag", default="", help="a suffix of the results' folder and table, e.g. _2x")
     args = ap.parse_args()
     if not args.table:
         project = Path(args.project).absolute()
         project.mkdir(parents=True, exist_ok=True)
         cfg = project / "finetune.yaml"  # the demo's fine-tuning settings: 2 epochs recover with them
         cfg.write_text("nbs: 16\nscale: 0.25\n")
-        RESULTS.mkdir(parents=True, exist_ok=True)
+        results_dir(args.provider, args.tag).mkdir(parents=True, exist_ok=True)
         for name in args.models:
             started = time.time()
             result = run_model(name, args, project, cfg)
             result["minutes"] = (time.time() - started) / 60
-            (RESULTS / f"{name}-seed{args.seed}.json").write_text(json.dumps(result, indent=2) + "\n")
+            (results_dir(args.provider, args.tag) / f"{name}-seed{args.seed}.json").write_text(json.dumps(result, indent=2) + "\n")
             print(json.dumps({k: v for k, v in result.items() if k != "rows"}), flush=True)
-    print(table())
+    print(table(args.provider, args.tag))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ exports, its cut and its validation):
     PYTHONPATH=<old checkout> yolo-prune --model yolov8s.yaml --data data.yaml --target-speedup 2 --iterative-steps 2 \\
         --epochs 0 --imgsz 320 --latency-threads 1 --workers 0 --device cpu --project /tmp/runs --name before
     PYTHONPATH=$PWD yolo-prune ... --name after
-    python benchmarks/speed_timing.py --before /tmp/runs/before --after /tmp/runs/after --wall-before 1433 \\
-        --wall-after 563
+    python benchmarks/speed_timing.py --run before=/tmp/runs/before:1433 --run after=/tmp/runs/after:563
 
-Writes benchmarks/results/speed_timing.json (per run and step: the step's seconds, the seconds spent timing where
-the run recorded them, the models timed, the step's aim and the speed-up measured) and speed_timing.md.
+Any number of runs (``--run NAME=DIR[:WALL]``), e.g. one pair per model and image size, ``--out`` naming the files.
+
+Writes benchmarks/results/<out>.json (per run and step: the step's seconds, the seconds spent timing where the run
+recorded them, the models timed, the step's aim and the speed-up measured) and <out>.md.
 """
 
 from __future__ import annotations
@@ -65,17 +66,20 @@ def table(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", type=Path, required=True)
-    parser.add_argument("--after", type=Path, required=True)
-    parser.add_argument("--wall-before", type=float, help="the whole run's wall seconds (from /usr/bin/time)")
-    parser.add_argument("--wall-after", type=float)
+    parser.add_argument("--run", action="append", required=True, metavar="NAME=DIR[:WALL]",
+                        help="a run directory under a name, with the whole run's wall seconds (repeat it)")
+    parser.add_argument("--out", default="speed_timing", help="results/<out>.md and .json")
     parser.add_argument("--note", default="", help="a line for the table's head: machine, load, commits")
     args = parser.parse_args()
-    results = {"before": read_run(args.before, args.wall_before), "after": read_run(args.after, args.wall_after)}
+    results = {}
+    for item in args.run:
+        name, _, where = item.partition("=")
+        folder, _, wall = where.partition(":")
+        results[name] = read_run(Path(folder), float(wall) if wall else None)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "speed_timing.json").write_text(json.dumps({"note": args.note, **results}, indent=2) + "\n")
-    md = f"# The speed target's timing cost, before and after the latency model\n\n{args.note}\n\n{table(results)}"
-    (RESULTS / "speed_timing.md").write_text(md)
+    (RESULTS / f"{args.out}.json").write_text(json.dumps({"note": args.note, **results}, indent=2) + "\n")
+    md = f"# The speed target's timing cost\n\n{args.note}\n\n{table(results)}"
+    (RESULTS / f"{args.out}.md").write_text(md)
     print(md)
 
 

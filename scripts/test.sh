@@ -5,9 +5,10 @@
 #   bash scripts/test.sh -k voc -x       # extra arguments go to pytest
 #   PYTHON=python3.12 bash scripts/test.sh
 #
-# The first run creates .venv and installs yolo-prune with `pip install -e '.[cpu,openvino,ncnn,test]'` (several
-# minutes: torch alone is large); later runs reuse it and reinstall only when pyproject.toml has changed. Exits non-zero when a
-# test fails or when no test was collected at all (pytest's exit code 5), so that CI cannot pass on an empty run.
+# The first run creates .venv and installs yolo-prune with `pip install -e '.[cpu,openvino,ncnn,qat,test]'`
+# (several minutes: torch alone is large); later runs reuse it and reinstall only when pyproject.toml has changed.
+# Exits non-zero when a test fails or when no test was collected at all (pytest's exit code 5), so that CI
+# cannot pass on an empty run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -66,7 +66,9 @@ def test_measure_latency_counts_runs_and_orders_percentiles(models, capsys):
         "provider": "cpu",
         "threads": 1,
         "clock": "cpu",  # one thread is timed by its CPU time
+        "rel_error": stats.rel_error,  # the median's relative standard error, from the runs' spread
     }
+    assert 0 <= stats.rel_error < 0.2
     assert capsys.readouterr().err == "latency base.onnx: 23 runs\n"  # not a terminal: one plain line, no carriage-return redraws
 
 

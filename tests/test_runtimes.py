@@ -177,6 +177,25 @@ def test_int8_rows_give_metric_and_latency_of_base_and_final_in_fp32_and_int8(op
     assert float(out.split("MAP")[-1]) == pytest.approx(rows["final INT8"]["map50_95"], abs=0.02)
 
 
+def test_ultralytics_quantization_aware_training_keeps_the_pruned_widths(openvino_run, shapes128_data_yaml,
+                                                                        run_python, tmp_path):  # fmt: skip
+    """The next step for users who can train: Ultralytics' own QAT (NVIDIA Model Optimizer, the qat extra) takes
+    the pruned checkpoint as it is, trains it with quantizers inserted and exports an ONNX model with Q/DQ nodes."""
+    final = openvino_run.run_dir / "weights" / "final.pt"
+    out = run_python(
+        "import onnx, torch; from collections import Counter; from ultralytics import YOLO; "
+        "from yolo_prune.evaluation import layer_widths; "
+        f"m = YOLO({str(final)!r}); widths = layer_widths(m.model); n = sum(p.numel() for p in m.model.parameters()); "
+        f"r = m.train(data={str(shapes128_data_yaml)!r}, epochs=1, imgsz=128, batch=4, workers=0, device='cpu', "
+        f"quantize=8, project={str(tmp_path)!r}, name='qat', plots=False, val=False); "
+        f"q = YOLO({str(tmp_path / 'qat' / 'weights' / 'last.pt')!r}); "
+        "print('SAME', layer_widths(q.model) == widths, sum(p.numel() for p in q.model.parameters()) == n); "
+        "ops = Counter(x.op_type for x in onnx.load(q.export(format='onnx', imgsz=128)).graph.node); "
+        "print('QDQ', ops['QuantizeLinear'] > 0 and ops['DequantizeLinear'] > 0)"
+    )
+    assert "SAME True True" in out and "QDQ True" in out, out[-2000:]
+
+
 def test_int8_where_ultralytics_exports_none_is_refused_with_the_reason():
     with pytest.raises(UserError, match="--int8 is not available for --latency-provider ncnn"):
         get_runtime("ncnn").require(int8=True)

@@ -10,7 +10,7 @@ A runtime that fails to export or run a model gets its error in its row; the run
 Usage:
     from yolo_prune.deployment import int8_table, time_runtimes
 
-    rows = time_runtimes(pts, onnx, settings, imgsz=640)  # {"cpu": {"base": {...}, "final": {...}, "speedup": 2.1}, ...}
+    rows = time_runtimes(pts, onnx, settings, imgsz=640)  # {"cpu": {"base": {...}, "final": {...}, "speedup": 2.1}}
     table = int8_table(pts, rows, settings, imgsz=640, data="data.yaml", task="detect", run_dir=run_dir)
 
 CLI:
@@ -24,9 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from yolo_prune.export import validate_export
-from yolo_prune.latency import compare_latency, measure_interleaved
+from yolo_prune.latency import PRECISION, compare_latency, measure_interleaved
 from yolo_prune.runtimes import Runtime, get_runtime, usable_runtimes
 from yolo_prune.rundir import INT8_DIR, VAL_DIR
+
+def timing(settings: dict[str, Any]) -> dict[str, Any]:
+    """How the end of a run times its models: at most ``latency_runs`` rounds after ``latency_warmup``, fewer once
+    every median is known to ``PRECISION`` or once ``latency_budget`` seconds have gone (at 640 px a bigger model's
+    batch takes seconds a run), on ``latency_threads``."""
+    return dict(runs=settings["latency_runs"], warmup=settings["latency_warmup"],
+                threads=settings.get("latency_threads"), precision=PRECISION,
+                budget_s=settings.get("latency_budget"))  # fmt: skip
+
 
 def _exports(runtime: Runtime, pts: dict[str, Path], onnx: dict[str, Path], imgsz: int) -> dict[str, Path]:
     """Base and final as ``runtime`` runs them: the run's own ONNX exports for ONNX Runtime, else Ultralytics'
@@ -47,9 +56,7 @@ def time_runtimes(pts: dict[str, Path], onnx: dict[str, Path], settings: dict[st
         row: dict[str, Any] = {"label": runtime.label}
         try:
             paths = _exports(runtime, pts, onnx, imgsz)
-            lat = compare_latency(paths["base"], paths["final"], runs=settings["latency_runs"],
-                                  warmup=settings["latency_warmup"], provider=runtime.name,
-                                  threads=settings.get("latency_threads"))  # fmt: skip
+            lat = compare_latency(paths["base"], paths["final"], provider=runtime.name, **timing(settings))
         except Exception as e:  # one runtime's failure is its row's, not the run's
             row["error"] = " ".join(f"{type(e).__name__}: {e}".split())
         else:
@@ -81,9 +88,7 @@ def int8_table(pts: dict[str, Path], runtimes: dict[str, Any], settings: dict[st
         save_dir = run_dir / VAL_DIR / f"{runtime.name}_{key.replace(' ', '_')}"
         rows[key] = validate_export(path, data, imgsz, task, save_dir=save_dir)
         rows[key]["file"] = str(path.relative_to(run_dir))
-    stats = measure_interleaved(list(models.values()), runs=settings["latency_runs"],
-                                warmup=settings["latency_warmup"], provider=runtime.name,
-                                threads=settings.get("latency_threads"))  # fmt: skip
+    stats = measure_interleaved(list(models.values()), provider=runtime.name, **timing(settings))
     for key, s in zip(models, stats):
         rows[key]["latency"] = s.as_dict()
     return {"provider": runtime.name, "label": runtime.label, "rows": rows}

@@ -45,6 +45,7 @@ import numpy as np
 from yolo_prune.errors import UserError
 from yolo_prune.runtimes import RUNTIMES, get_runtime
 
+PRECISION = 0.005  # a timing may stop once every median's relative standard error is this small
 MIN_RUNS = 3  # timed rounds a timing stopped early by its time budget still makes
 PRECISE_RUNS = 7  # and by its precision: fewer runs give too rough a spread to judge it by
 
@@ -65,6 +66,7 @@ class LatencyStats:
     provider: str  # the runtime's name (yolo_prune.runtimes)
     threads: int | None = None  # the runtime's threads; None: its own choice
     clock: str = "wall"
+    rel_error: float | None = None  # the median's relative standard error (``median_error``)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for JSON reports."""
@@ -116,6 +118,7 @@ class _Runner:
             provider=self.provider,
             threads=self.threads,
             clock=self.clock,
+            rel_error=median_error(self.times_ms),
         )
 
 
@@ -183,14 +186,17 @@ def compare_latency(
     provider: str = "cpu",
     threads: int | None = None,
     progress: bool = True,
+    precision: float | None = None,
+    budget_s: float | None = None,
 ) -> dict[str, Any]:
-    """Latency of both models measured interleaved, and ``speedup`` = base median / final median."""
+    """Latency of both models measured interleaved (stopping early as ``measure_interleaved`` does), and
+    ``speedup`` = base median / final median."""
     base, final = _Runner(base_path, provider, threads), _Runner(final_path, provider, threads)
     if (base.batch, base.imgsz) != (final.batch, final.imgsz):
         raise UserError(
             f"cannot compare latency of batch {base.batch} at {base.imgsz} with batch {final.batch} at {final.imgsz}"
         )
-    _run_rounds([base, final], runs, warmup, progress, f"latency base/final, batch {base.batch}")
+    _run_rounds([base, final], runs, warmup, progress, f"latency base/final, batch {base.batch}", precision, budget_s)
     base_stats, final_stats = base.stats(), final.stats()
     return {"base": base_stats, "final": final_stats, "speedup": base_stats.median_ms / final_stats.median_ms}
 

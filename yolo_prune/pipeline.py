@@ -205,7 +205,8 @@ def _resume(run_dir: str | Path, overrides: dict[str, Any]) -> tuple[Run, nn.Mod
     run_dir = Path(run_dir).absolute()
     settings_path, steps_path, inputs_path = run_dir / SETTINGS_FILE, run_dir / STEPS_FILE, run_dir / INPUTS_FILE
     may_change = ("device", "workers", "verbose", "latency_runs", "latency_warmup", "latency_provider",
-                  "latency_budget", *(("data",) if inputs_path.is_file() else ()))  # fmt: skip
+                  "latency_budget", "compare_runtimes", "int8",
+                  *(("data",) if inputs_path.is_file() else ()))  # fmt: skip
     if not settings_path.is_file():
         raise UserError(f"{run_dir} is not a yolo-prune run directory (it has no settings.yaml)")
     saved = load_yaml(settings_path)
@@ -424,6 +425,7 @@ def _refresh_plots(run: Run) -> None:
 def _batch_latency(run: Run, pts: dict[str, Path]) -> dict[str, Any]:
     """Latency at the run's batch size too, on the latency provider: pruning can pay off differently once a batch
     fills the machine. The batch-sized ONNX files are temporary; the run keeps the batch-1 exports."""
+    from yolo_prune.deployment import timing
     from yolo_prune.export import export_onnx
     from yolo_prune.latency import compare_latency
 
@@ -433,9 +435,8 @@ def _batch_latency(run: Run, pts: dict[str, Path]) -> dict[str, Any]:
             copy = Path(tmp) / f"{name}.pt"
             shutil.copyfile(pt, copy)
             onnx[name] = export_onnx(copy, run.imgsz, batch=run.settings["batch"])
-        s = run.settings
-        return compare_latency(onnx["base"], onnx["final"], runs=s["latency_runs"], warmup=s["latency_warmup"],
-                               provider=s["latency_provider"], threads=s.get("latency_threads"))  # fmt: skip
+        return compare_latency(onnx["base"], onnx["final"], provider=run.settings["latency_provider"],
+                               **timing(run.settings))
 
 
 def _finish(run: Run, log: StepLog) -> PruneResult:

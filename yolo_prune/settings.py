@@ -183,9 +183,9 @@ SETTINGS: tuple[Setting, ...] = (
             "measures this speed-up over the base, e.g. 2; selects --method latency", low=1, low_open=True, optional=True),
     Setting("target_latency_ms", float, "speed target (--method latency)", "or until the model runs in this many ms "
             "here (turned into a speed-up at the start)", low=0, low_open=True, optional=True),
-    Setting("latency_budget", float, "speed target (--method latency)", "seconds of timing per step, "
-            "at most (default 300); each timing stops sooner once its medians are steady to 0.5%%, and times every "
-            "model at least 3 times", low=0, low_open=True),
+    Setting("latency_budget", float, "speed target (--method latency)", "seconds of timing per step, and per "
+            "timing at the end of every run, at most (default 300); each timing stops sooner once its medians are "
+            "steady to 0.5%%, and times every model at least 3 times", low=0, low_open=True),
     # network slimming
     Setting("sr", float, "network slimming (--method slim)", "L1 penalty on BatchNorm scales: each optimizer step "
             "moves every |gamma| lr*sr toward zero (default 0.01)", low=0),
@@ -222,7 +222,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("nbs", int, low=1, ultralytics=True),
     Setting("plots", bool, ultralytics=True),
     # reporting
-    Setting("latency_runs", int, "reporting", "timed runs per model (default 50)", low=1),
+    Setting("latency_runs", int, "reporting", "timed runs per model, at most (default 50; fewer once the medians are "
+            "steady to 0.5%%)", low=1),
     Setting("latency_warmup", int, low=0),
     Setting("latency_provider", str, "reporting", "the runtime every speed is measured on and the speed target is "
             "met on: cpu or cuda (ONNX Runtime), openvino, ncnn, tensorrt (default cpu; each but cpu is an extra: "

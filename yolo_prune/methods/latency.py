@@ -79,7 +79,7 @@ import torch_pruning as tp
 from yolo_prune.errors import UserError
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import export_like, export_model, export_onnx, require_onnxruntime
-from yolo_prune.latency import attainable_speedup, measure_interleaved, step_timing, timing_label
+from yolo_prune.latency import PRECISION, attainable_speedup, measure_interleaved, step_timing, timing_label
 from yolo_prune.methods.base import (
     PruningMethod, WidthRules, channel_floor, module_names, out_convs, prunable_groups, tied_units,
 )  # fmt: skip
@@ -93,7 +93,6 @@ from yolo_prune.structure.parts import CONVS, leave
 MARGIN = 0.03  # each step aims this much beyond its target: the measurement after fine-tuning has its own noise
 PROPOSALS = 6  # proposals timed per step before the real cut
 PROBE = 0.5  # the latency model and the table halve each layer: a cut whose effect stands well above the noise
-PRECISION = 0.005  # each timing stops once every median's relative standard error is this small
 TIMING_WARMUP = 1  # untimed rounds before each timing of the speed target (at most ``latency_warmup``)
 MODEL_SHARE = 0.5  # of a step's timing budget, what building the latency model may take: the proposals decide
 IMAGES = 16  # training images the table runs every copy on, to see how far its detections move
@@ -226,6 +225,10 @@ class LatencyMethod(PruningMethod):
     def attach(self, run: Any) -> None:
         super().attach(run)
         self.state = read_json(run.dir / SPEED_TARGET_FILE)
+        measured_on = self.state.get("provider", "cpu")
+        if measured_on != self.settings["latency_provider"] and self.state.get("met_at_step") is None:
+            raise UserError(f"this run's speed target is measured on --latency-provider {measured_on}, and its "
+                            f"latency model with it: resume it with --latency-provider {measured_on}")  # fmt: skip
         self._timings = self.state.setdefault("timing", [])
         self._base_ms = self.state["base_ms"]
 
@@ -328,7 +331,8 @@ class LatencyMethod(PruningMethod):
         cut runs ``aim`` times faster than the base (or up to ``OVERSHOOT`` beyond), each proposal timed against the
         base and learnt by the model. The next ``n`` comes from the last proposal's own error while every proposal
         falls on one side of the aim, then from the line between the nearest short and past ones: the proposals
-        bracket the aim until one lands within ``OVERSHOOT`` beyond it."""
+        bracket the aim until one lands within ``OVERSHOOT`` beyond it, or within twice the timing's own error of
+        it (its relative standard error, from the spread of its rounds)."""
         ranking = Ranking(probed, rules)
         want = 1 / (aim * (1 + OVERSHOOT / 2))  # the share of the base's latency in the middle of the window
         now = lm.raw(_keyed(units, ranking.widths(0)))
@@ -356,6 +360,8 @@ class LatencyMethod(PruningMethod):
                 short = (n, ms / base_ms) if short is None or n > short[0] else short
             if over is not None and (1 / over[1] <= aim * (1 + OVERSHOOT) or over[0] <= (short or (0,))[0] + 1):
                 break
+            if abs(speed / aim - 1) <= 2 * self._ratio_error:  # the timing cannot tell it from the aim: another
+                break  # proposal would chase the noise (yolov8m at 640 px, wall clock: 1.86-2.33x for one cut)
             if over is not None and short is not None:  # between them, where the line through them meets the aim
                 (n0, s0), (n1, s1) = short, over
                 n = min(max(n0 + round((n1 - n0) * (s0 - want) / max(s0 - s1, 1e-9)), n0 + 1), n1 - 1)
@@ -435,6 +441,7 @@ class LatencyMethod(PruningMethod):
         self._timings.append({"step": step, "what": what, "seconds": time.perf_counter() - started,
                               "models": len(paths), "runs": stats[0].runs})  # fmt: skip
         self._base_ms = stats[0].median_ms
+        self._ratio_error = math.hypot(stats[0].rel_error, stats[-1].rel_error)
         return [x.median_ms for x in stats]
 
     def _current_speedup(self, step: int) -> float:

@@ -24,9 +24,9 @@ from yolo_prune.rundir import run_metrics
 
 def runtime_lines(summary: dict[str, Any]) -> list[str]:
     """Per runtime, the final model's speed-up over the base, or why it was not measured."""
-    return [f"{row['label']}: {fmt_ratio(row['speedup'])} faster ({fmt_latency(row['base'])} -> "
-            f"{fmt_latency(row['final'])})" if not row.get("error") else f"{row['label']}: not measured ({row['error']})"
-            for row in (summary.get("runtimes") or {}).values()]  # fmt: skip
+    return [f"{row['label']}: not measured ({row['error']})" if row.get("error") else
+            f"{row['label']}: {fmt_ratio(row['speedup'])} faster ({fmt_latency(row['base'])} -> "
+            f"{fmt_latency(row['final'])})" for row in (summary.get("runtimes") or {}).values()]  # fmt: skip
 
 
 def fastest(summary: dict[str, Any]) -> str | None:

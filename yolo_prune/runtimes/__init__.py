@@ -22,7 +22,9 @@ from yolo_prune.runtimes.onnxruntime import OnnxRuntimeCPU, OnnxRuntimeCUDA
 from yolo_prune.runtimes.openvino import OpenVINO
 from yolo_prune.runtimes.tensorrt import TensorRT
 
-RUNTIMES: dict[str, Runtime] = {r.name: r for r in (OnnxRuntimeCPU(), OnnxRuntimeCUDA(), OpenVINO(), Ncnn(), TensorRT())}
+RUNTIMES: dict[str, Runtime] = {
+    r.name: r for r in (OnnxRuntimeCPU(), OnnxRuntimeCUDA(), OpenVINO(), Ncnn(), TensorRT())
+}
 
 
 def get_runtime(name: str) -> Runtime:
