@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import yolo_prune
-from yolo_prune.errors import RunError, UserError
+from yolo_prune.errors import Paused, RunError, UserError
 from yolo_prune.settings import SETTINGS, Setting
 
 
@@ -192,6 +192,9 @@ def _run(argv: list[str], args: dict[str, Any], interrupts: _SignalsStop) -> int
     except RunError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except Paused as e:
+        print(e)
+        return 0
     except KeyboardInterrupt:
         return _stop(interrupts, args, runs_before)
     except Exception as e:

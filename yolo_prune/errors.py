@@ -7,3 +7,8 @@ class UserError(Exception):
 
 class RunError(Exception):
     """A run that cannot go on (e.g. training diverged): reported as one line with exit code 1, resumable."""
+
+
+class Paused(Exception):
+    """A run that stops on purpose to wait for the user (a latency kit to time on a device): the CLI prints its
+    message, which says what to do next, and exits 0."""

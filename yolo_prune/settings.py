@@ -186,6 +186,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("latency_budget", float, "speed target (--method latency)", "seconds of timing per step, and per "
             "timing at the end of every run, at most (default 300); each timing stops sooner once its medians are "
             "steady to 0.5%%, and times every model at least 3 times", low=0, low_open=True),
+    Setting("latency_table", str, "speed target (--method latency)", "meet the target for a device yolo-prune "
+            "cannot run on: a folder for a kit of models to time there (written when it has no timings.json, "
+            "read when it has; --latency-provider cpu, openvino or ncnn)", optional=True, metavar="DIR"),
     # network slimming
     Setting("sr", float, "network slimming (--method slim)", "L1 penalty on BatchNorm scales: each optimizer step "
             "moves every |gamma| lr*sr toward zero (default 0.01)", low=0),
@@ -243,7 +246,7 @@ RUN_KEYS = ("project", "name", "verbose", "model", "data", "resume")
 PRUNE_KEYS = tuple(s.name for s in SETTINGS if not s.ultralytics and s.name not in RUN_KEYS)
 # Settings added after runs were first written: a run's settings file from before one takes its default on --resume
 # (any other missing key means a cut-off or foreign file).
-ADDED_SETTINGS = ("latency_budget", "int8", "compare_runtimes")
+ADDED_SETTINGS = ("latency_budget", "int8", "compare_runtimes", "latency_table")
 
 # Ultralytics keys that yolo-prune sets itself; a cfg copied from Ultralytics' args.yaml carries them. A value that
 # asks for what yolo-prune does anyway (or any value, where none is listed) is dropped with one note; another is
@@ -398,6 +401,14 @@ def _speed_target(settings: dict[str, Any]) -> None:
         raise UserError("give either target_speedup or target_latency_ms, not both")
     if settings["method"] == "latency" and not given:
         raise UserError("method latency needs a target: --target-speedup X (e.g. 2) or --target-latency-ms T")
+    if settings.get("latency_table") is not None:
+        if settings["method"] != "latency":
+            raise UserError("--latency-table times a speed target's models on a device: it needs --target-speedup "
+                            "or --target-latency-ms")  # fmt: skip
+        if settings["latency_provider"] not in ("cpu", "openvino", "ncnn"):
+            raise UserError(f"--latency-table writes models for cpu, openvino or ncnn, whose script runs anywhere "
+                            f"with the runtime's own package; not for --latency-provider "
+                            f"{settings['latency_provider']}, whose models are built for the device they run on")
     if given and settings["method"] != "latency":
         raise UserError(f"{given[0]} is a target of method latency, not of {settings['method']}: leave --method out "
                         "or use --method latency")  # fmt: skip

@@ -76,14 +76,15 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
-from yolo_prune.errors import UserError
+from yolo_prune.errors import Paused, UserError
 from yolo_prune.evaluation import layer_widths
 from yolo_prune.export import export_like, export_model, export_onnx, require_onnxruntime
 from yolo_prune.latency import PRECISION, attainable_speedup, measure_interleaved, step_timing, timing_label
 from yolo_prune.methods.base import (
     PruningMethod, WidthRules, channel_floor, module_names, out_convs, prunable_groups, tied_units,
 )  # fmt: skip
-from yolo_prune.methods.latency_model import LatencyModel, Probe, Ranking, Unit, monotone
+from yolo_prune.methods.latency_kit import Kit, kit_models
+from yolo_prune.methods.latency_model import LatencyModel, Probe, Ranking, Unit, keyed, monotone, narrowed
 from yolo_prune.rundir import (
     LATENCY_MODEL_FILE, LATENCY_TABLE_FILE, SPEED_TARGET_FILE, checkpoint_file, read_json, write_json,
 )  # fmt: skip
@@ -170,6 +171,8 @@ class LatencyMethod(PruningMethod):
         self._timings: list[dict[str, Any]] = []  # every timing: step, what, seconds, models, rounds
         self._base_ms = 0.0  # the base's ms in the latest timing
         self._cached_images: list[np.ndarray] | None = None
+        table = settings.get("latency_table")
+        self._kit = Kit(Path(table), settings) if table else None  # a device's timings instead of this machine's
 
     def importance(self) -> tp.importance.Importance:
         return tp.importance.GroupMagnitudeImportance(p=2)
@@ -187,8 +190,15 @@ class LatencyMethod(PruningMethod):
             units = self._units(model, groups, rules, base)
             floor = cut_copy(model, graph, rules.apply({c: u.floor for u in units for c in u.convs}))
             base_onnx = export_model(cut_copy(model, graph, {}), Path(tmp) / "base.onnx", s["imgsz"])
-            base_ms, floor_ms = self._time([base_onnx, export_like(base_onnx, floor, Path(tmp) / "floor.onnx")], 0,
-                                           "floor")  # fmt: skip
+            floor_onnx = export_like(base_onnx, floor, Path(tmp) / "floor.onnx")
+            if self._kit is not None:
+                self._kit.bind(layer_widths(model))
+            if self._kit is not None and not self._kit.timed:
+                probes = self._probes(units, rules)
+                raise Paused(self._kit.write(*kit_models(model, graph, probes, rules, base_onnx, floor_onnx)))
+            if self._kit is not None:
+                self._kit.load()
+            base_ms, floor_ms = self._time([base_onnx, floor_onnx], 0, "floor")
         reach = base_ms / floor_ms
         where = self._where()
         if s.get("target_latency_ms") is not None:
@@ -217,6 +227,7 @@ class LatencyMethod(PruningMethod):
             "runs": s["latency_runs"], "budget_s": s["latency_budget"], "base_ms": base_ms, "floor_ms": floor_ms,
             "floor_speedup": reach, "floor_widths": layer_widths(floor),
             "steps": [], "met_at_step": None, "timing": self._timings,
+            **({"predicted": True, "device": self._kit.device} if self._kit else {}),
         }  # fmt: skip
         print(f"speed target {target:.2f}x ({where}): base {base_ms:.2f} ms, floor {floor_ms:.2f} ms with every "
               f"prunable layer at its narrowest, so at most {reach:.2f}x is reachable", flush=True)  # fmt: skip
@@ -271,15 +282,16 @@ class LatencyMethod(PruningMethod):
         current = self._current_speedup(step)
         entry = {"step": step, "step_target": goal, "base_ms": self._base_ms, "current_ms": self._base_ms / current,
                  "current_speedup": current, "noise": lm.noise, "correction": lm.correction(), "layers": rows,
-                 "proposals": proposals, "chosen_widths": _keyed(units, widths)}  # fmt: skip
+                 "proposals": proposals, "chosen_widths": keyed(units, widths)}  # fmt: skip
         self._save_table(entry)
         self._save_model(lm)
         write_json(self.run.dir / SPEED_TARGET_FILE, self.state)
         spent = step_timing(self._timings).get(step, {})
         measured = chosen["measured_speedup"] if chosen else current
-        print(f"step {step}/{steps}    widths for {goal:.2f}x: {len(rows)} layers, {len(proposals)} proposal(s) "
-              f"timed, the cut measures {measured:.2f}x against the base; {spent.get('seconds', 0.0):.0f} s of "
-              f"timing ({spent.get('models', 0)} models)", flush=True)  # fmt: skip
+        how = "predicted for the device: the cut" if self._kit else f"{len(proposals)} proposal(s) timed, the cut"
+        print(f"step {step}/{steps}    widths for {goal:.2f}x: {len(rows)} layers, {how} measures {measured:.2f}x "
+              f"against the base; {spent.get('seconds', 0.0):.0f} s of timing ({spent.get('models', 0)} models)",
+              flush=True)  # fmt: skip
         return widths
 
     def _latency_model(self, model: nn.Module, units: list[Unit], rules: WidthRules,
@@ -297,18 +309,12 @@ class LatencyMethod(PruningMethod):
             return self._model, {}
         current, copies, halved = self._current(step), [], {}
         context = self._onnx(current)
-        for u in (u for u in units if u.cuttable):
-            half = rules.apply({c: max(u.floor, round(u.width * PROBE)) for c in u.convs})
-            if half[u.convs[0]] == u.width:
-                self._derived.add(u.key)
-                continue
-            path = export_like(context, cut_copy(model, self._graph, half, order), tmp / f"h{len(copies)}.onnx")
-            halved[u.key] = path
-            copies.append((u, half[u.convs[0]], halved[u.key]))
-            floor = rules.apply({c: u.floor for c in u.convs})
-            if floor[u.convs[0]] < half[u.convs[0]]:
-                path = export_like(context, cut_copy(model, self._graph, floor), tmp / f"f{len(copies)}.onnx")
-                copies.append((u, floor[u.convs[0]], path))
+        for u, widths, halving in self._probes(units, rules):
+            path = export_like(context, cut_copy(model, self._graph, widths, order if halving else None),
+                               tmp / f"p{len(copies)}.onnx")  # fmt: skip
+            if halving:
+                halved[u.key] = path
+            copies.append((u, widths[u.convs[0]], path))
         # The base twice, in two sessions: how far two timings of one model differ is the model's noise.
         start = [self._onnx(None), self._onnx(None), *([context] if current else [])]
         base_ms, again_ms, *times = self._time([*start, *(path for *_, path in copies)], step, "latency model",
@@ -322,6 +328,8 @@ class LatencyMethod(PruningMethod):
             "layers": {"|".join(u.key): u.layer for u, *_ in copies}, "context": context_ms / base_ms,
             "built_at_step": step, "noise": abs(again_ms - base_ms) / base_ms,
         })  # fmt: skip
+        for widths, share in self._kit.uniform_cuts() if self._kit else []:
+            self._model.learn(step, "device: every layer cut", widths, share)
         self._save_model(self._model)
         return self._model, halved
 
@@ -335,22 +343,26 @@ class LatencyMethod(PruningMethod):
         it (its relative standard error, from the spread of its rounds)."""
         ranking = Ranking(probed, rules)
         want = 1 / (aim * (1 + OVERSHOOT / 2))  # the share of the base's latency in the middle of the window
-        now = lm.raw(_keyed(units, ranking.widths(0)))
+        now = lm.raw(keyed(units, ranking.widths(0)))
 
         def channels(correction: float) -> int:
             return ranking.first((lm.context - want) / max(correction, 1e-3) - now)
 
         proposals: list[dict[str, Any]] = []
         n = channels(lm.correction())
+        if self._kit is not None:  # nothing to time here: the cut the device's latency model says meets the aim
+            predicted = 1 / lm.predict(keyed(units, ranking.widths(n)))
+            return [{"channels": n, "predicted_speedup": predicted, "measured_speedup": predicted, "predicted": True,
+                     "error": 0.0, "widths": ranking.widths(n)}]  # fmt: skip
         short: tuple[int, float] | None = None  # (n, share) of the largest cut measured short of the aim
         over: tuple[int, float] | None = None  # and of the smallest that met it
         while n > 0 and len(proposals) < PROPOSALS:
             widths = ranking.widths(n)
-            keyed = _keyed(units, widths)
+            by_key = keyed(units, widths)
             path = export_like(self._onnx(self._current(step)), cut_copy(model, self._graph, widths),
                                tmp / f"p{len(proposals)}.onnx")  # fmt: skip
             base_ms, ms = self._time([self._onnx(None), path], step, "proposal")
-            predicted = lm.learn(step, "proposal", keyed, ms / base_ms)
+            predicted = lm.learn(step, "proposal", by_key, ms / base_ms)
             speed = base_ms / ms
             proposals.append({"channels": n, "predicted_speedup": 1 / predicted, "measured_speedup": speed,
                               "error": speed * predicted - 1, "widths": widths})  # fmt: skip
@@ -366,7 +378,7 @@ class LatencyMethod(PruningMethod):
                 (n0, s0), (n1, s1) = short, over
                 n = min(max(n0 + round((n1 - n0) * (s0 - want) / max(s0 - s1, 1e-9)), n0 + 1), n1 - 1)
                 continue
-            raw = lm.raw(keyed)
+            raw = lm.raw(by_key)
             local = (lm.context - ms / base_ms) / raw if raw > 0 else lm.correction()
             if over is not None:  # past the aim, nothing short yet: a smaller cut
                 n = min(channels(local), over[0] - 1)
@@ -384,7 +396,7 @@ class LatencyMethod(PruningMethod):
         done = next((e for e in self.state["steps"] if e["step"] == row["step"]), None)
         if done is None:
             k, steps, target = row["step"], self.settings["iterative_steps"], self.state["target_speedup"]
-            base_ms, ms = self._time([self._onnx(None), self._onnx(row["checkpoint"])], k, "checkpoint")
+            base_ms, ms = self._step_ms(k, row["checkpoint"])
             done = {"step": k, "step_target": target ** (k / steps), "base_ms": base_ms, "ms": ms,
                     "speedup": base_ms / ms, "met": base_ms / ms >= target,
                     "checkpoint": row["checkpoint"]}  # fmt: skip
@@ -400,7 +412,8 @@ class LatencyMethod(PruningMethod):
                 self.state["met_at_step"] = k
             write_json(self.run.dir / SPEED_TARGET_FILE, self.state)
             verdict = "target met, the run ends here" if done["met"] else "not yet"
-            print(f"step {k}/{steps}    speed-up {done['speedup']:.2f}x measured against the base (target "
+            how = "predicted for the device" if self._kit else "measured"
+            print(f"step {k}/{steps}    speed-up {done['speedup']:.2f}x {how} against the base (target "
                   f"{target:.2f}x): {verdict}", flush=True)  # fmt: skip
         return bool(done["met"])
 
@@ -413,7 +426,12 @@ class LatencyMethod(PruningMethod):
         ratio = summary.get("macs_ratio")
         attainable = attainable_speedup(state["base_ms"], state["floor_ms"], ratio) if ratio else None
         keep = ("target_speedup", "target_latency_ms", "base_ms", "floor_ms", "floor_speedup", "met_at_step",
-                "budget_s")  # fmt: skip
+                "budget_s", "predicted", "device")  # fmt: skip
+        final = run.dir / checkpoint_file("final").replace(".pt", ".onnx")
+        if self._kit is not None and final.is_file():
+            folder = self._kit.verify(run.dir / checkpoint_file("base").replace(".pt", ".onnx"), final)
+            print(f"the speed-ups are predicted for the device; to confirm the final one there, copy {folder} to it "
+                  f"and run 'python time_models.py' in it (base and final, timed together)", flush=True)  # fmt: skip
         per_step = step_timing(state.get("timing") or [])
         errors = [abs(p["error"]) for t in read_json(run.dir / LATENCY_TABLE_FILE, optional=True) or []
                   for p in t["proposals"] if "error" in p]  # fmt: skip
@@ -426,12 +444,18 @@ class LatencyMethod(PruningMethod):
 
     def _where(self) -> str:
         s = self.settings
+        if self._kit is not None:
+            return f"{s['latency_provider']} on the device that timed the kit in {self._kit.folder}, imgsz {s['imgsz']}"
         return f"{timing_label(s['latency_provider'], s.get('latency_threads'))}, imgsz {s['imgsz']}, batch 1"
 
     def _time(self, paths: list[Path], step: int, what: str, share: float = 1.0) -> list[float]:
         """Median ms of each model, all timed in the same interleaved rounds until each median is known to
         ``PRECISION``, within what is left of ``share`` of the step's ``latency_budget``; the timing is recorded for
         the step. ``paths[0]`` is the base."""
+        if self._kit is not None:  # the device's timings, read back from the kit
+            ms = [self._kit.ms(p) for p in paths]
+            self._base_ms, self._ratio_error = ms[0], 0.0
+            return ms
         s = self.settings
         left = s["latency_budget"] * share - sum(t["seconds"] for t in self._timings if t["step"] == step)
         started = time.perf_counter()
@@ -443,6 +467,30 @@ class LatencyMethod(PruningMethod):
         self._base_ms = stats[0].median_ms
         self._ratio_error = math.hypot(stats[0].rel_error, stats[-1].rel_error)
         return [x.median_ms for x in stats]
+
+    def _step_ms(self, step: int, checkpoint: str) -> tuple[float, float]:
+        """The base's and the step's checkpoint's ms: timed here, or on a device predicted by its latency model."""
+        if self._kit is None:
+            base_ms, ms = self._time([self._onnx(None), self._onnx(checkpoint)], step, "checkpoint")
+            return base_ms, ms
+        table = next(t for t in read_json(self.run.dir / LATENCY_TABLE_FILE) if t["step"] == step)
+        lm = self._model or LatencyModel(read_json(self.run.dir / LATENCY_MODEL_FILE))
+        return self.state["base_ms"], self.state["base_ms"] * lm.predict(table["chosen_widths"])
+
+    def _probes(self, units: list[Unit], rules: WidthRules) -> list[tuple[Unit, dict[nn.Conv2d, int], bool]]:
+        """The cuts the latency model is built from: each cuttable layer to half its width (True) and, where
+        narrower, to its floor (False); a layer whose halving changes nothing is derived from others."""
+        out = []
+        for u in (u for u in units if u.cuttable):
+            half = rules.apply({c: max(u.floor, round(u.width * PROBE)) for c in u.convs})
+            if half[u.convs[0]] == u.width:
+                self._derived.add(u.key)
+                continue
+            out.append((u, half, True))
+            floor = rules.apply({c: u.floor for c in u.convs})
+            if floor[u.convs[0]] < half[u.convs[0]]:
+                out.append((u, floor, False))
+        return out
 
     def _current_speedup(self, step: int) -> float:
         """The speed-up of the model the step starts from, as measured when its step ended (the base: 1)."""
@@ -515,7 +563,7 @@ class LatencyMethod(PruningMethod):
                 "layer": u.layer, "width": u.width, "floor": u.floor, "probe_width": width,
                 "probe_ms": current_ms - saved * base_ms, "saved_ms": saved * base_ms, "saved_share": saved,
                 "timed": u.key in halved, "share_per_channel": probe.slope, "output_change": change,
-                "importance_removed": sum(removed) / len(removed), "layers_narrowed": _narrowed(widths, stock, u.layer),
+                "importance_removed": sum(removed) / len(removed), "layers_narrowed": narrowed(widths, stock, u.layer),
             })  # fmt: skip
         return rows, probed
 
@@ -540,23 +588,6 @@ class LatencyMethod(PruningMethod):
 
     def _save_model(self, lm: LatencyModel) -> None:
         write_json(self.run.dir / LATENCY_MODEL_FILE, lm.as_dict())
-
-
-def _keyed(units: list[Unit], widths: dict[nn.Conv2d, int]) -> dict[str, int]:
-    """The widths of ``units`` by the latency model's keys."""
-    return {"|".join(u.key): widths[u.convs[0]] for u in units}
-
-
-def _narrowed(widths: dict[nn.Conv2d, int], stock: dict[nn.Conv2d, str], layer: str) -> float:
-    """How many layers ``widths`` narrows, each counted by its share of the cut that ``layer`` takes (stock layers:
-    both halves of a C2f block are one)."""
-    before: Counter[str] = Counter()
-    after: Counter[str] = Counter()
-    for conv, width in widths.items():
-        before[stock[conv]] += conv.out_channels
-        after[stock[conv]] += width
-    shrink = {name: 1 - after[name] / before[name] for name in before if after[name] < before[name]}
-    return sum(shrink.values()) / shrink[layer]
 
 
 def onnx_outputs(path: Path, images: list[np.ndarray]) -> list[list[np.ndarray]]:

@@ -157,3 +157,20 @@ def monotone(points: list[tuple[int, float]]) -> list[list[float]]:
         best = max(best, s)
         out.append([w, best])
     return out
+
+
+def keyed(units: list[Unit], widths: dict[nn.Conv2d, int]) -> dict[str, int]:
+    """The widths of ``units`` by the latency model's keys."""
+    return {"|".join(u.key): widths[u.convs[0]] for u in units}
+
+
+def narrowed(widths: dict[nn.Conv2d, int], stock: dict[nn.Conv2d, str], layer: str) -> float:
+    """How many layers ``widths`` narrows, each counted by its share of the cut that ``layer`` takes (stock layers:
+    both halves of a C2f block are one)."""
+    before: Counter[str] = Counter()
+    after: Counter[str] = Counter()
+    for conv, width in widths.items():
+        before[stock[conv]] += conv.out_channels
+        after[stock[conv]] += width
+    shrink = {name: 1 - after[name] / before[name] for name in before if after[name] < before[name]}
+    return sum(shrink.values()) / shrink[layer]

@@ -104,6 +104,14 @@ def speed_blocks(run_dir: Path, summary: dict[str, Any] | None) -> list[tuple]:
          [[str(s["step"]), _x(s["step_target"]), _x(s["speedup"]), _ms(s["base_ms"]), _ms(s["ms"]),
            "yes" if s["met"] else "no"] for s in steps], None),
     ]  # fmt: skip
+    device = state.get("device") if state.get("predicted") else None
+    if device:
+        blocks.append(("warn", (
+            f"Predicted, not measured: the floor, the latency model and every step's speed-up above come from the "
+            f"timings a device made of the latency kit in {device.get('kit')} ({device.get('machine')}, "
+            f"{device.get('system')}; {device.get('threads') or 'its own'} thread(s), {device.get('clock')}); no "
+            f"model was timed for them here. To confirm the final speed-up, time {device.get('kit')}/verify on the "
+            "device (python time_models.py there).")))  # fmt: skip
     blocks += _timing_blocks(run_dir, state)
     base_ms, floor_ms = state["base_ms"], state["floor_ms"]
     blocks.append(("p", (

@@ -1,0 +1,84 @@
+"""A speed target for a device yolo-prune cannot run on (--latency-table): the first run writes a kit and stops
+before any pruning; the kit's script times it in a bare interpreter (no yolo-prune, no torch on its path); the second
+run meets the target on those timings, says its speed-ups are predicted, and writes a verify kit; a kit from another
+model or with a model missing is refused, and so are settings a kit cannot serve."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from yolo_prune.cli import main
+
+ARGS = ["--model", "yolov8n.yaml", "--imgsz", "64", "--target-speedup", "1.2", "--iterative-steps", "2", "--epochs",
+        "0", "--workers", "0", "--device", "cpu", "--latency-threads", "1", "--compare-runtimes", "false", "--quiet"]
+
+
+def time_kit(folder):
+    """What a user runs on the device: the kit's own script, isolated from this checkout and its packages' paths."""
+    done = subprocess.run([sys.executable, "-I", "time_models.py", "--runs", "3", "--warmup", "1"], cwd=folder,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads((folder / "timings.json").read_text())
+
+
+@pytest.mark.parametrize("provider", ["cpu", "ncnn"])
+def test_a_kit_is_written_timed_on_the_device_and_read_back(provider, tiny_data_yaml, tmp_path, capsys):
+    kit, project = tmp_path / "kit", tmp_path / "runs"
+    args = [*ARGS, "--data", str(tiny_data_yaml), "--project", str(project), "--latency-provider", provider,
+            "--latency-table", str(kit)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "nothing was pruned" in out and "python time_models.py" in out and "run this same command again" in out
+    assert not project.exists()  # stopped before the run directory
+    manifest = json.loads((kit / "kit.json").read_text())
+    assert {"base", "floor", "all_layers_50"} <= set(manifest["models"]) and len(manifest["models"]) > 10
+    files = list((kit / "models").rglob("*"))
+    assert all(f.suffix != ".onnx" for f in files) == (provider == "ncnn")  # ncnn's kit holds ncnn models only
+    timings = time_kit(kit)
+    assert set(timings["median_ms"]) == set(manifest["models"]) and timings["clock"] == "thread CPU time"
+
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "predicted for the device" in out and "kit/verify" in out.replace(str(kit), "kit")
+    run = next(project.iterdir())
+    state = json.loads((run / "speed_target.json").read_text())
+    assert state["predicted"] and state["device"]["kit"] == str(kit) and state["met_at_step"] is not None
+    assert state["base_ms"] == pytest.approx(timings["median_ms"]["base"])
+    model = json.loads((run / "latency_model.json").read_text())
+    assert sum(f["what"] == "device: every layer cut" for f in model["fits"]) == 3  # the correction is fitted
+    assert "Predicted, not measured" in (run / "report.md").read_text()
+    verify = time_kit(kit / "verify")  # this machine stands in for the device
+    assert verify["median_ms"]["base"] / verify["median_ms"]["final"] >= 0.9 * 1.2
+
+
+def test_a_kit_for_another_model_or_with_a_model_missing_is_refused(tiny_data_yaml, tmp_path, capsys):
+    kit = tmp_path / "kit"
+    args = [*ARGS, "--data", str(tiny_data_yaml), "--project", str(tmp_path / "runs"), "--latency-table", str(kit)]
+    assert main(args) == 0
+    timings = time_kit(kit)
+    capsys.readouterr()
+    other = [a if a != "yolov8n.yaml" else "yolo11n.yaml" for a in args]
+    assert main(other) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was written for another model or other settings" in err[0]
+    del timings["median_ms"]["floor"]
+    (kit / "timings.json").write_text(json.dumps(timings))
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no time for floor" in err[0]
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--method", "depgraph"], "--latency-table times a speed target's models on a device"),
+    (["--latency-provider", "tensorrt"], "--latency-table writes models for cpu, openvino or ncnn"),
+])  # fmt: skip
+def test_settings_a_kit_cannot_serve_are_refused_before_work(extra, message, tiny_data_yaml, tmp_path, capsys):
+    args = [a for a in ARGS if a not in ("--target-speedup", "1.2")] if extra[0] == "--method" else ARGS
+    assert main([*args, "--data", str(tiny_data_yaml), "--project", str(tmp_path), "--latency-table",
+                 str(tmp_path / "kit"), *extra]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert list(tmp_path.iterdir()) == []
