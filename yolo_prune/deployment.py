@@ -11,7 +11,7 @@ Usage:
     from yolo_prune.deployment import int8_table, time_runtimes
 
     rows = time_runtimes(pts, onnx, settings, imgsz=640)  # {"cpu": {"base": {...}, "final": {...}, "speedup": 2.1}}
-    table = int8_table(pts, rows, settings, imgsz=640, data="data.yaml", task="detect", run_dir=run_dir)
+    table = int8_table(pts, rows, settings, imgsz=640, data="data.yaml", task="segment", run_dir=run_dir)
 
 CLI:
     yolo-prune --model best.pt --data data.yaml --latency-provider openvino --int8
@@ -47,16 +47,18 @@ def _exports(runtime: Runtime, pts: dict[str, Path], onnx: dict[str, Path], imgs
 
 def time_runtimes(pts: dict[str, Path], onnx: dict[str, Path], settings: dict[str, Any], imgsz: int) -> dict[str, Any]:
     """Base and final timed on the latency provider and, with ``compare_runtimes``, on every other runtime usable
-    here, each pair in interleaved rounds: per runtime (provider first) its label, both models' latency, the
-    speed-up and the files timed, or the error that stopped it."""
+    here, each pair in interleaved rounds (all of them within one ``latency_budget``): per runtime (provider first)
+    its label, both models' latency, the speed-up and the files timed, or the error that stopped it."""
     provider = settings["latency_provider"]
     runtimes = usable_runtimes(first=provider) if settings.get("compare_runtimes", True) else [get_runtime(provider)]
     out: dict[str, Any] = {}
+    share = timing(settings)  # one budget for the whole table
+    share["budget_s"] = share["budget_s"] / len(runtimes) if share["budget_s"] else None
     for runtime in runtimes:
         row: dict[str, Any] = {"label": runtime.label}
         try:
             paths = _exports(runtime, pts, onnx, imgsz)
-            lat = compare_latency(paths["base"], paths["final"], provider=runtime.name, **timing(settings))
+            lat = compare_latency(paths["base"], paths["final"], provider=runtime.name, **share)
         except Exception as e:  # one runtime's failure is its row's, not the run's
             row["error"] = " ".join(f"{type(e).__name__}: {e}".split())
         else:

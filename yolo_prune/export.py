@@ -15,7 +15,7 @@ Usage:
     if compare_with_torch(Path("runs/prune/final.pt"), onnx_path, imgsz=640) > ONNX_TOLERANCE:
         print("ONNX output differs from PyTorch")
     metrics = validate_onnx(onnx_path, data="data.yaml", imgsz=640, save_dir=Path("runs/prune/onnx_val"))
-    int8 = validate_export(Path("runs/prune/final_int8_openvino_model"), "data.yaml", 640, "detect")  # any export
+    int8 = validate_export(Path("runs/prune/final_int8_openvino_model"), "data.yaml", 640, "pose")  # any export
     print(metrics["map50_95"], metrics["map50"])
 """
 

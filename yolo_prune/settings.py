@@ -234,7 +234,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("latency_threads", int, "reporting", "the runtime's threads for every timing (default: its own, "
             "all cores; 1 is steadiest on a busy machine)", low=1, optional=True, cores=True),
     Setting("compare_runtimes", bool, "reporting", "also time base and final on every other runtime installed "
-            "here, for the report's per-runtime table (default true)"),
+            "here, for the report's per-runtime table (default true)", metavar="BOOL"),
     Setting("int8", bool, "reporting", "also quantize base and final to INT8 as Ultralytics exports INT8 for the "
             "latency provider (calibrated on the data's train split) and report the metric and latency of all four "
             "(default false)", metavar="BOOL", bare=True),
