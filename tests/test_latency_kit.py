@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from yolo_prune.cli import main
 
@@ -24,20 +25,26 @@ def time_kit(folder):
 
 
 @pytest.mark.parametrize("provider", ["cpu", "ncnn"])
-def test_a_kit_is_written_timed_on_the_device_and_read_back(provider, tiny_data_yaml, tmp_path, capsys):
+def test_a_kit_is_written_timed_on_the_device_and_read_back(provider, tiny_data_yaml, tmp_path, capsys,
+                                                             monkeypatch):  # fmt: skip
     kit, project = tmp_path / "kit", tmp_path / "runs"
+    monkeypatch.chdir(tmp_path)  # the kit named relative to here: the run records where it is
     args = [*ARGS, "--data", str(tiny_data_yaml), "--project", str(project), "--latency-provider", provider,
-            "--latency-table", str(kit)]  # fmt: skip
+            "--latency-table", "kit"]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "nothing was pruned" in out and "python time_models.py" in out and "run this same command again" in out
     assert not project.exists()  # stopped before the run directory
     manifest = json.loads((kit / "kit.json").read_text())
     assert {"base", "floor", "all_layers_50"} <= set(manifest["models"]) and len(manifest["models"]) > 10
+    assert set(manifest["what"]) == set(manifest["models"]) and manifest["imgsz"] == 64
+    layers = [w for w in manifest["what"].values() if w["cut"] == "one layer"]
+    assert all(w["width"] < w["base_width"] and w["key"] in manifest["what"]["all_layers_50"]["widths"] for w in layers)
     files = list((kit / "models").rglob("*"))
     assert all(f.suffix != ".onnx" for f in files) == (provider == "ncnn")  # ncnn's kit holds ncnn models only
     timings = time_kit(kit)
     assert set(timings["median_ms"]) == set(manifest["models"]) and timings["clock"] == "thread CPU time"
+    assert timings["device"]["runtime_version"] != "unknown"
 
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -47,8 +54,11 @@ def test_a_kit_is_written_timed_on_the_device_and_read_back(provider, tiny_data_
     assert state["predicted"] and state["device"]["kit"] == str(kit) and state["met_at_step"] is not None
     assert state["base_ms"] == pytest.approx(timings["median_ms"]["base"])
     model = json.loads((run / "latency_model.json").read_text())
-    assert sum(f["what"] == "device: every layer cut" for f in model["fits"]) == 3  # the correction is fitted
-    assert "Predicted, not measured" in (run / "report.md").read_text()
+    assert [f["what"] for f in model["fits"]] == ["device: every layer cut"] * 3  # fitted on times, not guesses
+    report = (run / "report.md").read_text()
+    assert f"predicted from the device's timings (kit {kit}), not measured here" in report
+    assert "Predicted, not measured" in report and "predicted speed-up" in report
+    assert yaml.safe_load((run / "settings.yaml").read_text())["latency_table"] == str(kit)  # --resume finds it
     verify = time_kit(kit / "verify")  # this machine stands in for the device
     assert verify["median_ms"]["base"] / verify["median_ms"]["final"] >= 0.9 * 1.2
 
@@ -82,3 +92,15 @@ def test_settings_a_kit_cannot_serve_are_refused_before_work(extra, message, tin
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_is_not_a_kit_is_left_alone(tiny_data_yaml, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("the user's")
+    (tmp_path / "file").write_text("the user's")
+    for folder in ("mine", "file"):
+        assert main([*ARGS, "--data", str(tiny_data_yaml), "--project", str(tmp_path / "runs"), "--latency-table",
+                     str(tmp_path / folder)]) == 2  # fmt: skip
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "give a new or empty folder for the kit" in err[0], err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["file", "mine", "notes.txt"]

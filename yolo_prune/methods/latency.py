@@ -403,7 +403,7 @@ class LatencyMethod(PruningMethod):
             table = next((t for t in read_json(self.run.dir / LATENCY_TABLE_FILE, optional=True) or []
                           if t["step"] == k), None)  # fmt: skip
             data = read_json(self.run.dir / LATENCY_MODEL_FILE, optional=True)
-            if table and table.get("chosen_widths") and data:
+            if table and table.get("chosen_widths") and data and self._kit is None:  # a device's: predicted only
                 lm = self._model or LatencyModel(data)
                 done["predicted_speedup"] = 1 / lm.learn(k, "checkpoint", table["chosen_widths"], ms / base_ms)
                 self._save_model(lm)

@@ -15,6 +15,13 @@ the end it writes ``DIR/verify/`` (base and final, the same script) to confirm t
 Usage:
     from yolo_prune import prune
 
+    from yolo_prune.errors import Paused
+
+    try:  # the first call writes the kit and raises Paused, whose message says what to do next
+        prune(model="best.pt", data="data.yaml", target_speedup=2, latency_provider="ncnn", latency_table="kit")
+    except Paused as e:
+        print(e)
+    # ... kit/timings.json back from the device: the same call runs the speed target on its timings
     prune(model="best.pt", data="data.yaml", target_speedup=2, latency_provider="ncnn", latency_table="kit")
 
 CLI:
@@ -32,11 +39,10 @@ from typing import Any
 
 from yolo_prune.errors import UserError
 from yolo_prune.export import onnx_input_shape
+from yolo_prune.methods.time_models import PACKAGES  # the runtimes the kit's script runs with their own package
 
 KIT_FILE, TIMINGS_FILE, SCRIPT, README = "kit.json", "timings.json", "time_models.py", "README.txt"
-KIT_RUNTIMES = ("cpu", "openvino", "ncnn")  # what the script can run with only the runtime's own package
 UNIFORM = (0.25, 0.5, 0.75)  # cuts of every layer this far to its floor: the correction for cuts made together
-PACKAGES = {"cpu": "onnxruntime", "openvino": "openvino", "ncnn": "ncnn"}
 SHAPING = ("imgsz", "min_channels", "round_to", "yaml_widths", "prune_head", "latency_provider")
 
 
@@ -62,7 +68,11 @@ class Kit:
     """The kit folder of a run with ``--latency-table``: written when it has no timings, read when it has."""
 
     def __init__(self, folder: Path, settings: dict[str, Any]) -> None:
-        self.folder, self.settings = Path(folder), settings
+        self.folder, self.settings = Path(folder).absolute(), settings  # named so in every message and record
+        if self.folder.exists() and not (self.folder / KIT_FILE).is_file() and (
+                not self.folder.is_dir() or any(self.folder.iterdir())):  # fmt: skip
+            raise UserError(f"--latency-table {self.folder} is a file or a folder with other files in it: give a new "
+                            "or empty folder for the kit")  # fmt: skip
         self.fingerprint: str | None = None  # known once ``bind`` has seen the model; a resumed run trusts its kit
         self.manifest: dict[str, Any] = {}
         self.timings: dict[str, Any] = {}
@@ -75,15 +85,12 @@ class Kit:
     def timed(self) -> bool:
         return (self.folder / TIMINGS_FILE).is_file()
 
-    def write(self, models: dict[str, Path], uniform: dict[str, dict[str, int]]) -> str:
-        """Write the kit (``models``: name -> ONNX file; ``uniform``: the names of the cuts of every layer, with
-        their widths by the latency model's keys) and return what to do next."""
+    def write(self, models: dict[str, Path], what: dict[str, dict[str, Any]]) -> str:
+        """Write the kit (``models``: name -> ONNX file; ``what``: name -> what the model is, in kit.json: the cuts
+        of every layer together with their widths by the latency model's keys) and return what to do next."""
         from yolo_prune.runtimes.ncnn import convert
 
         runtime, shape = self.settings["latency_provider"], onnx_input_shape(models["base"])
-        if self.folder.exists() and any(self.folder.iterdir()) and not (self.folder / KIT_FILE).is_file():
-            raise UserError(f"--latency-table {self.folder} is a folder with other files in it: give a new or "
-                            "empty one")
         shutil.rmtree(self.folder / "models", ignore_errors=True)
         (self.folder / "models").mkdir(parents=True)
         files, keys = {}, {}
@@ -101,7 +108,7 @@ class Kit:
                 target = self.folder / "models" / f"{name}.onnx"
                 shutil.copyfile(onnx, target)
             files[name] = str(target.relative_to(self.folder))
-        self._write_manifest(files, shape, keys=keys, uniform=uniform)
+        self._write_manifest(files, shape, keys=keys, what=what)
         size = sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file()) / 1e6
         return (f"wrote a latency kit of {len(files)} models ({size:.0f} MB) to {self.folder}; nothing was pruned. "
                 f"Next: (1) copy {self.folder} to the device; (2) there, with Python 3, numpy and {PACKAGES[runtime]} "
@@ -110,7 +117,7 @@ class Kit:
 
     def _write_manifest(self, files: dict[str, str], shape: tuple[int, ...], **extra: Any) -> None:
         runtime = self.settings["latency_provider"]
-        manifest = {"fingerprint": self.fingerprint, "runtime": runtime,
+        manifest = {"fingerprint": self.fingerprint, "runtime": runtime, "imgsz": self.settings["imgsz"],
                     "threads": self.settings.get("latency_threads"), "input_shape": list(shape), "models": files,
                     **extra}  # fmt: skip
         (self.folder / KIT_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -120,7 +127,8 @@ class Kit:
             f"1. On the device: pip install numpy {PACKAGES[runtime]}\n"
             f"2. In this folder: python {SCRIPT}   (options: --runs N, --threads N; the kit asks for "
             f"{self.settings.get('latency_threads') or 'the runtime own choice of'} threads: time as you deploy)\n"
-            f"   It runs every model in interleaved rounds and writes {TIMINGS_FILE}: minutes for a small model.\n"
+            f"   It runs every model in interleaved rounds and writes {TIMINGS_FILE}; after the first round it says how\n"
+            f"   long the rest takes (minutes for a small model on a board).\n"
             f"3. Copy {TIMINGS_FILE} back into this folder where yolo-prune runs, and run its command again.\n"
         )  # fmt: skip
 
@@ -159,34 +167,41 @@ class Kit:
         if not self.manifest:
             self.load()
         base = self.timings["median_ms"]["base"]
-        return [(widths, self.timings["median_ms"][name] / base) for name, widths in self.manifest["uniform"].items()]
+        return [(w["widths"], self.timings["median_ms"][name] / base) for name, w in self.manifest["what"].items()
+                if "widths" in w]  # fmt: skip
 
     def verify(self, base: Path, final: Path) -> Path:
         """``DIR/verify/``: base and final for the device, the same script, to confirm the final speed-up there."""
+        shutil.rmtree(self.folder / "verify", ignore_errors=True)
         kit = Kit(self.folder / "verify", self.settings)
         kit.fingerprint = self.fingerprint or self.manifest.get("fingerprint")
-        shutil.rmtree(kit.folder, ignore_errors=True)
-        kit.write({"base": base, "final": final}, uniform={})
+        kit.write({"base": base, "final": final}, {"base": {"cut": "none: the model as given"},
+                                                     "final": {"cut": "the run's final model"}})  # fmt: skip
         return kit.folder
 
 
 def kit_models(model: Any, graph: Any, probes: list[tuple[Any, dict, bool]], rules: Any, base: Path,
-               floor: Path) -> tuple[dict[str, Path], dict[str, dict[str, int]]]:  # fmt: skip
+               floor: Path) -> tuple[dict[str, Path], dict[str, dict[str, Any]]]:  # fmt: skip
     """The models a device times for the kit, beside ``base`` (ONNX files written next to it): the floor, the
     latency model's cuts (``probes``: each layer to half and to its floor) and the cuts of every layer together
-    (``UNIFORM`` of the way to its floor), with the widths of the latter by the latency model's keys."""
+    (``UNIFORM`` of the way to its floor); and what each is, for kit.json (a layer's cut: its stock name, the
+    latency model's key and the width; a cut of every layer: the widths by key, what the correction is fitted on)."""
     from yolo_prune.export import export_like
     from yolo_prune.methods.latency import cut_copy
     from yolo_prune.methods.latency_model import keyed
 
-    models, uniform = {"base": base, "floor": floor}, {}
+    models = {"base": base, "floor": floor}
+    what: dict[str, dict[str, Any]] = {"base": {"cut": "none: the model as given"},
+                                       "floor": {"cut": "every prunable layer at its narrowest width"}}  # fmt: skip
     for i, (u, widths, halving) in enumerate(probes):
-        models[f"layer{i:02d}_{'half' if halving else 'floor'}"] = export_like(
-            base, cut_copy(model, graph, widths), base.with_name(f"k{i}.onnx"))  # fmt: skip
+        name = f"layer{i:02d}_{'half' if halving else 'floor'}"
+        models[name] = export_like(base, cut_copy(model, graph, widths), base.with_name(f"k{i}.onnx"))
+        what[name] = {"cut": "one layer", "layer": u.layer, "key": "|".join(u.key), "width": widths[u.convs[0]],
+                      "base_width": u.width}  # fmt: skip
     cuttable = list({u.key: u for u, _, _ in probes}.values())  # the layers the latency model knows
     for share in UNIFORM:
         widths = rules.apply({c: round(u.width - share * (u.width - u.floor)) for u in cuttable for c in u.convs})
         name = f"all_layers_{round(share * 100)}"
         models[name] = export_like(base, cut_copy(model, graph, widths), base.with_name(f"{name}.onnx"))
-        uniform[name] = keyed(cuttable, widths)
-    return models, uniform
+        what[name] = {"cut": f"every layer {share:.0%} of the way to its floor", "widths": keyed(cuttable, widths)}
+    return models, what

@@ -11,13 +11,17 @@ Usage (in the kit's folder, on the device):
 """
 
 import argparse
+import importlib
 import json
+import os
 import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+PACKAGES = {"cpu": "onnxruntime", "openvino": "openvino", "ncnn": "ncnn"}
 
 
 def session(runtime, path, threads):
@@ -74,20 +78,23 @@ def main():
     runners = [session(manifest["runtime"], kit / manifest["models"][n], args.threads) for n in names]
     x = np.random.default_rng(0).random(manifest["input_shape"], dtype=np.float32)
     now = time.thread_time if args.threads == 1 else time.perf_counter
-    times = {n: [] for n in names}
-    for i in range(args.warmup + args.runs):
+    times, total, started = {n: [] for n in names}, args.warmup + args.runs, time.perf_counter()
+    for i in range(total):
         order = list(zip(names, runners))
         for name, run in order if i % 2 == 0 else order[::-1]:
             t = now()
             run(x)
             if i >= args.warmup:
                 times[name].append((now() - t) * 1e3)
-        print(f"\rround {i + 1}/{args.warmup + args.runs}", end="", file=sys.stderr, flush=True)
+        left = (time.perf_counter() - started) / (i + 1) * (total - i - 1) / 60
+        print(f"\rround {i + 1}/{total}, about {left:.0f} min left ", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     out = {"fingerprint": manifest["fingerprint"], "runtime": manifest["runtime"], "threads": args.threads,
            "clock": "thread CPU time" if args.threads == 1 else "wall clock", "runs": args.runs,
            "device": {"machine": platform.machine(), "processor": platform.processor(), "system": platform.platform(),
-                      "python": platform.python_version()},
+                      "cpus": os.cpu_count(), "python": platform.python_version(),
+                      "runtime_version": getattr(importlib.import_module(PACKAGES[manifest["runtime"]]),
+                                                 "__version__", "unknown")},
            "median_ms": {n: float(np.median(t)) for n, t in times.items()}}
     (kit / "timings.json").write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {kit / 'timings.json'}: base {out['median_ms']['base']:.2f} ms; copy it back beside kit.json")
