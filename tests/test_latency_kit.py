@@ -4,8 +4,10 @@ run meets the target on those timings, says its speed-ups are predicted, and wri
 model or with a model missing is refused, and so are settings a kit cannot serve."""
 
 import json
+import re
 import subprocess
 import sys
+import zipfile
 
 import pytest
 import yaml
@@ -40,8 +42,12 @@ def test_a_kit_is_written_timed_on_the_device_and_read_back(provider, tiny_data_
     assert set(manifest["what"]) == set(manifest["models"]) and manifest["imgsz"] == 64
     layers = [w for w in manifest["what"].values() if w["cut"] == "one layer"]
     assert all(w["width"] < w["base_width"] and w["key"] in manifest["what"]["all_layers_50"]["widths"] for w in layers)
-    files = list((kit / "models").rglob("*"))
-    assert all(f.suffix != ".onnx" for f in files) == (provider == "ncnn")  # ncnn's kit holds ncnn models only
+    assert sorted(f.name for f in kit.iterdir()) == ["README.txt", "kit.json", "models.zip", "time_models.py"]
+    files = zipfile.ZipFile(kit / "models.zip").namelist()
+    assert set(manifest["models"].values()) <= {f.rsplit("/", 1)[0] for f in files} | set(files)
+    assert all(not f.endswith(".onnx") for f in files) == (provider == "ncnn")  # ncnn's kit holds ncnn models only
+    size = float(re.search(r"\(([\d.]+) MB\)", out)[1])  # placeholder weights: yolov8n's 51 models zip to ~7 MB
+    assert size == pytest.approx(sum(f.stat().st_size for f in kit.iterdir()) / 1e6, abs=0.1) and size < 15
     timings = time_kit(kit)
     assert set(timings["median_ms"]) == set(manifest["models"]) and timings["clock"] == "thread CPU time"
     assert timings["device"]["runtime_version"] != "unknown"

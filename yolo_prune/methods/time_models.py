@@ -3,7 +3,7 @@
 Standalone on purpose: it needs numpy and the kit's runtime (onnxruntime, openvino or ncnn), not yolo-prune or
 torch, so that it runs on a Raspberry Pi, a Jetson or in Termux on a phone. The models run in interleaved rounds
 (each round runs every model once, in alternating order) so that the device's drift falls on all alike; with one
-thread each run is timed by the calling thread's CPU time, else by the wall clock.
+thread each run is timed by the calling thread's CPU time, else by the wall clock. The first run unpacks models.zip.
 
 Usage (in the kit's folder, on the device):
     python time_models.py                # kit.json's threads, 30 rounds
@@ -17,6 +17,7 @@ import os
 import platform
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,9 @@ def main():
     ap.add_argument("--threads", type=int, default=manifest.get("threads"), help="the runtime's threads")
     args = ap.parse_args()
     names = list(manifest["models"])
+    if not all((kit / manifest["models"][n]).exists() for n in names):  # first run: unpack the models beside
+        with zipfile.ZipFile(kit / "models.zip") as z:
+            z.extractall(kit)
     runners = [session(manifest["runtime"], kit / manifest["models"][n], args.threads) for n in names]
     x = np.random.default_rng(0).random(manifest["input_shape"], dtype=np.float32)
     now = time.thread_time if args.threads == 1 else time.perf_counter
