@@ -430,8 +430,8 @@ class LatencyMethod(PruningMethod):
         final = run.dir / checkpoint_file("final").replace(".pt", ".onnx")
         if self._kit is not None and final.is_file():
             folder = self._kit.verify(run.dir / checkpoint_file("base").replace(".pt", ".onnx"), final)
-            print(f"the speed-ups are predicted for the device; to confirm the final one there, copy {folder} to it "
-                  f"and run 'python time_models.py' in it (base and final, timed together)", flush=True)  # fmt: skip
+            print(f"the speed-ups are predicted for the device; to confirm the final one, copy {folder} to it and "
+                  f"run 'python time_models.py' in it (it times base and final, and prints the speed-up)", flush=True)
         per_step = step_timing(state.get("timing") or [])
         errors = [abs(p["error"]) for t in read_json(run.dir / LATENCY_TABLE_FILE, optional=True) or []
                   for p in t["proposals"] if "error" in p]  # fmt: skip
