@@ -77,16 +77,23 @@ def test_a_kit_is_written_timed_on_the_device_and_read_back(provider, tiny_data_
         assert time_kit(kit / "verify")["runtime"] == "openvino"
 
 
-def test_a_kit_for_another_model_or_with_a_model_missing_is_refused(tiny_data_yaml, tmp_path, capsys):
+def test_a_kit_for_another_model_settings_or_exporter_or_with_a_time_missing_is_refused(tiny_data_yaml, tmp_path,
+                                                                                          capsys):
     kit = tmp_path / "kit"
     args = [*ARGS, "--data", str(tiny_data_yaml), "--project", str(tmp_path / "runs"), "--latency-table", str(kit)]
     assert main(args) == 0
     timings = time_kit(kit)
     capsys.readouterr()
-    other = [a if a != "yolov8n.yaml" else "yolo11n.yaml" for a in args]
-    assert main(other) == 2
+    for other in ([a if a != "yolov8n.yaml" else "yolo11n.yaml" for a in args], [*args, "--round-to", "16"]):
+        assert main(other) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "was written for another model or other settings" in err[0]
+    manifest = json.loads((kit / "kit.json").read_text())
+    (kit / "kit.json").write_text(json.dumps({**manifest, "keys": {}}))  # as if the exporter had changed since
+    assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "was written for another model or other settings" in err[0]
+    assert len(err) == 1 and "has no model shaped as this run exports it" in err[0]
+    (kit / "kit.json").write_text(json.dumps(manifest))
     del timings["median_ms"]["floor"]
     (kit / "timings.json").write_text(json.dumps(timings))
     assert main(args) == 2

@@ -189,8 +189,10 @@ class Kit:
         if not self.manifest:  # a resumed run reads its kit again
             self.load()
         name = self.manifest["keys"].get(structure(onnx))
-        if name is None:
-            raise RuntimeError(f"{onnx} is not one of the kit's models")
+        if name is None:  # same widths, other graphs: an exporter changed since the kit was written
+            raise UserError(f"the latency kit in {self.folder} has no model shaped as this run exports it (was "
+                            "Ultralytics or Torch updated since it was written?): give a new folder to write a kit "
+                            "for this run")  # fmt: skip
         return float(self.timings["median_ms"][name])
 
     def uniform_cuts(self) -> list[tuple[dict[str, int], float]]:
