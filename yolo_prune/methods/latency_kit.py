@@ -15,7 +15,6 @@ the end it writes ``DIR/verify/`` (base and final, the same script) to confirm t
 
 Usage:
     from yolo_prune import prune
-
     from yolo_prune.errors import Paused
 
     try:  # the first call writes the kit and raises Paused, whose message says what to do next
