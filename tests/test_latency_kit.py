@@ -68,6 +68,7 @@ def test_a_kit_is_written_timed_on_the_device_and_read_back(provider, tiny_data_
     assert f"predicted from the device's timings (kit {kit}), not measured here" in report
     assert "Predicted, not measured" in report and "predicted speed-up" in report
     assert yaml.safe_load((run / "settings.yaml").read_text())["latency_table"] == str(kit)  # --resume finds it
+    assert json.loads((kit / "verify" / "kit.json").read_text())["fingerprint"] == manifest["fingerprint"]
     verify = time_kit(kit / "verify")  # this machine stands in for the device
     measured = verify["median_ms"]["base"] / verify["median_ms"]["final"]
     assert measured >= 0.9 * 1.2 and measured >= 0.8 * state["steps"][-1]["speedup"]  # the prediction held here

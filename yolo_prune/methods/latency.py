@@ -288,8 +288,8 @@ class LatencyMethod(PruningMethod):
         write_json(self.run.dir / SPEED_TARGET_FILE, self.state)
         spent = step_timing(self._timings).get(step, {})
         measured = chosen["measured_speedup"] if chosen else current
-        how = "predicted for the device: the cut" if self._kit else f"{len(proposals)} proposal(s) timed, the cut"
-        print(f"step {step}/{steps}    widths for {goal:.2f}x: {len(rows)} layers, {how} measures {measured:.2f}x "
+        how = "the cut is predicted to run" if self._kit else f"{len(proposals)} proposal(s) timed, the cut measures"
+        print(f"step {step}/{steps}    widths for {goal:.2f}x: {len(rows)} layers, {how} {measured:.2f}x "
               f"against the base; {spent.get('seconds', 0.0):.0f} s of timing ({spent.get('models', 0)} models)",
               flush=True)  # fmt: skip
         return widths

@@ -204,9 +204,11 @@ class Kit:
 
     def verify(self, base: Path, final: Path) -> Path:
         """``DIR/verify/``: base and final for the device, the same script, to confirm the final speed-up there."""
+        if not self.manifest:  # a resumed run: its kit's fingerprint
+            self.load()
         shutil.rmtree(self.folder / "verify", ignore_errors=True)
         kit = Kit(self.folder / "verify", self.settings)
-        kit.fingerprint = self.fingerprint or self.manifest.get("fingerprint")
+        kit.fingerprint = self.fingerprint or self.manifest["fingerprint"]
         kit.write({"base": base, "final": final}, {"base": {"cut": "none: the model as given"},
                                                      "final": {"cut": "the run's final model"}})  # fmt: skip
         return kit.folder
