@@ -164,8 +164,9 @@ def _start(model: str | Path, data: str | Path, cfg: str | Path | None, command:
     view = data_view(data_info, run_dir / DATASET_DIR, adapter.task.folder_data)
     settings.update(model=str(Path(model).absolute()) if Path(model).is_file() else str(model),
                     data=str(Path(data).absolute()))  # fmt: skip
-    if settings.get("teacher"):
-        settings["teacher"] = str(Path(settings["teacher"]).absolute())
+    for key in ("teacher", "latency_table"):  # read again on --resume, from wherever it runs
+        if settings.get(key):
+            settings[key] = str(Path(settings[key]).absolute())
     write_yaml(run_dir / SETTINGS_FILE, {**settings, "command": command or "", "versions": versions(),
                                          METRICS_KEY: adapter.task.metric_labels})  # fmt: skip
     for name, content in {**files, INPUTS_FILE: inputs}.items():

@@ -288,8 +288,8 @@ class LatencyMethod(PruningMethod):
         write_json(self.run.dir / SPEED_TARGET_FILE, self.state)
         spent = step_timing(self._timings).get(step, {})
         measured = chosen["measured_speedup"] if chosen else current
-        how = "predicted for the device: the cut" if self._kit else f"{len(proposals)} proposal(s) timed, the cut"
-        print(f"step {step}/{steps}    widths for {goal:.2f}x: {len(rows)} layers, {how} measures {measured:.2f}x "
+        how = "the cut is predicted to run" if self._kit else f"{len(proposals)} proposal(s) timed, the cut measures"
+        print(f"step {step}/{steps}    widths for {goal:.2f}x: {len(rows)} layers, {how} {measured:.2f}x "
               f"against the base; {spent.get('seconds', 0.0):.0f} s of timing ({spent.get('models', 0)} models)",
               flush=True)  # fmt: skip
         return widths
@@ -403,7 +403,7 @@ class LatencyMethod(PruningMethod):
             table = next((t for t in read_json(self.run.dir / LATENCY_TABLE_FILE, optional=True) or []
                           if t["step"] == k), None)  # fmt: skip
             data = read_json(self.run.dir / LATENCY_MODEL_FILE, optional=True)
-            if table and table.get("chosen_widths") and data:
+            if table and table.get("chosen_widths") and data and self._kit is None:  # a device's: predicted only
                 lm = self._model or LatencyModel(data)
                 done["predicted_speedup"] = 1 / lm.learn(k, "checkpoint", table["chosen_widths"], ms / base_ms)
                 self._save_model(lm)
@@ -430,8 +430,8 @@ class LatencyMethod(PruningMethod):
         final = run.dir / checkpoint_file("final").replace(".pt", ".onnx")
         if self._kit is not None and final.is_file():
             folder = self._kit.verify(run.dir / checkpoint_file("base").replace(".pt", ".onnx"), final)
-            print(f"the speed-ups are predicted for the device; to confirm the final one there, copy {folder} to it "
-                  f"and run 'python time_models.py' in it (base and final, timed together)", flush=True)  # fmt: skip
+            print(f"the speed-ups are predicted for the device; to confirm the final one, copy {folder} to it and "
+                  f"run 'python time_models.py' in it (it times base and final, and prints the speed-up)", flush=True)
         per_step = step_timing(state.get("timing") or [])
         errors = [abs(p["error"]) for t in read_json(run.dir / LATENCY_TABLE_FILE, optional=True) or []
                   for p in t["proposals"] if "error" in p]  # fmt: skip

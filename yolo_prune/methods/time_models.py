@@ -3,7 +3,7 @@
 Standalone on purpose: it needs numpy and the kit's runtime (onnxruntime, openvino or ncnn), not yolo-prune or
 torch, so that it runs on a Raspberry Pi, a Jetson or in Termux on a phone. The models run in interleaved rounds
 (each round runs every model once, in alternating order) so that the device's drift falls on all alike; with one
-thread each run is timed by the calling thread's CPU time, else by the wall clock.
+thread each run is timed by the calling thread's CPU time, else by the wall clock. The first run unpacks models.zip.
 
 Usage (in the kit's folder, on the device):
     python time_models.py                # kit.json's threads, 30 rounds
@@ -11,13 +11,18 @@ Usage (in the kit's folder, on the device):
 """
 
 import argparse
+import importlib
 import json
+import os
 import platform
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
+
+PACKAGES = {"cpu": "onnxruntime", "openvino": "openvino", "ncnn": "ncnn"}
 
 
 def session(runtime, path, threads):
@@ -71,26 +76,37 @@ def main():
     ap.add_argument("--threads", type=int, default=manifest.get("threads"), help="the runtime's threads")
     args = ap.parse_args()
     names = list(manifest["models"])
+    if not all((kit / manifest["models"][n]).exists() for n in names):  # first run: unpack the models beside
+        with zipfile.ZipFile(kit / "models.zip") as z:
+            z.extractall(kit)
     runners = [session(manifest["runtime"], kit / manifest["models"][n], args.threads) for n in names]
     x = np.random.default_rng(0).random(manifest["input_shape"], dtype=np.float32)
     now = time.thread_time if args.threads == 1 else time.perf_counter
-    times = {n: [] for n in names}
-    for i in range(args.warmup + args.runs):
+    times, total, started = {n: [] for n in names}, args.warmup + args.runs, time.perf_counter()
+    for i in range(total):
         order = list(zip(names, runners))
         for name, run in order if i % 2 == 0 else order[::-1]:
             t = now()
             run(x)
             if i >= args.warmup:
                 times[name].append((now() - t) * 1e3)
-        print(f"\rround {i + 1}/{args.warmup + args.runs}", end="", file=sys.stderr, flush=True)
+        left = (time.perf_counter() - started) / (i + 1) * (total - i - 1) / 60
+        print(f"\rround {i + 1}/{total}, about {left:.0f} min left ", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     out = {"fingerprint": manifest["fingerprint"], "runtime": manifest["runtime"], "threads": args.threads,
            "clock": "thread CPU time" if args.threads == 1 else "wall clock", "runs": args.runs,
            "device": {"machine": platform.machine(), "processor": platform.processor(), "system": platform.platform(),
-                      "python": platform.python_version()},
+                      "cpus": os.cpu_count(), "python": platform.python_version(),
+                      "runtime_version": getattr(importlib.import_module(PACKAGES[manifest["runtime"]]),
+                                                 "__version__", "unknown")},
            "median_ms": {n: float(np.median(t)) for n, t in times.items()}}
     (kit / "timings.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {kit / 'timings.json'}: base {out['median_ms']['base']:.2f} ms; copy it back beside kit.json")
+    ms = out["median_ms"]
+    if "final" in ms:  # a verify kit: the answer is here
+        print(f"final {ms['final']:.2f} ms against base {ms['base']:.2f} ms: {ms['base'] / ms['final']:.2f}x faster "
+              f"on this device")  # fmt: skip
+    else:
+        print(f"wrote {kit / 'timings.json'}: base {ms['base']:.2f} ms; copy it back beside kit.json")
 
 
 if __name__ == "__main__":

@@ -86,25 +86,30 @@ def speed_blocks(run_dir: Path, summary: dict[str, Any] | None) -> list[tuple]:
         return []
     summary = summary or {}
     where = f"{timing_label(state['provider'], state.get('threads'))}, imgsz {state.get('imgsz')}, batch 1"
+    device = state.get("device") if state.get("predicted") else None
+    how = "predicted" if device else "measured"  # a device's timings: each step's speed-up is the model's prediction
+    if device:
+        where = (f"{state['provider']} on the device, imgsz {state.get('imgsz')}, batch 1: predicted from the "
+                 f"device's timings (kit {device.get('kit')}), not measured here")  # fmt: skip
+    priced = "priced by the latency model" if device else "exported and timed against the base in interleaved rounds"
     target, steps, met = state["target_speedup"], state.get("steps") or [], state.get("met_at_step")
     wanted = f" ({state['target_latency_ms']:g} ms asked for)" if state.get("target_latency_ms") else ""
     if met is not None:
         hit = next(s for s in steps if s["step"] == met)
-        verdict = f"Met at step {met}: {_x(hit['speedup'])} measured against the base."
+        verdict = f"Met at step {met}: {_x(hit['speedup'])} {how} against the base."
     elif steps:
         best = max(steps, key=lambda s: s["speedup"])
-        verdict = f"Not met: the best step measured {_x(best['speedup'])} (step {best['step']})."
+        verdict = f"Not met: the best step {how} {_x(best['speedup'])} (step {best['step']})."
     else:
-        verdict = "No step has been measured yet."
+        verdict = f"No step has been {how} yet."
     blocks: list[tuple] = [
         ("h2", "Speed target"),
-        ("p", f"Target: {_x(target)} the base's speed{wanted} ({where}; each step's checkpoint exported and timed "
-              f"against the base in interleaved rounds). {verdict}"),
-        ("table", ["step", "step target", "measured speed-up", "base ms", "step ms", "met"],
+        ("p", f"Target: {_x(target)} the base's speed{wanted} ({where}; each step's checkpoint {priced}). "
+              f"{verdict}"),
+        ("table", ["step", "step target", f"{how} speed-up", "base ms", "step ms", "met"],
          [[str(s["step"]), _x(s["step_target"]), _x(s["speedup"]), _ms(s["base_ms"]), _ms(s["ms"]),
            "yes" if s["met"] else "no"] for s in steps], None),
     ]  # fmt: skip
-    device = state.get("device") if state.get("predicted") else None
     if device:
         blocks.append(("warn", (
             f"Predicted, not measured: the floor, the latency model and every step's speed-up above come from the "
