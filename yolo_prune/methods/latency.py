@@ -84,34 +84,20 @@ from yolo_prune.methods.base import (
     PruningMethod, WidthRules, channel_floor, module_names, out_convs, prunable_groups, tied_units,
 )  # fmt: skip
 from yolo_prune.methods.latency_kit import Kit, kit_models
-from yolo_prune.methods.latency_model import LatencyModel, Probe, Ranking, Unit, keyed, monotone, narrowed
+from yolo_prune.methods.latency_model import (
+    MARGIN, OVERSHOOT, LatencyModel, Probe, Ranking, Unit, choose_proposal, keyed, monotone, narrowed, within_noise,
+)  # fmt: skip
 from yolo_prune.rundir import (
     LATENCY_MODEL_FILE, LATENCY_TABLE_FILE, SPEED_TARGET_FILE, checkpoint_file, read_json, write_json,
 )  # fmt: skip
 from yolo_prune.structure import ModelAdapter, Task, stock_name
 from yolo_prune.structure.parts import CONVS, leave
 
-MARGIN = 0.03  # each step aims this much beyond its target: the measurement after fine-tuning has its own noise
 PROPOSALS = 6  # proposals timed per step before the real cut
 PROBE = 0.5  # the latency model and the table halve each layer: a cut whose effect stands well above the noise
 TIMING_WARMUP = 1  # untimed rounds before each timing of the speed target (at most ``latency_warmup``)
 MODEL_SHARE = 0.5  # of a step's timing budget, what building the latency model may take: the proposals decide
 IMAGES = 16  # training images the table runs every copy on, to see how far its detections move
-OVERSHOOT = 0.05  # a proposal this much beyond the step's target is kept without looking for a smaller cut
-
-
-def choose_proposal(proposals: list[dict[str, Any]], goal: float, aim: float) -> dict[str, Any] | None:
-    """The proposal a step cuts: the fewest channels among those that measured the aim without running more than
-    ``OVERSHOOT`` past it, else among those that measured the step's goal within that bound, else among all that
-    measured the goal, else the fastest. A cut far past the aim costs accuracy for speed the step did not ask for, so
-    it is taken only when nothing nearer met the goal (a yolov8n step aiming at 2.06x took a 2.69x cut while a cut
-    with a fifth fewer channels had measured 2.03x)."""
-    bound = aim * (1 + OVERSHOOT)
-    for low, high in ((aim, bound), (goal, bound), (goal, math.inf)):
-        fits = [p for p in proposals if low <= p["measured_speedup"] <= high]
-        if fits:
-            return min(fits, key=lambda p: p["channels"])
-    return max(proposals, key=lambda p: p["measured_speedup"], default=None)
 
 
 def output_change(reference: list[list[np.ndarray]], outputs: list[list[np.ndarray]], imgsz: int, task: Task,
@@ -372,8 +358,8 @@ class LatencyMethod(PruningMethod):
                 short = (n, ms / base_ms) if short is None or n > short[0] else short
             if over is not None and (1 / over[1] <= aim * (1 + OVERSHOOT) or over[0] <= (short or (0,))[0] + 1):
                 break
-            if abs(speed / aim - 1) <= 2 * self._ratio_error:  # the timing cannot tell it from the aim: another
-                break  # proposal would chase the noise (yolov8m at 640 px, wall clock: 1.86-2.33x for one cut)
+            if within_noise(speed, aim, self._ratio_error):
+                break
             if over is not None and short is not None:  # between them, where the line through them meets the aim
                 (n0, s0), (n1, s1) = short, over
                 n = min(max(n0 + round((n1 - n0) * (s0 - want) / max(s0 - s1, 1e-9)), n0 + 1), n1 - 1)
