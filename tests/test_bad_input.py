@@ -116,6 +116,12 @@ CASES = [
     # every flag's error names the flag, the value and what is allowed (it once said "invalid _above_one value")
     ("speed-up not a number", {"--target-speedup": "x"}, "argument --target-speedup: must be a number > 1, got 'x'"),
     ("cfg speed-up not a number", {"--cfg": "target_speedup: x"}, "target_speedup must be a number > 1, got 'x'"),
+    ("cfg speed-ups, one not a number", {"--cfg": "target_speedup: [1.5, x]"},
+     "target_speedup must be a number > 1, got [1.5, 'x']"),
+    ("several speed-ups with method latency", {"--method": "latency", "--cfg": "target_speedup: [1.5, 2]"},
+     "several speed targets (1.5, 2) are met by one search: use --method search (or leave --method out), not latency"),
+    ("search without a speed-up", {"--method": "search"}, "method search needs one or more speed-ups"),
+    ("supernet epochs -1", {"--supernet-epochs": "-1"}, "argument --supernet-epochs: must be >= 0, got '-1'"),
     ("method unknown", {"--method": "prune"},
      "argument --method: must be one of depgraph, slim, latency, finetune, got 'prune'"),
     ("seed beyond numpy's", {"--seed": "4294967296"},

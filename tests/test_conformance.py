@@ -4,7 +4,8 @@ What each row must hold, from the model's structure (``yolo_prune.structure``) a
 same outputs in and out of it, eval mode); Torch-Pruning's dependency graph builds in seconds; a 0.5 cut keeps the
 width of every output its task fixes, rebuilds exactly from the yaml it writes, and exports to ONNX with outputs equal
 to PyTorch's; the copies the speed target times (cut without Torch-Pruning's pruner, written into an exported graph)
-are the ONNX model a real export gives; and each method's up-front check finishes in bounded time (the speed
+are the ONNX model a real export gives; a width search's subnet, as its supernet trains it (other channels' outputs
+zeroed), computes what the cut model computes; and each method's up-front check finishes in bounded time (the speed
 target's check looped in Torch-Pruning's tracer on YOLO11 and YOLO26 until the prunable form became one).
 
 A new family, task, layer type or method is a new row here: add it to FAMILIES, TASK_SUFFIXES or METHODS.
@@ -34,6 +35,7 @@ from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_like, e
 from yolo_prune.methods import METHODS, make_method
 from yolo_prune.methods.base import prunable_groups
 from yolo_prune.methods.latency import cut_copy, onnx_outputs, output_change
+from yolo_prune.methods.supernet import SubnetMasks, channel_ranks, subnet_masks
 from yolo_prune.settings import resolve_settings
 from yolo_prune.structure import FAMILIES, ModelAdapter
 from yolo_prune.structure.model_yaml import stock_yaml
@@ -51,6 +53,7 @@ SETTINGS = {
     "depgraph": {"target_prune_rate": 0.5},
     "slim": {"method": "slim", "target_prune_rate": 0.5},
     "latency": {"target_speedup": 1.2, "latency_runs": 3, "latency_warmup": 1, "latency_threads": 1},
+    "search": {"target_speedup": [1.1, 1.2], "latency_runs": 3, "latency_warmup": 1, "latency_threads": 1},
     "finetune": {"method": "finetune"},
 }
 
@@ -207,6 +210,38 @@ def test_the_speed_targets_timed_copies_are_what_an_export_gives(source, tmp_pat
     assert len(got) == len(want)  # every output: segmentation's prototypes (a transposed conv's rewrite) too
     for g, w in zip(got, want):
         assert np.abs(g - w).max() <= 1e-4 * np.abs(w).max()
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_supernets_subnet_computes_what_the_cut_model_computes(source):
+    """The width search trains a subnet as the whole model with the other channels' outputs zeroed (forward hooks on
+    the stock model): in eval mode that is the cut model's function, for random widths, depthwise convs, split C2f
+    blocks and segmentation's prototypes included."""
+    model = trained_like(source)
+    adapter = ModelAdapter.of(model, source)
+    method = make_method(settings_of("search"), adapter)
+    with adapter.prunable_form(model):
+        graph, ignored, _ = method.graph(model, IMGSZ)
+        groups = prunable_groups(graph, ignored)
+        rules = method.width_rules(model, groups)
+        ranks, roots = channel_ranks(model, graph, groups, tp.importance.GroupMagnitudeImportance(p=2))
+        names = {m: n for n, m in model.named_modules()}
+        order = {m: torch.tensor(ranks[n][::-1]) for m, n in names.items() if n in roots.values()}
+        gen = torch.Generator().manual_seed(1)
+        widths = rules.apply({c: max(1, int(c.out_channels * float(torch.rand(1, generator=gen))))
+                              for c in rules.current})  # fmt: skip
+        assert any(w < c.out_channels for c, w in widths.items())
+        spec = subnet_masks(model, ranks, roots, [rules.apply({}), widths])
+        cut = cut_copy(model, graph, widths, order)
+    masks = SubnetMasks(model, spec, torch.device("cpu"))
+    masks.use(1)
+    masked = outputs(model)
+    masks.remove()
+    expected = outputs(cut)
+    same = [(a, b) for a, b in zip(masked, expected) if a.shape == b.shape]  # the neck's features differ in width
+    assert same and same[0][0] is masked[0]  # the predictions at least
+    for a, b in same:
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4), (a - b).abs().max()
 
 
 def test_the_speed_target_sees_a_cut_of_the_prototypes(tmp_path):

@@ -43,7 +43,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add(group: argparse._ArgumentGroup, setting: Setting) -> None:
     """The flag of a declared setting: its value parsed and checked by the setting itself (``settings.SETTINGS``)."""
-    extra: dict[str, Any] = {"nargs": "?", "const": True} if setting.bare else {}
+    extra: dict[str, Any] = {"nargs": "?", "const": True} if setting.bare else {"nargs": "+"} if setting.several else {}
     group.add_argument(setting.flag, type=setting.parse, metavar=setting.metavar, help=setting.help, **extra)
 
 

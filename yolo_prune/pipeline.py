@@ -376,6 +376,7 @@ def _loop(run: Run, model: nn.Module | None) -> PruneResult:
         if log.rows[-1]["status"] == "rejected" or method.goal_reached(log.rows[-1]):
             break
         started = time.time()
+        model = method.step_model(model, k)
         reached = method.prune(model, k, steps, base_widths, run.imgsz)
         pruned = _measure(model, run, f"step_{k:02d}_pruned")
         distill = distill_kwargs(s, run.dir / checkpoint_file("base"), run.adapter.task)

@@ -58,6 +58,9 @@ LATENCY_TABLE_FILE = "latency_table.json"  # a speed target: per step, what halv
 LATENCY_MODEL_FILE = "latency_model.json"  # a speed target: what each layer's width costs, built once, and its fit
 SPARSITY_FILE = "sparsity.csv"  # slimming: per sparse-training epoch, the penalty and the gammas' sparsity
 SPARSE_FILE = "sparse.json"  # slimming: which sparse-trained checkpoint was pruned
+SUPERNET_DIR = "supernet"  # search: the supernet's training folder (its checkpoint: weights/supernet.pt)
+SEARCH_FILE = "search.json"  # search: the searched layers and widths, channel ranks, each generation, each choice
+SEARCH_DIR = "search"  # search: the validation subset candidates are scored on, and their validation folder
 GAMMA_FILES = {"before": "gamma_before.npy", "after": "gamma_after.npy"}  # slimming: |gamma| around sparse training
 
 METRICS_KEY = "metrics"  # in SETTINGS_FILE: the task's metrics, our name -> label, the first deciding

@@ -34,8 +34,8 @@ DEFAULT_CFG = Path(__file__).parent / "cfg" / "default.yaml"
 
 # The pruning methods a run may name; ``yolo_prune.methods.METHODS`` maps them to their classes (and checks them
 # against this list). Here rather than there so that the command line can list them without importing Torch-Pruning.
-METHODS = ("depgraph", "slim", "latency", "finetune")
-SPEED_TARGETS = ("target_speedup", "target_latency_ms")  # either one selects the latency method
+METHODS = ("depgraph", "slim", "latency", "search", "finetune")
+SPEED_TARGETS = ("target_speedup", "target_latency_ms")  # either one selects the latency method (several: search)
 MIN_CHANNELS_RULE = "a share below 1 (e.g. 0.1) or a whole channel count (e.g. 8)"
 SEED_MAX = 2**32 - 1  # numpy's limit; Ultralytics seeds numpy with it at the first fine-tuning
 
@@ -82,6 +82,7 @@ class Setting:
     by_ultralytics: bool = False
     metavar: str | None = None
     bare: bool = False  # the flag alone means true (``--distill``)
+    several: bool = False  # the flag takes one or more values (``--target-speedup 1.5 2``): one value, or a list
 
     @property
     def flag(self) -> str:
@@ -113,6 +114,11 @@ class Setting:
         numbers and paths as text where text is asked for (``name: 2024``)."""
         if value is None and self.optional:
             return None
+        if self.several and isinstance(value, (list, tuple)):
+            if not value:
+                raise ValueError(self.allowed())
+            values = [Setting(self.name, self.kind, low=self.low, low_open=self.low_open).convert(v) for v in value]
+            return values[0] if len(values) == 1 else sorted(set(values))
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise ValueError(self.allowed())
@@ -166,7 +172,8 @@ SETTINGS: tuple[Setting, ...] = (
             check=valid_run_name, rule="a folder name without / or \\, other than . and .."),
     # pruning
     Setting("method", str, "pruning", "depgraph (default), slim (network slimming), latency (widths for a measured "
-            "speed-up; a speed target selects it) or finetune (train a pruned model further)", choices=METHODS,
+            "speed-up; a speed target selects it), search (a supernet trained once, widths searched for one or more "
+            "speed targets; several targets select it) or finetune (train a pruned model further)", choices=METHODS,
             metavar="{" + ",".join(METHODS) + "}"),
     Setting("target_prune_rate", float, "pruning", "share of each prunable layer's channels removed by the last "
             "step, in (0, 1) (default 0.5)", low=0, high=1, low_open=True, high_open=True),
@@ -180,7 +187,8 @@ SETTINGS: tuple[Setting, ...] = (
             "train model=final.pt' keeps the pruned model (default true; needs --round-to a multiple of 8)"),
     # speed target
     Setting("target_speedup", float, "speed target (--method latency)", "prune until the latency provider "
-            "measures this speed-up over the base, e.g. 2; selects --method latency", low=1, low_open=True, optional=True),
+            "measures this speed-up over the base, e.g. 2; selects --method latency; several (1.5 2 3) select "
+            "--method search, one model each", low=1, low_open=True, optional=True, several=True),
     Setting("target_latency_ms", float, "speed target (--method latency)", "or until the model runs in this many ms "
             "here (turned into a speed-up at the start)", low=0, low_open=True, optional=True),
     Setting("latency_budget", float, "speed target (--method latency)", "seconds of timing per step, and per "
@@ -189,6 +197,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("latency_table", str, "speed target (--method latency)", "meet the target for a device yolo-prune "
             "cannot run on: a folder for a kit of models to time there (written when it has no timings.json, "
             "read when it has; --latency-provider cpu, openvino or ncnn)", optional=True, metavar="DIR"),
+    # one-shot width search
+    Setting("supernet_epochs", int, "width search (--method search)", "epochs of supernet training before the "
+            "search (default 10; 0 searches subnets of the model as it is)", low=0),
+    Setting("search_population", int, "width search (--method search)", "candidates scored per generation "
+            "(default 20)", low=2),
+    Setting("search_generations", int, "width search (--method search)", "generations after the first "
+            "(default 10)", low=0),
     # network slimming
     Setting("sr", float, "network slimming (--method slim)", "L1 penalty on BatchNorm scales: each optimizer step "
             "moves every |gamma| lr*sr toward zero (default 0.01)", low=0),
@@ -246,7 +261,8 @@ RUN_KEYS = ("project", "name", "verbose", "model", "data", "resume")
 PRUNE_KEYS = tuple(s.name for s in SETTINGS if not s.ultralytics and s.name not in RUN_KEYS)
 # Settings added after runs were first written: a run's settings file from before one takes its default on --resume
 # (any other missing key means a cut-off or foreign file).
-ADDED_SETTINGS = ("latency_budget", "int8", "compare_runtimes", "latency_table")
+ADDED_SETTINGS = ("latency_budget", "int8", "compare_runtimes", "latency_table", "supernet_epochs",
+                  "search_population", "search_generations")
 
 # Ultralytics keys that yolo-prune sets itself; a cfg copied from Ultralytics' args.yaml carries them. A value that
 # asks for what yolo-prune does anyway (or any value, where none is listed) is dropped with one note; another is
@@ -298,7 +314,9 @@ def resolve_settings(cfg: str | Path | None = None, overrides: dict[str, Any] | 
     chosen = {**from_file, **given}
     settings.update(chosen)
     if "method" not in chosen and any(settings.get(k) is not None for k in SPEED_TARGETS):
-        settings["method"] = "latency"  # a speed target without a method asks for latency-targeted widths
+        target = settings.get("target_speedup")
+        several = isinstance(target, list) and len(set(target)) > 1  # several targets: one search serves them all
+        settings["method"] = "search" if several else "latency"  # a speed target without a method: its widths
     unknown = sorted(k for k in settings if k not in PRUNE_KEYS and k not in RUN_KEYS and k not in _ultralytics_keys())
     if unknown:
         raise UserError(f"unknown setting(s): {', '.join(unknown)} (see cfg/default.yaml for the keys)")
@@ -394,13 +412,27 @@ def _check_freeze_form(freeze: Any) -> None:
         raise UserError(f"freeze must be {FREEZE_RULE}, got {freeze!r}")
 
 
+def speedups(settings: dict[str, Any]) -> list[float]:
+    """The speed-ups ``target_speedup`` asks for, smallest first (one, or several for the search)."""
+    target = settings.get("target_speedup")
+    return [] if target is None else sorted(target) if isinstance(target, list) else [target]
+
+
 def _speed_target(settings: dict[str, Any]) -> None:
-    """A speed target is one of ``target_speedup`` and ``target_latency_ms``, and only the latency method has one."""
+    """A speed target is one of ``target_speedup`` and ``target_latency_ms``, and only the latency and search
+    methods have one; the search makes one step per target."""
     given = [k for k in SPEED_TARGETS if settings.get(k) is not None]
     if len(given) == 2:
         raise UserError("give either target_speedup or target_latency_ms, not both")
     if settings["method"] == "latency" and not given:
         raise UserError("method latency needs a target: --target-speedup X (e.g. 2) or --target-latency-ms T")
+    if settings["method"] == "search":
+        if settings.get("target_speedup") is None:
+            raise UserError("method search needs one or more speed-ups: --target-speedup 1.5 2 3")
+        settings["iterative_steps"] = len(speedups(settings))  # one cut and fine-tuning per target
+    elif len(speedups(settings)) > 1:
+        raise UserError(f"several speed targets ({', '.join(f'{t:g}' for t in speedups(settings))}) are met by one "
+                        f"search: use --method search (or leave --method out), not {settings['method']}")
     if settings.get("latency_table") is not None:
         if settings["method"] != "latency":
             raise UserError("--latency-table times a speed target's models on a device: it needs --target-speedup "
@@ -409,7 +441,7 @@ def _speed_target(settings: dict[str, Any]) -> None:
             raise UserError(f"--latency-table writes models for cpu, openvino or ncnn, whose script runs anywhere "
                             f"with the runtime's own package; not for --latency-provider "
                             f"{settings['latency_provider']}, whose models are built for the device they run on")
-    if given and settings["method"] != "latency":
+    if given and settings["method"] not in ("latency", "search"):
         raise UserError(f"{given[0]} is a target of method latency, not of {settings['method']}: leave --method out "
                         "or use --method latency")  # fmt: skip
 

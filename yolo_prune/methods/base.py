@@ -139,6 +139,11 @@ class PruningMethod:
         """Work before the first pruning step (network slimming's sparse training); none by default."""
         return model
 
+    def step_model(self, model: nn.Module, step: int) -> nn.Module:
+        """The model step ``step`` cuts: the previous step's, by default (the search cuts every target from its
+        supernet)."""
+        return model
+
     def target_widths(
         self, model: nn.Module, groups: list[Any], rules: WidthRules, step: int, steps: int,
         base_widths: dict[str, int],

@@ -67,7 +67,6 @@ import copy
 import math
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -90,6 +89,7 @@ from yolo_prune.methods.latency_model import (
 from yolo_prune.rundir import (
     LATENCY_MODEL_FILE, LATENCY_TABLE_FILE, SPEED_TARGET_FILE, checkpoint_file, read_json, write_json,
 )  # fmt: skip
+from yolo_prune.settings import speedups
 from yolo_prune.structure import ModelAdapter, Task, stock_name
 from yolo_prune.structure.parts import CONVS, leave
 
@@ -200,7 +200,7 @@ class LatencyMethod(PruningMethod):
                 )  # fmt: skip
             target = base_ms / wanted
         else:
-            target = s["target_speedup"]
+            target = max(speedups(s))  # the search's largest; the latency method has one
             if target > reach:
                 raise UserError(
                     f"target speed-up {target:g}x is beyond this model's reach: with every prunable layer at its "

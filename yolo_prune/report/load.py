@@ -23,7 +23,8 @@ import yaml
 
 from yolo_prune.errors import UserError
 from yolo_prune.rundir import (
-    GAMMA_FILES, LAYERS_FILE, SETTINGS_FILE, SPARSITY_FILE, STEPS_FILE, SUMMARY_FILE, read_json, step_columns,
+    GAMMA_FILES, LAYERS_FILE, SEARCH_FILE, SETTINGS_FILE, SPARSITY_FILE, STEPS_FILE, SUMMARY_FILE, read_json,
+    step_columns,
 )  # fmt: skip
 
 _TEXT_KEYS = ("phase", "status", "checkpoint")
@@ -77,6 +78,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         "sparsity": sparsity or None,
         "gamma_before": gammas["before"],
         "gamma_after": gammas["after"],
+        "search": read_json(run / SEARCH_FILE, optional=True),
     }
 
 

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 
 from yolo_prune.errors import UserError
 from yolo_prune.report.load import load_run, num, step_series
+from yolo_prune.report.search import candidate_speedup
 from yolo_prune.rundir import DEFAULT_METRICS, PLOTS_DIR, run_metrics, write_bytes, write_text
 
 # PNG text chunks matplotlib adds by default; dropping them keeps regenerated files byte-identical.
@@ -239,6 +240,31 @@ def plot_sparsity(sparsity: Sequence[dict], out_dir: str | Path) -> Path:
         return _save(fig, Path(out_dir), "sparsity")
 
 
+def plot_search(search: dict[str, Any], targets: list[float], out_dir: str | Path, label: str) -> Path:
+    """Every candidate scored: speed-up over the base against the metric, by origin; the chosen ones and the
+    targets marked."""
+    candidates = [c for g in search.get("generations") or [] for c in g["candidates"]]
+    chosen = [c for c in (search.get("chosen") or {}).values()]
+    with mpl_style.context("default"):
+        fig, (ax,) = _new_figure(size=(8, 5))
+        for origin, style in (("random", "o"), ("mutation", "o"), ("crossover", "o"), ("uniform", "s")):
+            group = [c for c in candidates if c["origin"] == origin]
+            if group:
+                ax.plot([candidate_speedup(c) for c in group], [c["metric"] for c in group], style, alpha=0.7,
+                        label=f"{origin} ({len(group)})" if origin != "uniform" else "uniform widths (DepGraph)")
+        if chosen:
+            ax.plot([candidate_speedup(c) for c in chosen], [c["metric"] for c in chosen], "*", markersize=16,
+                    color="tab:red", label="chosen")  # fmt: skip
+        for t in targets:
+            ax.axvline(t, color="grey", linestyle=":")
+        ax.set_xlabel("speed-up over the base (measured where timed, else the latency model's)")
+        ax.set_ylabel(f"{label} (search's validation subset)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+        ax.set_title("Width search: every candidate scored")
+        return _save(fig, Path(out_dir), "search")
+
+
 def plot_steps(run_dir: str | Path) -> dict[str, Path]:
     """Refresh every plot the run directory has data for (called by the pipeline after each step)."""
     run = load_run(run_dir)
@@ -260,5 +286,10 @@ def plot_run(run: dict[str, Any]) -> dict[str, Path]:
         paths["gamma_hist"] = plot_gamma_hist(run["gamma_before"], run["gamma_after"], out)
     if run["sparsity"]:
         paths["sparsity"] = plot_sparsity(run["sparsity"], out)
+    if run["search"] and run["search"].get("generations"):
+        targets = run["settings"].get("target_speedup") or []
+        targets = targets if isinstance(targets, list) else [targets]
+        label = next(iter(run_metrics(run["settings"]).values()))
+        paths["search"] = plot_search(run["search"], [num(t) for t in targets], out, label)
     return paths
 

@@ -299,6 +299,7 @@ _PLOT_CAPTIONS = {
     "channels": "Output channels per conv layer, base vs final",
     "gamma_hist": "BatchNorm |gamma| before and after sparse training",
     "sparsity": "Sparse training per epoch",
+    "search": "Width search: every candidate scored, speed-up against the metric on the search's validation subset",
 }
 
 

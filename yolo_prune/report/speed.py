@@ -26,6 +26,7 @@ from typing import Any
 
 from yolo_prune.latency import attainable_speedup, step_timing, timing_label
 from yolo_prune.report.format import finite
+from yolo_prune.report.search import search_blocks
 from yolo_prune.rundir import (
     LATENCY_MODEL_FILE, LATENCY_TABLE_FILE, LAYERS_FILE, SPEED_TARGET_FILE, STEPS_FILE, read_json,
 )  # fmt: skip
@@ -92,6 +93,8 @@ def speed_blocks(run_dir: Path, summary: dict[str, Any] | None) -> list[tuple]:
         where = (f"{state['provider']} on the device, imgsz {state.get('imgsz')}, batch 1: predicted from the "
                  f"device's timings (kit {device.get('kit')}), not measured here")  # fmt: skip
     priced = "priced by the latency model" if device else "exported and timed against the base in interleaved rounds"
+    if state.get("targets"):  # a width search: one model per target
+        return search_blocks(run_dir, state, how, where) + _timing_blocks(run_dir, state)
     target, steps, met = state["target_speedup"], state.get("steps") or [], state.get("met_at_step")
     wanted = f" ({state['target_latency_ms']:g} ms asked for)" if state.get("target_latency_ms") else ""
     if met is not None:

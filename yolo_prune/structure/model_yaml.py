@@ -31,7 +31,7 @@ from typing import Any, Callable, NamedTuple
 import torch
 import torch.nn as nn
 
-from yolo_prune.structure.parts import CONVS, FORMS, PARTS, Row
+from yolo_prune.structure.parts import CONVS, PARTS, Row
 
 # Message that a rebuild from an inexpressible yaml stops with: Ultralytics looks the first layer's module up by name.
 REFUSAL = (
