@@ -129,6 +129,8 @@ def test_an_interrupted_run_resumes_on_its_class_folder(run, tmp_path):
     # a classifier at 32 pixels runs in about 0.3 ms: more rounds, so that timing noise does not pass for a speed-up
     ("yolo26n-cls.yaml", dict(target_speedup=1.2, latency_runs=15, latency_warmup=2, latency_threads=1)),
     ("yolo11n-cls.yaml", dict(method="finetune")),
+    ("yolov8n-cls.yaml", dict(method="search", target_speedup=1.2, supernet_epochs=1, search_population=2,
+                              search_generations=1, latency_runs=15, latency_warmup=2, latency_threads=1)),
 ])  # fmt: skip
 def test_the_other_methods_run_one_step(source, method, cls_data_dir, tmp_path):
     result = prune(model=source, data=str(cls_data_dir), iterative_steps=1, epochs=1, project=str(tmp_path),

@@ -113,6 +113,8 @@ def test_onnx_matches_pytorch_and_final_reloads_without_yolo_prune(run, run_pyth
     ("segment", "yolo26n-seg.yaml", dict(method="slim", sr=0.05, sparse_epochs=1)),  # Proto26's semantic branch trains
     ("pose", "yolo11n-pose.yaml", dict(target_speedup=1.2, latency_runs=3, latency_warmup=1, latency_threads=1)),
     ("obb", "yolov8n-obb.yaml", dict(method="slim", sr=0.05, sparse_epochs=1)),
+    ("segment", "yolo11n-seg.yaml", dict(method="search", target_speedup=1.2, supernet_epochs=1, search_population=2,
+                                         search_generations=1, latency_runs=3, latency_warmup=1, latency_threads=1)),
 ])  # fmt: skip
 def test_the_other_methods_run_one_step_on_each_task(task, source, method, task_data_yaml, tmp_path):
     result = prune(model=source, data=str(task_data_yaml(task)), iterative_steps=1, epochs=1, project=str(tmp_path),

@@ -56,7 +56,7 @@ from yolo_prune.methods.base import keep_count, module_names, out_convs, prunabl
 from yolo_prune.methods.latency import PROBE, LatencyMethod, cut_copy
 from yolo_prune.methods.latency_model import MARGIN, keyed
 from yolo_prune.methods.supernet import (
-    SupernetDistillTraining, SupernetTraining, channel_ranks, subnet_masks,
+    OUTPUT_HANDLERS, SupernetDistillTraining, SupernetTraining, channel_ranks, subnet_masks,
 )  # fmt: skip
 from yolo_prune.rundir import (
     SEARCH_DIR, SEARCH_FILE, SPEED_TARGET_FILE, SUPERNET_DIR, checkpoint_file, read_json, write_json, write_yaml,
@@ -75,13 +75,23 @@ ROUNDS = 3  # rounds of timing a target's best candidates, the latency model cor
 
 class FixedRanking(tp.importance.Importance):
     """Torch-Pruning importance that scores each group's channels by the search's ranking (best first), so that the
-    real cut removes exactly the channels the supernet trained without."""
+    real cut removes exactly the channels the supernet trained without. The scores of any ranked conv of the group
+    are mapped to the group's root, whichever layer the pruner's graph roots it at (a depthwise conv, in YOLO11's
+    and YOLO26's heads)."""
 
     def __init__(self, scores: dict[nn.Module, torch.Tensor]) -> None:
         self.scores = scores
 
     def __call__(self, group: Any) -> torch.Tensor | None:
-        return self.scores.get(group[0].dep.target.module)
+        position = {r: i for i, r in enumerate(group[0].root_idxs)}
+        for item in group:
+            scores = self.scores.get(item.dep.target.module)
+            if scores is not None and item.dep.handler in OUTPUT_HANDLERS:
+                out = torch.zeros(len(position))
+                for r, idx in zip(item.root_idxs, item.idxs):
+                    out[position[r]] = scores[idx]
+                return out
+        return None
 
 
 class SearchMethod(LatencyMethod):
@@ -167,7 +177,7 @@ class SearchMethod(LatencyMethod):
         ranks = {by_name[n]: r for n, r in state["ranks"].items()}
         roots = {convs[0] for convs in (out_convs(g) for g in groups) if convs and convs[0] in ranks}
         order = {c: torch.tensor(ranks[c][::-1]) for c in roots}  # least important first, as ``cut_copy`` cuts
-        self._ranking = FixedRanking({c: _scores(ranks[c]) for c in roots})
+        self._ranking = FixedRanking({c: _scores(r) for c, r in ranks.items()})
         space = Space(self, model, groups, rules, base_widths, state, order)
         if len(state["chosen"]) < len(self.targets):
             space.search()
