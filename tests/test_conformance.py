@@ -244,6 +244,37 @@ def test_a_supernets_subnet_computes_what_the_cut_model_computes(source):
         assert torch.allclose(a, b, atol=1e-4, rtol=1e-4), (a - b).abs().max()
 
 
+@pytest.mark.parametrize("source", SOURCES)
+def test_the_real_cut_of_a_searched_subnet_is_the_subnet_the_search_scored(source):
+    """The search scores a subnet cut without Torch-Pruning's pruner (``cut_copy``, its ranking); the step cuts with
+    the pruner and ``FixedRanking``: the two must remove the same channels, whichever layer the pruner's graph roots
+    a group at."""
+    from yolo_prune.methods.search import FixedRanking, channel_scores
+    from yolo_prune.structure import CUSTOMIZED_PRUNERS
+
+    model = trained_like(source)
+    adapter = ModelAdapter.of(model, source)
+    method = make_method(settings_of("search"), adapter)
+    with adapter.prunable_form(model):
+        graph, ignored, example = method.graph(model, IMGSZ)
+        groups = prunable_groups(graph, ignored)
+        rules = method.width_rules(model, groups)
+        ranks, roots = channel_ranks(model, graph, groups, tp.importance.GroupMagnitudeImportance(p=2))
+        modules = dict(model.named_modules())
+        order = {modules[n]: torch.tensor(ranks[n][::-1]) for n in set(roots.values())}
+        gen = torch.Generator().manual_seed(2)
+        widths = rules.apply({c: max(1, int(c.out_channels * float(torch.rand(1, generator=gen))))
+                              for c in rules.current})  # fmt: skip
+        scored = cut_copy(model, graph, widths, order)
+        ratios = {c: 1 - (keep + 0.5) / c.out_channels for c, keep in widths.items() if keep < c.out_channels}
+        ranking = FixedRanking({modules[n]: channel_scores(r) for n, r in ranks.items()})
+        method.pruner_cls(model, example, importance=ranking, pruning_ratio=0.0, pruning_ratio_dict=ratios,
+                          ignored_layers=ignored, customized_pruners=CUSTOMIZED_PRUNERS).step()
+    assert layer_widths(model) == layer_widths(scored)
+    for a, b in zip(outputs(model), outputs(scored)):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4), (a - b).abs().max()
+
+
 def test_the_speed_target_sees_a_cut_of_the_prototypes(tmp_path):
     """Halving YOLOv8-seg's prototype (its three inner layers at one width) moves no box, score or mask coefficient,
     only the masks: the change the speed target ranks layers by must see it, or the prototype would look free."""

@@ -14,7 +14,8 @@ Published precedents: AutoSlim (MMRazor), SPOS's channel search over a one-shot 
   the supernet as the real cut would cut it, its BatchNorm statistics recalibrated on training images, and scored by
   the task's deciding metric on up to ``VAL_IMAGES`` validation images; its latency comes from the speed target's
   latency model on the chosen runtime (``--latency-provider``), built once by timing each layer's cuts. Generation 0:
-  uniform widths at each target (DepGraph's choice, in the plot) and random subnets; then, per generation, the best
+  uniform widths at each target (DepGraph's choice), the speed target's one-step cut at each (``--method latency``'s
+  table and timed proposals; both marked in the plot) and random subnets; then, per generation, the best
   ``PARENTS`` of each target breed ``--search-population`` children by mutation and crossover (SPOS), each repaired
   until it is predicted to meet some target. At the end the best ``TIMED`` of each target are timed for real against
   the base (the latency model learns from them) and each target takes the best that measured it.
@@ -54,7 +55,7 @@ from yolo_prune.evaluation import evaluate_map
 from yolo_prune.export import export_like
 from yolo_prune.methods.base import keep_count, module_names, out_convs, prunable_groups
 from yolo_prune.methods.latency import PROBE, LatencyMethod, cut_copy
-from yolo_prune.methods.latency_model import MARGIN, keyed
+from yolo_prune.methods.latency_model import MARGIN, choose_proposal, keyed
 from yolo_prune.methods.supernet import (
     OUTPUT_HANDLERS, SupernetDistillTraining, SupernetTraining, channel_ranks, subnet_masks,
 )  # fmt: skip
@@ -177,7 +178,7 @@ class SearchMethod(LatencyMethod):
         ranks = {by_name[n]: r for n, r in state["ranks"].items()}
         roots = {convs[0] for convs in (out_convs(g) for g in groups) if convs and convs[0] in ranks}
         order = {c: torch.tensor(ranks[c][::-1]) for c in roots}  # least important first, as ``cut_copy`` cuts
-        self._ranking = FixedRanking({c: _scores(r) for c, r in ranks.items()})
+        self._ranking = FixedRanking({c: channel_scores(r) for c, r in ranks.items()})
         space = Space(self, model, groups, rules, base_widths, state, order)
         if len(state["chosen"]) < len(self.targets):
             space.search()
@@ -212,7 +213,7 @@ class SearchMethod(LatencyMethod):
                            "supernet_epochs": self.settings["supernet_epochs"]}}  # fmt: skip
 
 
-def _scores(ranked: list[int]) -> torch.Tensor:
+def channel_scores(ranked: list[int]) -> torch.Tensor:
     """Scores of a conv's channels from its ranking (best first): the best scores highest."""
     scores = torch.zeros(len(ranked))
     scores[torch.tensor(ranked)] = torch.arange(len(ranked), 0, -1, dtype=torch.float)
@@ -270,7 +271,7 @@ class Space:
             self.data = self._subset()
             gens = self.state["generations"]
             if not gens:
-                self._generation(0, self._first())
+                self._generation(0, self._first(Path(tmp)))
                 uniform = [c for c in gens[0]["candidates"] if c["origin"] == "uniform"]
                 self._measure(uniform, Path(tmp))  # the latency model's correction, before it decides what breeds
                 write_json(self.path, self.state)
@@ -283,12 +284,29 @@ class Space:
     def _candidates(self) -> list[dict[str, Any]]:
         return [c for g in self.state["generations"] for c in g["candidates"]]
 
-    def _first(self) -> list[tuple[list[int], str]]:
-        """Uniform widths meeting each target (DepGraph's choice at that speed), and random subnets."""
+    def _first(self, tmp: Path) -> list[dict[str, Any]]:
+        """Uniform widths meeting each target (DepGraph's choice at that speed), the speed target's cut for each, and
+        random subnets."""
         rng = random.Random(f"{self.seed}-0")
-        seeds = [(self._uniform(t), "uniform") for t in self.targets]
-        while len(seeds) < self.population + len(self.targets):
-            seeds.append((self._repair([rng.choice(ch) for ch in self.choices], rng), "random"))
+        seeds = [{"widths": self._uniform(t), "origin": "uniform"} for t in self.targets] + self._speed_target(tmp)
+        while len(seeds) < self.population + 2 * len(self.targets):
+            seeds.append({"widths": self._repair([rng.choice(ch) for ch in self.choices], rng), "origin": "random"})
+        return seeds
+
+    def _speed_target(self, tmp: Path) -> list[dict[str, Any]]:
+        """Each target's cut as the speed target (``--method latency``) makes it in one step, on the supernet: its
+        table of what halving each layer costs in time and in outputs, then its proposals timed against the base;
+        each kept with its measured speed-up (where it lands, in the plot, and parents for the search)."""
+        scores = {c: channel_scores(o.flip(0).tolist()) for c, o in self.order.items()}
+        _, probed = self.method._table(self.model, self.units, self.rules, scores, self.order, self.lm, {}, 1, tmp)
+        seeds = []
+        for t in self.targets:
+            aim = t * (1 + MARGIN)
+            chosen = choose_proposal(self.method._propose(self.model, self.units, probed, self.rules, self.lm, aim, 1,
+                                                          tmp), t, aim)  # fmt: skip
+            if chosen:
+                seeds.append({"widths": [chosen["widths"][u.convs[0]] for u in self.units], "origin": "latency",
+                              "measured_speedup": chosen["measured_speedup"]})  # fmt: skip
         return seeds
 
     def _uniform(self, target: float) -> list[int]:
@@ -337,14 +355,14 @@ class Space:
         own = [c for c in fits if speeds[id(c)] < above[0]] if above else fits
         return sorted(own or fits, key=lambda c: -c["metric"])[:count]
 
-    def _children(self, rng: random.Random) -> list[tuple[list[int], str]]:
+    def _children(self, rng: random.Random) -> list[dict[str, Any]]:
         """Half by mutation, half by crossover of two parents of one target (SPOS), each repaired."""
         parents = {t: self._best(t, PARENTS) for t in self.targets}
         pools = [p for p in parents.values() if p]
         if not pools:
             return []
         seen = {tuple(c["widths"]) for c in self._candidates()}
-        children: list[tuple[list[int], str]] = []
+        children: list[dict[str, Any]] = []
         for attempt in range(self.population * 10):
             if len(children) >= self.population:
                 break
@@ -360,15 +378,13 @@ class Space:
             widths = self._repair(widths, rng)
             if tuple(widths) not in seen:
                 seen.add(tuple(widths))
-                children.append((widths, how))
+                children.append({"widths": widths, "origin": how})
         return children
 
-    def _generation(self, g: int, members: list[tuple[list[int], str]]) -> None:
-        """Score ``members`` and write the generation."""
-        candidates = []
-        for widths, origin in members:
-            candidates.append({"widths": widths, "origin": origin, "predicted_speedup": self.speedup(widths),
-                               "metric": self._score(widths)})  # fmt: skip
+    def _generation(self, g: int, members: list[dict[str, Any]]) -> None:
+        """Score ``members`` (each its widths, origin and any measured speed-up) and write the generation."""
+        candidates = [{**m, "predicted_speedup": self.speedup(m["widths"]), "metric": self._score(m["widths"])}
+                      for m in members]  # fmt: skip
         self.state["generations"].append({"generation": g, "candidates": candidates})
         write_json(self.path, self.state)
         best = {f"{t:g}x": round(b[0]["metric"], 3) for t in self.targets for b in [self._best(t, 1)] if b}
@@ -438,4 +454,4 @@ class Space:
         write_json(self.method.run.dir / SPEED_TARGET_FILE, self.method.state)
 
 
-__all__ = ["FixedRanking", "SearchMethod", "recalibrate"]
+__all__ = ["FixedRanking", "SearchMethod", "channel_scores", "recalibrate"]

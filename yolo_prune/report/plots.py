@@ -247,11 +247,13 @@ def plot_search(search: dict[str, Any], targets: list[float], out_dir: str | Pat
     chosen = [c for c in (search.get("chosen") or {}).values()]
     with mpl_style.context("default"):
         fig, (ax,) = _new_figure(size=(8, 5))
-        for origin, style in (("random", "o"), ("mutation", "o"), ("crossover", "o"), ("uniform", "s")):
+        labels = {"uniform": "uniform widths (DepGraph)", "latency": "the speed target's cut (--method latency)"}
+        for origin, style in (("random", "o"), ("mutation", "o"), ("crossover", "o"), ("uniform", "s"),
+                              ("latency", "D")):  # fmt: skip
             group = [c for c in candidates if c["origin"] == origin]
             if group:
                 ax.plot([candidate_speedup(c) for c in group], [c["metric"] for c in group], style, alpha=0.7,
-                        label=f"{origin} ({len(group)})" if origin != "uniform" else "uniform widths (DepGraph)")
+                        label=labels.get(origin, f"{origin} ({len(group)})"))
         if chosen:
             ax.plot([candidate_speedup(c) for c in chosen], [c["metric"] for c in chosen], "*", markersize=16,
                     color="tab:red", label="chosen")  # fmt: skip

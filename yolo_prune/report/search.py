@@ -3,8 +3,8 @@ and its plot of every candidate scored.
 
 Reads ``search.json`` and ``speed_target.json`` (``yolo_prune.rundir``); draws ``plots/search.png`` (candidates:
 the latency model's speed-up, or the measured one where timed, against the metric on the search's validation
-subset; the uniform-width candidates, DepGraph's choice at each target, and the chosen ones marked; drawn by
-``report.plots.plot_search``).
+subset; the uniform-width candidates (DepGraph's choice at each target), the speed target's one-step cuts and the
+chosen ones marked; drawn by ``report.plots.plot_search``).
 
 Usage:
     from yolo_prune.report.search import search_blocks
@@ -51,7 +51,7 @@ def search_blocks(run_dir: Path, state: dict[str, Any], how: str, where: str) ->
                      f"{chosen['metric']:.3f}" if chosen else "n/a",
                      f"{row[yard.removesuffix('_pruned')]:.3f}" if yard else "n/a",
                      row.get("checkpoint") or "n/a"])  # fmt: skip
-    uniform = [c for c in gens[0]["candidates"] if c["origin"] == "uniform"] if gens else []
+    first = gens[0]["candidates"] if gens else []
     text = (f"One supernet, one search, one model per target ({where}): {met} of {len(state['targets'])} targets "
             f"{how} met. The supernet trained {state.get('supernet_epochs', 'n/a')} epoch(s) (the widest, the "
             f"narrowest and two random subnets in turn, each layer keeping its most important channels); the search "
@@ -59,9 +59,12 @@ def search_blocks(run_dir: Path, state: dict[str, Any], how: str, where: str) ->
             f"from the supernet, its BatchNorm statistics recalibrated, scored on the search's validation subset), "
             f"in {search.get('seconds') or 0:.0f} s; each target's best candidates were timed against the base and "
             f"the best that measured the target was cut and fine-tuned.")  # fmt: skip
-    if uniform:
-        text += " Uniform widths (DepGraph's choice at each target) scored " + ", ".join(
-            f"{c['metric']:.3f} at {_x(candidate_speedup(c))}" for c in uniform) + "."
+    for origin, what in (("uniform", "Uniform widths (DepGraph's choice at each target)"),
+                         ("latency", "The speed target's one-step cut at each target (--method latency)")):
+        seeds = [c for c in first if c["origin"] == origin]
+        if seeds:
+            text += f" {what} scored " + ", ".join(f"{c['metric']:.3f} at {_x(candidate_speedup(c))}" for c in seeds)
+            text += "."
     return [
         ("h2", "Width search"),
         ("p", text),
