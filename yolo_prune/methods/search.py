@@ -53,7 +53,7 @@ import torch_pruning as tp
 from yolo_prune.checkpoint import load_detector
 from yolo_prune.evaluation import evaluate_map
 from yolo_prune.export import export_like
-from yolo_prune.methods.base import keep_count, module_names, out_convs, prunable_groups
+from yolo_prune.methods.base import WidthRules, keep_count, module_names, out_convs, prunable_groups
 from yolo_prune.methods.latency import PROBE, LatencyMethod, cut_copy
 from yolo_prune.methods.latency_model import MARGIN, choose_proposal, keyed
 from yolo_prune.methods.supernet import (
@@ -241,7 +241,7 @@ class Space:
     """One search over one supernet (``model``, prunable form): candidates, their scores and predicted speed-ups,
     the generations, and the choice per target, kept in ``search.json``."""
 
-    def __init__(self, method: SearchMethod, model: nn.Module, groups: list[Any], rules: Any,
+    def __init__(self, method: SearchMethod, model: nn.Module, groups: list[Any], rules: WidthRules,
                  base_widths: dict[str, int], state: dict[str, Any], order: dict[nn.Conv2d, torch.Tensor]) -> None:
         self.method, self.model, self.rules, self.state, self.order = method, model, rules, state, order
         run, settings = method.run, method.settings
