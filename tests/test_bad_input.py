@@ -123,7 +123,7 @@ CASES = [
     ("search without a speed-up", {"--method": "search"}, "method search needs one or more speed-ups"),
     ("supernet epochs -1", {"--supernet-epochs": "-1"}, "argument --supernet-epochs: must be >= 0, got '-1'"),
     ("method unknown", {"--method": "prune"},
-     "argument --method: must be one of depgraph, slim, latency, finetune, got 'prune'"),
+     "argument --method: must be one of depgraph, slim, latency, search, finetune, got 'prune'"),
     ("seed beyond numpy's", {"--seed": "4294967296"},
      "argument --seed: must be >= 0 and <= 4294967295, got '4294967296'"),
     ("cfg seed beyond numpy's", {"--cfg": "seed: 4294967296"},
