@@ -113,10 +113,18 @@ def test_onnx_matches_pytorch_and_final_reloads_without_yolo_prune(run, run_pyth
     ("segment", "yolo26n-seg.yaml", dict(method="slim", sr=0.05, sparse_epochs=1)),  # Proto26's semantic branch trains
     ("pose", "yolo11n-pose.yaml", dict(target_speedup=1.2, latency_runs=3, latency_warmup=1, latency_threads=1)),
     ("obb", "yolov8n-obb.yaml", dict(method="slim", sr=0.05, sparse_epochs=1)),
-    ("segment", "yolo11n-seg.yaml", dict(method="search", target_speedup=1.2, supernet_epochs=1, search_population=2,
-                                         search_generations=1, latency_runs=3, latency_warmup=1, latency_threads=1)),
+    # the width search, from a checkpoint with trained-like BatchNorms (see the docstring)
+    ("obb", "trained-like yolo11n-obb.yaml", dict(method="search", target_speedup=1.2, supernet_epochs=1,
+                                                  search_population=2, search_generations=1, latency_runs=3,
+                                                  latency_warmup=1, latency_threads=1)),
 ])  # fmt: skip
 def test_the_other_methods_run_one_step_on_each_task(task, source, method, task_data_yaml, tmp_path):
+    """The width search recalibrates BatchNorm statistics on ten images: from an untrained yaml model that gives
+    boxes and mask coefficients of several hundred, whose float rounding alone passes the ONNX check's absolute
+    tolerance; it starts from a model with trained-like BatchNorms (its head's groups rooted at depthwise convs)."""
+    if source.startswith("trained-like "):
+        model = trained_like(load_detector(source.removeprefix("trained-like "), nc=3))
+        source = str(save_checkpoint(tmp_path / "trained_like.pt", model, {"imgsz": 64}))
     result = prune(model=source, data=str(task_data_yaml(task)), iterative_steps=1, epochs=1, project=str(tmp_path),
                    **method, **TINY)  # fmt: skip
     rows = json.loads((result.run_dir / "steps.json").read_text())
