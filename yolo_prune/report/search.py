@@ -53,7 +53,7 @@ def search_blocks(run_dir: Path, state: dict[str, Any], how: str, where: str) ->
                      row.get("checkpoint") or "n/a"])  # fmt: skip
     first = gens[0]["candidates"] if gens else []
     text = (f"One supernet, one search, one model per target ({where}): {met} of {len(state['targets'])} targets "
-            f"{how} met. The supernet trained {state.get('supernet_epochs', 'n/a')} epoch(s) (the widest, the "
+            f"{how} met. The supernet trained {search.get('supernet_epochs', 'n/a')} epoch(s) (the widest, the "
             f"narrowest and two random subnets in turn, each layer keeping its most important channels); the search "
             f"scored {len(candidates)} candidates in {max(len(gens) - 1, 0)} generation(s) after the first (each cut "
             f"from the supernet, its BatchNorm statistics recalibrated, scored on the search's validation subset), "
