@@ -212,25 +212,34 @@ def test_the_speed_targets_timed_copies_are_what_an_export_gives(source, tmp_pat
         assert np.abs(g - w).max() <= 1e-4 * np.abs(w).max()
 
 
+@contextlib.contextmanager
+def random_subnet(source: str, seed: int) -> Iterator[tuple]:
+    """``source`` trained-like, in its prunable form for the block, with what a width search knows of it: the
+    search's method, its graph, ignored layers and example input, each conv's ranked channels and group roots, the
+    roots' cut order (least important first) and random widths through the width rules."""
+    model = trained_like(source)
+    adapter = ModelAdapter.of(model, source)
+    method = make_method(settings_of("search"), adapter)
+    with adapter.prunable_form(model):
+        graph, ignored, example = method.graph(model, IMGSZ)
+        groups = prunable_groups(graph, ignored)
+        rules = method.width_rules(model, groups)
+        ranks, roots = channel_ranks(model, graph, groups, tp.importance.GroupMagnitudeImportance(p=2))
+        modules = dict(model.named_modules())
+        order = {modules[n]: torch.tensor(ranks[n][::-1]) for n in set(roots.values())}
+        gen = torch.Generator().manual_seed(seed)
+        widths = rules.apply({c: max(1, int(c.out_channels * float(torch.rand(1, generator=gen))))
+                              for c in rules.current})  # fmt: skip
+        assert any(w < c.out_channels for c, w in widths.items())
+        yield model, method, graph, ignored, example, rules, ranks, roots, order, widths
+
+
 @pytest.mark.parametrize("source", SOURCES)
 def test_a_supernets_subnet_computes_what_the_cut_model_computes(source):
     """The width search trains a subnet as the whole model with the other channels' outputs zeroed (forward hooks on
     the stock model): in eval mode that is the cut model's function, for random widths, depthwise convs, split C2f
     blocks and segmentation's prototypes included."""
-    model = trained_like(source)
-    adapter = ModelAdapter.of(model, source)
-    method = make_method(settings_of("search"), adapter)
-    with adapter.prunable_form(model):
-        graph, ignored, _ = method.graph(model, IMGSZ)
-        groups = prunable_groups(graph, ignored)
-        rules = method.width_rules(model, groups)
-        ranks, roots = channel_ranks(model, graph, groups, tp.importance.GroupMagnitudeImportance(p=2))
-        names = {m: n for n, m in model.named_modules()}
-        order = {m: torch.tensor(ranks[n][::-1]) for m, n in names.items() if n in roots.values()}
-        gen = torch.Generator().manual_seed(1)
-        widths = rules.apply({c: max(1, int(c.out_channels * float(torch.rand(1, generator=gen))))
-                              for c in rules.current})  # fmt: skip
-        assert any(w < c.out_channels for c, w in widths.items())
+    with random_subnet(source, 1) as (model, _, graph, _, _, rules, ranks, roots, order, widths):
         spec = subnet_masks(model, ranks, roots, [rules.apply({}), widths])
         cut = cut_copy(model, graph, widths, order)
     masks = SubnetMasks(model, spec, torch.device("cpu"))
@@ -252,21 +261,10 @@ def test_the_real_cut_of_a_searched_subnet_is_the_subnet_the_search_scored(sourc
     from yolo_prune.methods.search import FixedRanking, channel_scores
     from yolo_prune.structure import CUSTOMIZED_PRUNERS
 
-    model = trained_like(source)
-    adapter = ModelAdapter.of(model, source)
-    method = make_method(settings_of("search"), adapter)
-    with adapter.prunable_form(model):
-        graph, ignored, example = method.graph(model, IMGSZ)
-        groups = prunable_groups(graph, ignored)
-        rules = method.width_rules(model, groups)
-        ranks, roots = channel_ranks(model, graph, groups, tp.importance.GroupMagnitudeImportance(p=2))
-        modules = dict(model.named_modules())
-        order = {modules[n]: torch.tensor(ranks[n][::-1]) for n in set(roots.values())}
-        gen = torch.Generator().manual_seed(2)
-        widths = rules.apply({c: max(1, int(c.out_channels * float(torch.rand(1, generator=gen))))
-                              for c in rules.current})  # fmt: skip
+    with random_subnet(source, 2) as (model, method, graph, ignored, example, _, ranks, _, order, widths):
         scored = cut_copy(model, graph, widths, order)
         ratios = {c: 1 - (keep + 0.5) / c.out_channels for c, keep in widths.items() if keep < c.out_channels}
+        modules = dict(model.named_modules())
         ranking = FixedRanking({modules[n]: channel_scores(r) for n, r in ranks.items()})
         method.pruner_cls(model, example, importance=ranking, pruning_ratio=0.0, pruning_ratio_dict=ratios,
                           ignored_layers=ignored, customized_pruners=CUSTOMIZED_PRUNERS).step()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Collection
 
@@ -117,7 +117,7 @@ class Setting:
         if self.several and isinstance(value, (list, tuple)):
             if not value:
                 raise ValueError(self.allowed())
-            values = [Setting(self.name, self.kind, low=self.low, low_open=self.low_open).convert(v) for v in value]
+            values = [replace(self, several=False, optional=False).convert(v) for v in value]
             return values[0] if len(values) == 1 else sorted(set(values))
         if self.kind is bool:
             if not isinstance(value, bool):

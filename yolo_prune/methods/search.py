@@ -54,7 +54,7 @@ from yolo_prune.checkpoint import load_detector
 from yolo_prune.evaluation import evaluate_map
 from yolo_prune.export import export_like
 from yolo_prune.methods.base import WidthRules, keep_count, module_names, out_convs, prunable_groups
-from yolo_prune.methods.latency import PROBE, LatencyMethod, cut_copy
+from yolo_prune.methods.latency import LatencyMethod, cut_copy
 from yolo_prune.methods.latency_model import MARGIN, choose_proposal, keyed
 from yolo_prune.methods.supernet import (
     OUTPUT_HANDLERS, SupernetDistillTraining, SupernetTraining, channel_ranks, subnet_masks,
@@ -131,8 +131,8 @@ class SearchMethod(LatencyMethod):
             groups = prunable_groups(graph, ignored)
             rules = self.width_rules(model, groups)
             base = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, CONVS)}
-            units = [u for u in self._units(model, groups, rules, base) if u.cuttable and rules.apply(
-                {c: max(u.floor, round(u.width * PROBE)) for c in u.convs})[u.convs[0]] < u.width]  # not derived
+            units = self._units(model, groups, rules, base)
+            units = [u for u, _, halving in self._probes(units, rules) if halving]  # cuttable, not derived
             ranks, roots = channel_ranks(model, graph, groups, super().importance())
             choices = [sorted({keep_count(u.width, f, self.settings["round_to"], u.floor) for f in WIDTH_SHARES},
                               reverse=True) for u in units]  # fmt: skip

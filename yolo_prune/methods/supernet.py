@@ -103,7 +103,7 @@ class SubnetMasks:
     """Forward hooks that zero the channels a subnet does not keep, on the live model of a trainer."""
 
     def __init__(self, model: nn.Module, spec: dict[str, Any], device: torch.device) -> None:
-        self.spec, self.device = spec, device
+        self.spec = spec
         modules = dict(model.named_modules())
         self.masks = {name: torch.ones(1, size, 1, 1, device=device) for name, size in spec["sizes"].items()}
         self.handles = [modules[name].register_forward_hook(self._hook(name)) for name in self.masks]
