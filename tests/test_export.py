@@ -25,7 +25,9 @@ from yolo_prune.export import (
     ONNX_TOLERANCE,
     compare_with_torch,
     export_onnx,
+    float32_rounding,
     onnx_input_shape,
+    onnx_tolerance,
     require_onnxruntime,
     validate_onnx,
 )
@@ -120,6 +122,29 @@ def test_onnx_matches_torch_and_a_different_model_does_not(exported, tmp_path):
     assert compare_with_torch(other, onnx_path, IMGSZ) > ONNX_TOLERANCE
     with pytest.raises(ValueError, match="imgsz"):
         compare_with_torch(pt, onnx_path, 2 * IMGSZ)
+
+
+def test_the_tolerance_widens_only_for_a_model_that_float32_rounding_moves_and_still_catches_a_wrong_graph(
+    exported, tmp_path
+):
+    """A model whose BatchNorms amplify (as a barely trained one's recalibrated on a few images do) rounds its outputs
+    far more than a trained one: its check allows ten times that, and another model's outputs stay far beyond it."""
+    pt, onnx_path, _, _ = exported
+    assert float32_rounding(pt, IMGSZ) < 1e-5 and onnx_tolerance(float32_rounding(pt, IMGSZ)) == ONNX_TOLERANCE
+    amplifying = []
+    for seed in (0, 1):
+        path = _save_checkpoint(tmp_path / f"amplifying{seed}.pt", seed=seed)
+        ckpt = torch.load(path, weights_only=False)
+        for m in ckpt["model"].modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_var.mul_(0.1)  # each BN multiplies by about 3: activations in the thousands at the head
+        torch.save(ckpt, path)
+        amplifying.append(path)
+    onnx_amplifying = export_onnx(amplifying[0], IMGSZ)
+    rounding = float32_rounding(amplifying[0], IMGSZ)
+    assert rounding > 1e-5  # 2e-4 here: a hundred times a trained model's
+    assert compare_with_torch(amplifying[0], onnx_amplifying, IMGSZ) < onnx_tolerance(rounding) < 0.1
+    assert compare_with_torch(amplifying[1], onnx_amplifying, IMGSZ) > 10 * onnx_tolerance(rounding)
 
 
 def test_export_with_batch_2_is_compared_at_batch_2(exported, tmp_path, no_pip):

@@ -81,6 +81,7 @@ def test_outputs_exist_and_onnx_matches_pytorch(run):
     assert run.final_pt == run.run_dir / "weights" / "final.pt" and run.onnx.suffix == ".onnx"
     summary = json.loads((run.run_dir / "summary.json").read_text())
     assert summary["onnx_output_diff"] < ONNX_TOLERANCE
+    assert summary["onnx_output_rounding"] < 1e-5 and summary["onnx_output_tolerance"] == ONNX_TOLERANCE
     assert summary["final"]["onnx_bytes"] < summary["base"]["onnx_bytes"]
     assert summary["final"]["latency"]["median_ms"] > 0
     layers = json.loads((run.run_dir / "layers.json").read_text())

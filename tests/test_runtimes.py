@@ -113,10 +113,12 @@ def test_onnx_runtime_int8_is_ultralytics_quantized_export_and_keeps_the_metric(
 
 @pytest.fixture(scope="module")
 def openvino_run(trained_model, shapes128_data_yaml, tmp_path_factory):
-    """The trained model pruned for a loose speed target on OpenVINO, without fine-tuning, with --int8."""
+    """The trained model pruned for a loose speed target on OpenVINO, without fine-tuning, with --int8; timed up to
+    the default's 50 rounds (fewer once steady): 20 rounds of this 2 ms model on CI's shared machine spread 1.9-2.8 ms
+    and put the report's speed-up 12 % under the step's own timing."""
     return prune(model=str(trained_model), data=str(shapes128_data_yaml), target_speedup=1.6, iterative_steps=2,
                  epochs=0, imgsz=128, batch=4, latency_provider="openvino", int8=True, max_map_drop=1.0,
-                 project=str(tmp_path_factory.mktemp("ov")), **QUICK)  # fmt: skip
+                 project=str(tmp_path_factory.mktemp("ov")), **{**QUICK, "latency_runs": 50})  # fmt: skip
 
 
 def test_a_speed_target_on_openvino_is_met_as_openvino_measures_it(openvino_run):

@@ -232,7 +232,8 @@ def test_timed_copies_have_the_architecture_of_the_real_cut(yaml_rules, tmp_path
 
 def test_channels_go_where_time_is_dear_and_outputs_move_little():
     """Given a latency table, the cut takes the layers whose channels cost the most time first and the layers whose
-    halving moved the outputs most last, never a layer whose cut saved nothing, keeps every floor and lands on widths
+    halving moved the outputs most last, a layer whose cut saved nothing only after every other channel (a noisy
+    table may have missed its saving: the whole ranking reaches every floor), keeps every floor and lands on widths
     the width rules allow."""
     settings = resolve_settings(overrides={"target_speedup": 2.0})
     model = load_detector("yolov8n.yaml", nc=3)
@@ -252,13 +253,16 @@ def test_channels_go_where_time_is_dear_and_outputs_move_little():
         ranking = Ranking(probes, rules)
         n = ranking.first(0.05)
         widths, fewer, every = ranking.widths(n), ranking.widths(n - 1), ranking.widths(ranking.size)
+        saving_only = ranking.widths(ranking.size - (free.width - free.floor))
+        floors = rules.apply({c: u.floor for u in units for c in u.convs})
         assert widths == rules.apply(widths)  # already what the width rules give
     predicted = ranking.saving(widths)
     kept = {u.layer: widths[u.convs[0]] / u.width for u in units}
     assert ranking.saving(fewer) < 0.05 <= predicted < ranking.saving(every)  # the fewest channels that reach it
     assert kept[dear.layer] < min(k for layer, k in kept.items() if layer != dear.layer)
     assert kept[touchy.layer] == 1 > min(k for layer, k in kept.items() if layer not in (dear.layer, free.layer))
-    assert kept[free.layer] == 1 and every[free.convs[0]] == free.width  # a cut that saved nothing never comes
+    assert kept[free.layer] == 1 and saving_only[free.convs[0]] == free.width  # a cut that saved nothing: last
+    assert all(every[u.convs[0]] == floors[u.convs[0]] for u in units)  # the whole ranking: every layer at its floor
     assert all(widths[u.convs[0]] >= u.floor and widths[u.convs[0]] % 8 == 0 for u in units)
     assert math.isclose(predicted, sum(p.slope * (p.unit.width - widths[p.unit.convs[0]]) for p in probes))
 

@@ -20,7 +20,7 @@ from yolo_prune.checkpoint import load_detector, save_checkpoint
 from yolo_prune.checks import check_model
 from yolo_prune.errors import UserError
 from yolo_prune.evaluation import layer_widths
-from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_onnx
+from yolo_prune.export import ONNX_TOLERANCE, compare_with_torch, export_onnx, onnx_tolerance
 from yolo_prune.methods import make_method
 from yolo_prune.settings import resolve_settings
 from yolo_prune.structure import ModelAdapter
@@ -119,9 +119,10 @@ def test_onnx_matches_pytorch_and_final_reloads_without_yolo_prune(run, run_pyth
                                                   latency_warmup=1, latency_threads=1)),
 ])  # fmt: skip
 def test_the_other_methods_run_one_step_on_each_task(task, source, method, task_data_yaml, tmp_path):
-    """The width search recalibrates BatchNorm statistics on ten images: from an untrained yaml model that gives
-    boxes and mask coefficients of several hundred, whose float rounding alone passes the ONNX check's absolute
-    tolerance; it starts from a model with trained-like BatchNorms (its head's groups rooted at depthwise convs)."""
+    """The width search starts from a model with trained-like BatchNorms (its head's groups rooted at depthwise
+    convs). One epoch of supernet training on a few images leaves activations in the thousands on the ONNX check's
+    random input, where float32 rounding alone moves the outputs (ONNX Runtime and PyTorch differed by 1e-4 here,
+    1.2e-2 on CI once): the check allows for what it moves them (``onnx_tolerance``)."""
     if source.startswith("trained-like "):
         model = trained_like(load_detector(source.removeprefix("trained-like "), nc=3))
         source = str(save_checkpoint(tmp_path / "trained_like.pt", model, {"imgsz": 64}))
@@ -129,7 +130,9 @@ def test_the_other_methods_run_one_step_on_each_task(task, source, method, task_
                    **method, **TINY)  # fmt: skip
     rows = json.loads((result.run_dir / "steps.json").read_text())
     assert rows[-1]["status"] == "kept" and rows[-1]["rate"] > 0
-    assert json.loads((result.run_dir / "summary.json").read_text())["onnx_output_diff"] < ONNX_TOLERANCE
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    tolerance = summary["onnx_output_tolerance"]
+    assert summary["onnx_output_diff"] < tolerance == onnx_tolerance(summary["onnx_output_rounding"])
     final = load_detector(result.final_pt)
     assert final.task == task and stock_yaml(final)[1] is None
 

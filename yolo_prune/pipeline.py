@@ -503,8 +503,8 @@ def _summary(run: Run, log: StepLog, final: nn.Module, pts: dict[str, Path], onn
     summary.update(
         target_rate=last["target_rate"], rate=last["rate"], yaml_note=stock_yaml(final)[1],
         speedup=None, macs_ratio=rows["base"]["macs"] / last["macs"], onnx_gap=None, onnx_tolerance=MAP_TOLERANCE,
-        onnx_output_diff=None, onnx_output_tolerance=ONNX_TOLERANCE, final_step=last["step"], final_phase=last["phase"],
-        no_step_kept=last["step"] == 0, rejected=_rejected(log), max_map_drop=s["max_map_drop"],
+        onnx_output_diff=None, onnx_output_rounding=None, onnx_output_tolerance=ONNX_TOLERANCE,
+        final_step=last["step"], final_phase=last["phase"], no_step_kept=last["step"] == 0, rejected=_rejected(log), max_map_drop=s["max_map_drop"],
         onnx_error=export_error, yolo_val_batch=s["batch"], yolo_val_rect=run.adapter.task.val_rect,
         **{METRICS_KEY: run.metrics},
     )  # fmt: skip
@@ -514,9 +514,11 @@ def _summary(run: Run, log: StepLog, final: nn.Module, pts: dict[str, Path], onn
 def _check_onnx(run: Run, summary: dict[str, Any], pts: dict[str, Path], onnx: dict[str, Path]) -> None:
     """The final ONNX model's outputs against PyTorch's, and both models' metrics in ONNX Runtime, into
     ``summary``; the gap is the deciding metric's."""
-    from yolo_prune.export import compare_with_torch, validate_onnx
+    from yolo_prune.export import compare_with_torch, float32_rounding, onnx_tolerance, validate_onnx
 
     summary["onnx_output_diff"] = compare_with_torch(pts["final"], onnx["final"], run.imgsz)
+    summary["onnx_output_rounding"] = float32_rounding(pts["final"], run.imgsz)
+    summary["onnx_output_tolerance"] = onnx_tolerance(summary["onnx_output_rounding"])
     for name in pts:
         ort = validate_onnx(onnx[name], run.data, run.imgsz, batch=1, save_dir=run.dir / VAL_DIR / f"onnx_{name}")
         summary[name].update({f"onnx_{m}": ort[m] for m in run.metrics})
