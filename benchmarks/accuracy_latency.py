@@ -10,13 +10,17 @@ by its CPU time, as ``--latency-threads 1``), so points are placed by measured s
   with distillation from the unpruned big model;
 - ``<big>-latency`` and ``<big>-latency-distill``: the latency-targeted method (``--target-speedup``) aiming at the
   speed-up that takes the big model to the small one's latency (measured side by side), same budget;
+- ``<big>-search``: the one-shot width search (``--method search``) at that speed-up: half the budget supernet
+  training, the other half fine-tuning the searched subnet;
 - ``<big>-slim`` and ``<big>-slim-distill``: network slimming, half the budget sparse training (once, shared by
   both), then pruned at the rate whose slimmed architecture (its widths follow the trained |gamma|) runs as fast as
   the small model, and fine-tuned for the other half; ``<big>-slim-samerate``: slimming at the DepGraph rate instead
   (slimming keeps the fast, wide layers, so it lands slower at the same rate: the plot shows where);
 - ``<small>-scratch-total``: the small model trained from scratch for as many epochs as the pruned model has seen
   in total (the big base's plus the pruning run's); ``<small>-scratch-extra``: the small base model trained further
-  for the pruning run's epochs only (what the same extra compute buys the small model);
+  for the pruning run's epochs only (what the same extra compute buys the small model); ``<small>-distill-extra``:
+  the same with Ultralytics' own distillation from the big base (``distill_model=``), the user's strongest
+  alternative to pruning;
 - ``<small>-depgraph``: the small model itself pruned (rate ``--small-rate``), same budget.
 
 Usage:
@@ -24,17 +28,22 @@ Usage:
     python benchmarks/accuracy_latency.py --device 0 --imgsz 320 --base-epochs 150 --epochs 10   # on a GPU
     python benchmarks/accuracy_latency.py --seed 1 --only yolov8s-latency yolov8n-scratch-extra  # a second seed
     python benchmarks/accuracy_latency.py --table   # rebuild the table and plot from the results so far
+    python benchmarks/accuracy_latency.py --imgsz 64 --base-epochs 300 --base-patience 40 --tag _converged ...
+    python benchmarks/accuracy_latency.py ... --add-run yolov8s-latency-before=/tmp/runs/before  # a run made apart
 
-Base models come from ``train_base_model`` (cached in .cache/base-models). Each run's result is written to
-benchmarks/results/accuracy_latency/<run>.json (``<run>_s<seed>.json`` for a seed other than 0: the seed of the
-fine-tuning and training after the bases, which stay the same) as soon as it is done, so the benchmark can run in
-parts; the table (each run's mean over its seeds, and each seed's result) goes to
-benchmarks/results/accuracy_latency.md and the plot to benchmarks/results/accuracy_latency.png.
+Base models come from ``train_base_model`` (cached in .cache/base-models); with ``--base-patience`` their training
+stops once the validation metric has not improved for that many epochs, and the table says whether each base has
+converged (less than ``CONVERGED`` mAP50-95 gained over the last fifth of its epochs). Each run's result is written
+to benchmarks/results/accuracy_latency<tag>/<run>.json (``<run>_s<seed>.json`` for a seed other than 0: the seed of
+the fine-tuning and training after the bases, which stay the same) as soon as it is done, so the benchmark can run
+in parts; the table (each run's mean over its seeds, and each seed's result) goes to
+benchmarks/results/accuracy_latency<tag>.md and the plot to benchmarks/results/accuracy_latency<tag>.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import tempfile
@@ -43,6 +52,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch.nn as nn
+import yaml
 from common import (
     RESULTS, WidthVariant, cores, pruned_model, save_table, slimmed, sparse_checkpoint, to_onnx, training_options,
 )  # fmt: skip
@@ -56,8 +66,9 @@ from yolo_prune.evaluation import count_macs_params, evaluate_map
 from yolo_prune.latency import compare_latency
 from yolo_prune.settings import resolve_settings
 
-OUT = RESULTS / "accuracy_latency"
+NAME = "accuracy_latency"
 THREADS = 1  # every timing on one thread, by its CPU time: steady while other work shares the machine
+CONVERGED = 0.005  # mAP50-95 a converged base gains at most over the last fifth of its epochs (the issue's rule)
 
 
 def rate_for_latency(build: Callable[[float], nn.Module], small_onnx: Path, imgsz: int, folder: Path,
@@ -120,7 +131,9 @@ def run_slimming(name: str, base: Path, data: str, settings: dict[str, Any], arg
 
 
 def _budget(settings: dict[str, Any]) -> int:
-    return settings.get("sparse_epochs", 0) * (settings.get("method") == "slim") + settings["iterative_steps"] * settings["epochs"]
+    """Training epochs after the base: slimming's sparse ones, the search's supernet ones and the fine-tuning."""
+    before = {"slim": settings.get("sparse_epochs", 0), "search": settings.get("supernet_epochs", 0)}
+    return before.get(settings.get("method"), 0) + settings["iterative_steps"] * settings["epochs"]
 
 
 def _latency(onnx: Path, small_onnx: Path, runs: int) -> dict[str, float]:
@@ -131,21 +144,37 @@ def _latency(onnx: Path, small_onnx: Path, runs: int) -> dict[str, float]:
 
 
 def run_training(name: str, model: str, data: str, epochs: int, args: argparse.Namespace, project: Path,
-                 small_onnx: Path, weights: Path | None = None) -> dict[str, Any]:  # fmt: skip
-    """The small model trained with the base recipe for ``epochs`` epochs, from scratch or from ``weights``."""
+                 small_onnx: Path, weights: Path | None = None, teacher: Path | None = None) -> dict[str, Any]:
+    """The small model trained with the base recipe for ``epochs`` epochs, from scratch or from ``weights``; with
+    ``teacher``, distilled from it by Ultralytics' own distillation (``distill_model=``)."""
     from ultralytics import YOLO
 
     start = time.time()
     recipe = {**RECIPE, "epochs": epochs, "imgsz": args.imgsz, "batch": args.batch, "seed": args.seed}
+    if teacher is not None:
+        recipe["distill_model"] = str(teacher)
     YOLO(str(weights or model)).train(data=data, workers=0, device=args.device, plots=False, project=str(project),
                                       name=name, verbose=False, exist_ok=True, **recipe)  # fmt: skip
     best = load_detector(project / name / "weights" / "best.pt")
     metrics = evaluate_map(best, data, args.imgsz, args.batch, args.device, project / "val" / name)
     macs, params = count_macs_params(best, args.imgsz)
     onnx = to_onnx(best, project, name, args.imgsz)
-    return {"run": name, "settings": {"epochs": epochs, "from": "scratch" if weights is None else "base"},
+    settings = {"epochs": epochs, "from": "scratch" if weights is None else "base",
+                **({"distill_model": Path(teacher).parent.name} if teacher else {})}
+    return {"run": name, "settings": settings,
             "macs": macs, "params": params, **metrics, "epochs_after_base": epochs if weights else 0,
             "minutes": (time.time() - start) / 60, **_latency(onnx, small_onnx, args.runs)}  # fmt: skip
+
+
+def added_run(name: str, run_dir: Path, small_onnx: Path, runs: int) -> dict[str, Any]:
+    """A yolo-prune run made apart (e.g. with other code on the path), placed like the others: its summary's final
+    metrics, its final ONNX model timed beside the small model."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    settings = yaml.safe_load((run_dir / "settings.yaml").read_text())
+    final = summary["final"]
+    return {"run": name, "settings": {"from": str(run_dir)}, "macs": final["macs"], "params": final["params"],
+            "map50_95": final["map50_95"], "map50": final["map50"], "epochs_after_base": _budget(settings),
+            "minutes": 0.0, **_latency(run_dir / "weights" / "final.onnx", small_onnx, runs)}  # fmt: skip
 
 
 def result_name(run: str, seed: int) -> str:
@@ -153,10 +182,20 @@ def result_name(run: str, seed: int) -> str:
     return f"{run}.json" if seed == 0 else f"{run}_s{seed}.json"
 
 
-def merged_rows() -> list[dict[str, Any]]:
+def convergence(base: Any) -> dict[str, Any]:
+    """How far a base's training went: epochs run, best mAP50-95 and what the last fifth of the epochs added to the
+    best before them (from Ultralytics' results.csv beside the cached weights)."""
+    with open(Path(base.weights).parent / "train" / "results.csv") as f:
+        maps = [float(r["metrics/mAP50-95(B)"]) for r in csv.DictReader(f)]
+    last = max(1, len(maps) // 5)
+    gain = max(maps[-last:]) - max(maps[:-last] or [0.0])
+    return {"epochs_run": len(maps), "best_map50_95": max(maps), "last_fifth_gain": gain, "converged": gain < CONVERGED}
+
+
+def merged_rows(out: Path) -> list[dict[str, Any]]:
     """One row per run: the mean of its seeds' mAP and latency ratio, with each seed's own result kept."""
     runs: dict[str, list[dict[str, Any]]] = {}
-    for p in sorted(OUT.glob("*.json")):
+    for p in sorted(out.glob("*.json")):
         r = json.loads(p.read_text())
         runs.setdefault(r["run"], []).append(r)
     rows = []
@@ -168,8 +207,8 @@ def merged_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def table() -> str:
-    rows = merged_rows()
+def table(tag: str) -> str:
+    rows = merged_rows(RESULTS / f"{NAME}{tag}")
     lines = [
         "| run | mAP50-95 | mAP50 | latency vs stock small (measured) | ms (small ms) | MACs | params "
         "| epochs after the base | minutes | each seed (ms, MACs, params, minutes: seed 0's) |",
@@ -180,8 +219,13 @@ def table() -> str:
         lines.append(f"| {r['run']} | {r['map50_95']:.3f} | {r['map50']:.3f} | {r['latency_vs_small']:.2f}x | "
                      f"{r['latency_ms']:.2f} ({r['small_ms']:.2f}) | {r['macs'] / 1e6:.0f} M | "
                      f"{r['params'] / 1e6:.2f} M | {_epochs(r)} | {r['minutes']:.1f} | {seeds} |")  # fmt: skip
-    text = save_table("accuracy_latency", lines)
-    _plot(rows)
+    bases = [r for r in rows if "convergence" in r]
+    lines += ["", *(f"{r['run']}: {r['convergence']['epochs_run']} epochs, best mAP50-95 "
+                    f"{r['convergence']['best_map50_95']:.3f}, the last fifth of them added "
+                    f"{r['convergence']['last_fifth_gain']:+.3f}: "
+                    f"{'converged' if r['convergence']['converged'] else 'NOT converged'}" for r in bases)]
+    text = save_table(f"{NAME}{tag}", lines)
+    _plot(rows, RESULTS / f"{NAME}{tag}.png")
     return text
 
 
@@ -192,7 +236,7 @@ def _epochs(row: dict[str, Any]) -> str:
     return str(row["epochs_after_base"])
 
 
-def _plot(rows: list[dict[str, Any]]) -> None:
+def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     """mAP50-95 against measured latency (relative to the stock small model): the Pareto view."""
     from matplotlib.figure import Figure
 
@@ -209,7 +253,7 @@ def _plot(rows: list[dict[str, Any]]) -> None:
     ax.set_title("Accuracy for latency on the hard data set")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(RESULTS / "accuracy_latency.png", dpi=100)
+    fig.savefig(path, dpi=100)
 
 
 def main() -> None:
@@ -219,6 +263,12 @@ def main() -> None:
     training_options(ap)
     ap.add_argument("--base-epochs", type=int, default=RECIPE["epochs"],
                     help="epochs of the two base models (the demo's recipe otherwise; more for bases near convergence)")
+    ap.add_argument("--base-patience", type=int,
+                    help="stop a base's training once its validation metric has not improved for this many epochs")
+    ap.add_argument("--images", type=int, default=600, help="images in the hard data set (4/5 train, 1/5 val)")
+    ap.add_argument("--tag", default="", help="suffix of the results folder, table and plot (another setup)")
+    ap.add_argument("--add-run", nargs="*", default=[], metavar="NAME=DIR",
+                    help="finished yolo-prune runs made apart, to place among these (their --seed is this --seed)")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs per step")
     ap.add_argument("--sr", type=float, default=50.0, help="slimming's L1 penalty (sized for a short sparse phase)")
@@ -229,12 +279,15 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="run only these (names as in the table, e.g. yolov8s-depgraph)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the training after the bases (the bases stay)")
     args = ap.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{NAME}{args.tag}"
+    out.mkdir(parents=True, exist_ok=True)
     if args.table:
-        print(table())
+        print(table(args.tag))
         return
-    data = str(hard_dataset("datasets/generated", imgsz=args.imgsz))
-    bases = {m: train_base_model(data, model=f"{m}.yaml", imgsz=args.imgsz, device=args.device, epochs=args.base_epochs)
+    data = str(hard_dataset("datasets/generated", imgsz=args.imgsz, n_images=args.images))
+    patience = {} if args.base_patience is None else {"patience": args.base_patience}
+    bases = {m: train_base_model(data, model=f"{m}.yaml", imgsz=args.imgsz, device=args.device, epochs=args.base_epochs,
+                                 **patience)  # fmt: skip
              for m in (args.big, args.small)}
     nc = load_detector(bases[args.small].weights).model[-1].nc
     budget = args.steps * args.epochs
@@ -254,10 +307,13 @@ def main() -> None:
         samerate = {"method": "slim", "target_prune_rate": rate, "iterative_steps": 1, "sparse_epochs": budget // 2,
                     "epochs": budget - budget // 2, "sr": args.sr}  # fmt: skip
         latency = {"target_speedup": speedup, "iterative_steps": args.steps, "epochs": args.epochs}
+        search = {"method": "search", "target_speedup": speedup, "supernet_epochs": budget // 2,
+                  "epochs": budget - budget // 2, "iterative_steps": 1}  # fmt: skip
         plans: dict[str, Any] = {}
         for name, settings in (("depgraph", depgraph), ("latency", latency)):
             plans[f"{args.big}-{name}"] = ("prune", bases[args.big].weights, settings)
             plans[f"{args.big}-{name}-distill"] = ("prune", bases[args.big].weights, {**settings, "distill": True})
+        plans[f"{args.big}-search"] = ("prune", bases[args.big].weights, search)
         plans[f"{args.big}-slim"] = ("slim", bases[args.big].weights, {})
         plans[f"{args.big}-slim-distill"] = ("slim", bases[args.big].weights, {"distill": True})
         plans[f"{args.big}-slim-samerate"] = ("prune", bases[args.big].weights, samerate)
@@ -265,6 +321,12 @@ def main() -> None:
         plans[f"{args.small}-depgraph"] = ("prune", bases[args.small].weights, small_prune)
         plans[f"{args.small}-scratch-total"] = ("train", None, args.base_epochs + budget)
         plans[f"{args.small}-scratch-extra"] = ("train", bases[args.small].weights, budget)
+        plans[f"{args.small}-distill-extra"] = ("distill", bases[args.small].weights, budget)
+        for spec in args.add_run:
+            name, run_dir = spec.split("=", 1)
+            row = added_run(name, Path(run_dir), small_onnx, args.runs)
+            row.update(matched_rate=rate, seed=args.seed, base_epochs=args.base_epochs)
+            (out / result_name(name, args.seed)).write_text(json.dumps(row, indent=2) + "\n")
         for name, (kind, weights, arg) in plans.items():
             if args.only and name not in args.only:
                 continue
@@ -274,11 +336,12 @@ def main() -> None:
             elif kind == "slim":
                 row = run_slimming(name, weights, data, arg, args, project, small_onnx, tmp / "sparse")
             else:
-                row = run_training(name, f"{args.small}.yaml", data, arg, args, project, small_onnx, weights)
+                teacher = bases[args.big].weights if kind == "distill" else None
+                row = run_training(name, f"{args.small}.yaml", data, arg, args, project, small_onnx, weights, teacher)
             base = bases[args.big if name.startswith(args.big) else args.small]
             row.update(base=Path(base.weights).parent.name, base_map50_95=base.map50_95, base_epochs=args.base_epochs,
                        matched_rate=rate, seed=args.seed)  # fmt: skip
-            (OUT / result_name(name, args.seed)).write_text(json.dumps(row, indent=2) + "\n")
+            (out / result_name(name, args.seed)).write_text(json.dumps(row, indent=2) + "\n")
             print(row, flush=True)
             shutil.rmtree(project, ignore_errors=True)
         for model, base in bases.items():  # the two stock bases as points of their own
@@ -287,9 +350,10 @@ def main() -> None:
             macs, params = count_macs_params(m, args.imgsz)
             metrics = evaluate_map(m, data, args.imgsz, args.batch, args.device, tmp / "val" / model)
             row = {"run": f"{model}-base", "settings": {}, "macs": macs, "params": params, **metrics,
-                   "epochs_after_base": 0, "minutes": 0.0, **_latency(onnx, small_onnx, args.runs)}  # fmt: skip
-            (OUT / f"{model}-base.json").write_text(json.dumps(row, indent=2) + "\n")
-    print(table())
+                   "epochs_after_base": 0, "minutes": 0.0, "convergence": convergence(base),
+                   **_latency(onnx, small_onnx, args.runs)}  # fmt: skip
+            (out / f"{model}-base.json").write_text(json.dumps(row, indent=2) + "\n")
+    print(table(args.tag))
 
 
 if __name__ == "__main__":
