@@ -504,9 +504,9 @@ def _summary(run: Run, log: StepLog, final: nn.Module, pts: dict[str, Path], onn
         target_rate=last["target_rate"], rate=last["rate"], yaml_note=stock_yaml(final)[1],
         speedup=None, macs_ratio=rows["base"]["macs"] / last["macs"], onnx_gap=None, onnx_tolerance=MAP_TOLERANCE,
         onnx_output_diff=None, onnx_output_rounding=None, onnx_output_tolerance=ONNX_TOLERANCE,
-        final_step=last["step"], final_phase=last["phase"], no_step_kept=last["step"] == 0, rejected=_rejected(log), max_map_drop=s["max_map_drop"],
-        onnx_error=export_error, yolo_val_batch=s["batch"], yolo_val_rect=run.adapter.task.val_rect,
-        **{METRICS_KEY: run.metrics},
+        final_step=last["step"], final_phase=last["phase"], no_step_kept=last["step"] == 0, rejected=_rejected(log),
+        max_map_drop=s["max_map_drop"], onnx_error=export_error, yolo_val_batch=s["batch"],
+        yolo_val_rect=run.adapter.task.val_rect, **{METRICS_KEY: run.metrics},
     )  # fmt: skip
     return summary
 
