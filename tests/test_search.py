@@ -115,6 +115,8 @@ def test_the_report_has_the_search_and_its_plot(searched):
     run = searched[0]
     text = run.report.read_text()
     assert "## Width search" in text and "2 of 2 targets measured met" in text
+    for row in read(run, "steps.json")[2:]:  # each target's model after fine-tuning, by the run's deciding metric
+        assert f"| {row['map50_95']:.3f} | {row['checkpoint']} |" in text
     plot = json.loads((run.run_dir / "plots" / "search.json").read_text())
     assert plot["png"] == "search.png" and (run.run_dir / "plots" / "search.png").is_file()
     summary = read(run, "summary.json")["search"]

@@ -9,7 +9,7 @@ chosen ones marked; drawn by ``report.plots.plot_search``).
 Usage:
     from yolo_prune.report.search import search_blocks
 
-    blocks = search_blocks(Path("runs/prune/exp"), state, "measured", "ONNX Runtime cpu")  # [] unless it searched
+    blocks = search_blocks(Path("runs/prune/exp"), state, "measured", "ONNX Runtime cpu", "map50_95")  # [] if none
 
 CLI (the sections come with the report):
     yolo-prune --report runs/prune/exp
@@ -33,8 +33,9 @@ def candidate_speedup(c: dict[str, Any]) -> float:
     return c.get("measured_speedup") or c["predicted_speedup"]
 
 
-def search_blocks(run_dir: Path, state: dict[str, Any], how: str, where: str) -> list[tuple]:
-    """The targets' table and what the search did; [] for a run without a search."""
+def search_blocks(run_dir: Path, state: dict[str, Any], how: str, where: str, metric: str) -> list[tuple]:
+    """The targets' table and what the search did, each target's model judged by ``metric`` (the run's deciding
+    one); [] for a run without a search."""
     search = read_json(run_dir / SEARCH_FILE, optional=True)
     if not search or not state.get("targets"):
         return []
@@ -46,10 +47,9 @@ def search_blocks(run_dir: Path, state: dict[str, Any], how: str, where: str) ->
     rows = []
     for k, t in enumerate(state["targets"], 1):
         s, chosen, row = steps.get(k), search.get("chosen", {}).get(f"{t:g}"), tuned.get(k, {})
-        yard = next((key for key in row if key.endswith("_pruned")), None)
         rows.append([_x(t), str(k), _x(s["speedup"]) if s else "n/a", ("yes" if s["met"] else "no") if s else "n/a",
                      f"{chosen['metric']:.3f}" if chosen else "n/a",
-                     f"{row[yard.removesuffix('_pruned')]:.3f}" if yard else "n/a",
+                     f"{row[metric]:.3f}" if finite(row.get(metric)) else "n/a",
                      row.get("checkpoint") or "n/a"])  # fmt: skip
     first = gens[0]["candidates"] if gens else []
     text = (f"One supernet, one search, one model per target ({where}): {met} of {len(state['targets'])} targets "

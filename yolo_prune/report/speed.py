@@ -28,7 +28,7 @@ from yolo_prune.latency import attainable_speedup, step_timing, timing_label
 from yolo_prune.report.format import finite
 from yolo_prune.report.search import search_blocks
 from yolo_prune.rundir import (
-    LATENCY_MODEL_FILE, LATENCY_TABLE_FILE, LAYERS_FILE, SPEED_TARGET_FILE, STEPS_FILE, read_json,
+    LATENCY_MODEL_FILE, LATENCY_TABLE_FILE, LAYERS_FILE, SPEED_TARGET_FILE, STEPS_FILE, read_json, run_metrics,
 )  # fmt: skip
 
 
@@ -94,7 +94,8 @@ def speed_blocks(run_dir: Path, summary: dict[str, Any] | None) -> list[tuple]:
                  f"device's timings (kit {device.get('kit')}), not measured here")  # fmt: skip
     priced = "priced by the latency model" if device else "exported and timed against the base in interleaved rounds"
     if state.get("targets"):  # a width search: one model per target
-        return search_blocks(run_dir, state, how, where) + _timing_blocks(run_dir, state)
+        metric = next(iter(run_metrics(summary)))  # the run's deciding metric
+        return search_blocks(run_dir, state, how, where, metric) + _timing_blocks(run_dir, state)
     target, steps, met = state["target_speedup"], state.get("steps") or [], state.get("met_at_step")
     wanted = f" ({state['target_latency_ms']:g} ms asked for)" if state.get("target_latency_ms") else ""
     if met is not None:
