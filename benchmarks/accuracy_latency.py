@@ -109,11 +109,18 @@ def run_pruning(name: str, base: Path, data: str, settings: dict[str, Any], args
     result = prune(model=str(base), data=data, max_map_drop=1.0, imgsz=args.imgsz, batch=args.batch, workers=0,
                    device=args.device, project=str(project), name=name, latency_runs=20, latency_threads=THREADS,
                    seed=args.seed, verbose=False, **FINETUNE, **settings)  # fmt: skip
-    final = result.summary["final"]
+    return pruned_row(name, settings, _budget(settings), result.summary, result.onnx, small_onnx, args.runs,
+                      (time.time() - start) / 60)  # fmt: skip
+
+
+def pruned_row(name: str, settings: dict[str, Any], epochs: int, summary: dict[str, Any], onnx: Path,
+               small_onnx: Path, runs: int, minutes: float) -> dict[str, Any]:  # fmt: skip
+    """A pruning run's result: its summary's final size and metrics (and a width search's own summary), its final
+    ONNX model timed beside the small model."""
+    final = summary["final"]
     return {"run": name, "settings": settings, "macs": final["macs"], "params": final["params"],
-            "map50_95": final["map50_95"], "map50": final["map50"], "epochs_after_base": _budget(settings),
-            "minutes": (time.time() - start) / 60, **_latency(result.onnx, small_onnx, args.runs),
-            **{k: result.summary[k] for k in ("search",) if k in result.summary}}  # fmt: skip
+            "map50_95": final["map50_95"], "map50": final["map50"], "epochs_after_base": epochs, "minutes": minutes,
+            **_latency(onnx, small_onnx, runs), **{k: summary[k] for k in ("search",) if k in summary}}  # fmt: skip
 
 
 def run_slimming(name: str, base: Path, data: str, settings: dict[str, Any], args: argparse.Namespace,
@@ -177,10 +184,8 @@ def added_run(name: str, run_dir: Path, small_onnx: Path, runs: int) -> dict[str
     metrics, its final ONNX model timed beside the small model."""
     summary = json.loads((run_dir / "summary.json").read_text())
     settings = yaml.safe_load((run_dir / "settings.yaml").read_text())
-    final = summary["final"]
-    return {"run": name, "settings": {"from": str(run_dir)}, "macs": final["macs"], "params": final["params"],
-            "map50_95": final["map50_95"], "map50": final["map50"], "epochs_after_base": _budget(settings),
-            "minutes": 0.0, **_latency(run_dir / "weights" / "final.onnx", small_onnx, runs)}  # fmt: skip
+    return pruned_row(name, {"from": str(run_dir)}, _budget(settings), summary, run_dir / "weights" / "final.onnx",
+                      small_onnx, runs, 0.0)  # fmt: skip
 
 
 def result_name(run: str, seed: int) -> str:
